@@ -1,0 +1,117 @@
+"""State shared by the meta graph and both team subgraphs, and the team structure."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+META_SUPERVISOR = "meta_supervisor"
+CONTENT_TEAM = "content_team"
+VERIFICATION_TEAM = "verification_team"
+CONTENT_SUPERVISOR = "content_supervisor"
+VERIFICATION_SUPERVISOR = "verification_supervisor"
+PAPER_RESEARCHER = "paper_researcher"
+LINKEDIN_CREATOR = "linkedin_creator"
+TECH_VERIFIER = "tech_verifier"
+STYLE_CHECKER = "style_checker"
+FINISH = "FINISH"
+
+#: The static structure: team name -> its agents, in default-plan order.
+TEAMS: dict[str, tuple[str, ...]] = {
+    CONTENT_TEAM: (PAPER_RESEARCHER, LINKEDIN_CREATOR),
+    VERIFICATION_TEAM: (TECH_VERIFIER, STYLE_CHECKER),
+}
+#: Display names, as the PostAssist design calls them.
+DISPLAY_NAMES: dict[str, str] = {
+    META_SUPERVISOR: "Meta-supervisor",
+    CONTENT_TEAM: "Content team",
+    VERIFICATION_TEAM: "Verification team",
+    PAPER_RESEARCHER: "PaperResearcher",
+    LINKEDIN_CREATOR: "LinkedInCreator",
+    TECH_VERIFIER: "TechVerifier",
+    STYLE_CHECKER: "StyleChecker",
+}
+#: What each agent does, for `teams` in the API and for prompts.
+ROLES: dict[str, str] = {
+    PAPER_RESEARCHER: "research notes: summary, key insights, metrics, limitations, sources",
+    LINKEDIN_CREATOR: "the post: hook, body, key takeaways, question, hashtags",
+    TECH_VERIFIER: "technical accuracy report (score 0..1, issues, approved)",
+    STYLE_CHECKER: "LinkedIn style report (score 0..1, issues, approved)",
+}
+
+
+class PostRequest(TypedDict):
+    """What the user asked for (the seed API's GeneratePostInput)."""
+
+    paper_title: str
+    additional_context: str
+    target_audience: str
+    tone: str  # PROFESSIONAL | CASUAL | ACADEMIC
+    include_technical_details: bool
+    max_hashtags: int  # 1..20
+
+
+class PostState(TypedDict, total=False):
+    """The graph state. Every team reads and writes the same keys.
+
+    - `revision`: 0 for the first draft, +1 each time the meta-supervisor sends the
+      post back; `max_revisions` bounds it.
+    - `research_round` / `draft_round`: the `revision` the notes / draft were made in.
+    - `reports`: verification reports of the current draft, one per verifier agent.
+    - `feedback`: issues from the rejected reports, for the Content team's next round.
+    - `steps_done`: agent runs finished so far (for progress from the plan).
+    - `next`: the last routing decision of whichever supervisor ran last.
+    """
+
+    request: PostRequest
+    research: dict[str, Any] | None
+    research_round: int
+    draft: dict[str, Any] | None
+    draft_round: int
+    reports: list[dict[str, Any]]
+    feedback: list[str]
+    revision: int
+    max_revisions: int
+    steps_done: int
+    next: str
+
+
+def initial_state(request: PostRequest, *, max_revisions: int) -> PostState:
+    """Return the state a generation starts from (nothing researched or written)."""
+    return PostState(
+        request=request,
+        research=None,
+        research_round=-1,
+        draft=None,
+        draft_round=-1,
+        reports=[],
+        feedback=[],
+        revision=0,
+        max_revisions=max_revisions,
+        steps_done=0,
+        next="",
+    )
+
+
+def initial_teams() -> list[dict[str, Any]]:
+    """Return the task snapshot's `teams` before anything ran: every status IDLE."""
+    return [
+        {
+            "name": team,
+            "status": "IDLE",
+            "progress": 0.0,
+            "started_at": None,
+            "completed_at": None,
+            "agents": [
+                {
+                    "name": agent,
+                    "status": "IDLE",
+                    "progress": 0.0,
+                    "activity": None,
+                    "updated_at": None,
+                    "error": None,
+                }
+                for agent in agents
+            ],
+        }
+        for team, agents in TEAMS.items()
+    ]

@@ -1,0 +1,62 @@
+"""The async engine and session factory (SQLite via aiosqlite by default, any async URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+#: How long SQLite waits for another writer before raising "database is locked", in ms.
+#: 30 s comfortably covers the longest write transaction (one event append).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+    """Create the async engine for `database_url`.
+
+    `database_url` is any SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` (the
+    default: WAL journal, foreign keys on, a busy timeout of `SQLITE_BUSY_TIMEOUT_MS`)
+    or `postgresql+asyncpg://user@host/db`. A plain `sqlite://` or `postgresql://`
+    URL is upgraded to its async driver.
+
+    Raises `sqlalchemy.exc.ArgumentError` for a URL SQLAlchemy cannot parse.
+    """
+    url = make_url(database_url)
+    if url.drivername == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+asyncpg")
+
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_async_engine(url, **kwargs)
+
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Return a factory of `sqlmodel` `AsyncSession`s bound to `engine`.
+
+    Sessions do not expire objects on commit, so rows read in a session stay usable
+    after it closes (the GraphQL layer converts them after the fact).
+    """
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

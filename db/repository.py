@@ -1,0 +1,130 @@
+"""Keyword-only repository functions over `Task` and `AgentLog`; each takes the session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import AgentLog, Task, TaskStatus
+
+
+async def create_task(
+    *,
+    session: AsyncSession,
+    paper_title: str,
+    additional_context: str = "",
+    target_audience: str = "professional",
+    tone: str = "PROFESSIONAL",
+    include_technical_details: bool = True,
+    max_hashtags: int = 10,
+    kind: str = "GENERATE",
+    teams: list[dict[str, Any]] | None = None,
+    content: str | None = None,
+) -> Task:
+    """Insert a PENDING task with `last_seq = 0` and commit; return it.
+
+    `teams` is the initial snapshot of the team/agent structure (every status IDLE),
+    as `agents.runner.initial_teams()` builds it.
+    """
+    task = Task(
+        kind=kind,
+        paper_title=paper_title,
+        additional_context=additional_context,
+        target_audience=target_audience,
+        tone=tone,
+        include_technical_details=include_technical_details,
+        max_hashtags=max_hashtags,
+        teams=teams or [],
+        content=content,
+    )
+    session.add(task)
+    await session.commit()
+    await session.refresh(task)
+    return task
+
+
+async def get_task(*, session: AsyncSession, task_id: str) -> Task | None:
+    """Return the task with `task_id`, or None."""
+    return await session.get(Task, task_id)
+
+
+async def list_tasks(
+    *,
+    session: AsyncSession,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    status: TaskStatus | None = None,
+) -> list[Task]:
+    """Return up to `limit` tasks, newest first.
+
+    `after` is the keyset `(created_at, id)` of the last task of the previous page;
+    only tasks strictly older in `(created_at DESC, id DESC)` order are returned.
+    """
+    query = select(Task)
+    if status is not None:
+        query = query.where(Task.status == status.value)
+    if after is not None:
+        created_at, task_id = after
+        query = query.where(
+            or_(
+                col(Task.created_at) < created_at,
+                and_(col(Task.created_at) == created_at, col(Task.id) < task_id),
+            )
+        )
+    query = query.order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def count_tasks(*, session: AsyncSession, status: TaskStatus | None = None) -> int:
+    """Return how many tasks there are (with `status`, when given)."""
+    query = select(func.count()).select_from(Task)
+    if status is not None:
+        query = query.where(Task.status == status.value)
+    return int((await session.exec(query)).one())
+
+
+async def list_agent_logs(
+    *,
+    session: AsyncSession,
+    task_id: str,
+    after_seq: int = 0,
+    limit: int = 100,
+    team: str | None = None,
+    agent: str | None = None,
+) -> list[AgentLog]:
+    """Return up to `limit` events of `task_id` with `seq > after_seq`, in `seq` order,
+    optionally only those of `team` and/or `agent`."""
+    query = select(AgentLog).where(AgentLog.task_id == task_id, col(AgentLog.seq) > after_seq)
+    if team is not None:
+        query = query.where(AgentLog.team == team)
+    if agent is not None:
+        query = query.where(AgentLog.agent == agent)
+    query = query.order_by(col(AgentLog.seq)).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def count_agent_logs(
+    *, session: AsyncSession, task_id: str, team: str | None = None, agent: str | None = None
+) -> int:
+    """Return how many events of `task_id` match the `team`/`agent` filters."""
+    query = select(func.count()).select_from(AgentLog).where(AgentLog.task_id == task_id)
+    if team is not None:
+        query = query.where(AgentLog.team == team)
+    if agent is not None:
+        query = query.where(AgentLog.agent == agent)
+    return int((await session.exec(query)).one())
+
+
+async def tasks_in_status(*, session: AsyncSession, statuses: Sequence[TaskStatus]) -> list[Task]:
+    """Return every task whose status is one of `statuses`, oldest first."""
+    query = (
+        select(Task)
+        .where(col(Task.status).in_([s.value for s in statuses]))
+        .order_by(col(Task.created_at))
+    )
+    return list((await session.exec(query)).all())
