@@ -128,6 +128,15 @@ def dedupe_sentences(text: str, *, max_chars: int) -> str:
     return "\n\n".join(paragraphs)
 
 
+def drop_trailing_fragment(text: str) -> str:
+    """Remove an unfinished last sentence (output cut by the token limit)."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in ".!?…\"')":
+        return stripped
+    cut = max(stripped.rfind(c) for c in ".!?…")
+    return stripped[: cut + 1] if cut > 0 else stripped
+
+
 def overstated_claims_in(text: str) -> list[str]:
     """Return the `OVERSTATED_CLAIMS` phrases found in `text` (case-insensitive)."""
     lowered = text.lower()
@@ -272,6 +281,7 @@ def compose_post(
     """
     body = _HASHTAG.sub("", body)
     body = re.sub(r"[ \t]+", " ", body).strip()
+    body = drop_trailing_fragment(body)
     first = sentences(body)[0] if sentences(body) else ""
     if first and len(first) <= SEE_MORE_FOLD - 2 and not first.endswith(":"):
         hook = first

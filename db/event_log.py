@@ -250,7 +250,7 @@ def _fold(task: Task, event: AgentLog) -> None:
     task.last_seq = event.seq
     task.progress = event.progress
     teams = [dict(t, agents=[dict(a) for a in t.get("agents", [])]) for t in task.teams or []]
-    team = _entry(teams, event.team) if event.team else None
+    team = _entry(teams, event.team, agents=[]) if event.team else None
     agent = _entry(team["agents"], event.agent) if team is not None and event.agent else None
     kind = EventKind(event.kind)
 
@@ -297,11 +297,12 @@ def _fold(task: Task, event: AgentLog) -> None:
     task.teams = teams
 
 
-def _entry(entries: list[dict[str, Any]], name: str) -> dict[str, Any]:
+def _entry(entries: list[dict[str, Any]], name: str, **extra: Any) -> dict[str, Any]:
+    """Find the team/agent entry `name`, creating an IDLE one if the snapshot lacks it."""
     for entry in entries:
         if entry["name"] == name:
             return entry
-    entry = {"name": name, "status": IDLE, "progress": 0.0, "agents": []}
+    entry = {"name": name, "status": IDLE, "progress": 0.0, **extra}
     entries.append(entry)
     return entry
 

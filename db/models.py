@@ -108,14 +108,18 @@ class Task(SQLModel, table=True):
     progress: float = 0.0
     current_team: str | None = Field(default=None, max_length=64)
     current_agent: str | None = Field(default=None, max_length=64)
-    teams: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    teams: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     last_seq: int = 0
 
     # the results
     research_notes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     content: str | None = Field(default=None, sa_column=Column(Text))
-    hashtags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
-    verification_reports: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    hashtags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    verification_reports: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     revisions: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     error_code: str | None = Field(default=None, max_length=64)
@@ -127,9 +131,11 @@ class Task(SQLModel, table=True):
     total_tokens: int = 0
 
     created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True)
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
     )
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
     started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
@@ -143,10 +149,12 @@ class AgentLog(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     task_id: str = Field(foreign_key="task.id", index=True, max_length=32)
     seq: int
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
     team: str | None = Field(default=None, max_length=64)
     agent: str | None = Field(default=None, max_length=64)
     kind: str = Field(max_length=32)
     message: str = Field(default="", sa_column=Column(Text, nullable=False))
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     progress: float = 0.0
