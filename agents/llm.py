@@ -212,6 +212,10 @@ class LocalModelServer:
         logger.info("local model ready at %s", self.base_url)
         return self.base_url
 
+    def is_running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
     def check_alive(self) -> None:
         """Raise `ModelUnavailableError` if the server process has exited."""
         if self._process is None or self._process.poll() is not None:

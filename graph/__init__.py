@@ -1,0 +1,1 @@
+"""The GraphQL API of PostAssist: Strawberry schema on FastAPI, settings, lifespan, CLI."""

@@ -1,0 +1,419 @@
+"""GraphQL types, separate from the tables; each built with `from_model`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry.scalars import JSON
+
+from agents.state import DISPLAY_NAMES, ROLES, TEAMS
+from db.models import AgentLog as AgentLogRow
+from db.models import Task as TaskRow
+from graph.errors import UserInputError
+
+
+@strawberry.enum(description="Lifecycle of a task.")
+class TaskStatus(Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    AWAITING_REVIEW = "AWAITING_REVIEW"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum(description="The voice of the post.")
+class Tone(Enum):
+    PROFESSIONAL = "PROFESSIONAL"
+    CASUAL = "CASUAL"
+    ACADEMIC = "ACADEMIC"
+
+
+@strawberry.enum(description="Status of a team or an agent within a task.")
+class WorkStatus(Enum):
+    IDLE = "IDLE"
+    WORKING = "WORKING"
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+
+
+@strawberry.enum(description="What a task event records.")
+class EventKind(Enum):
+    TASK_STATUS = "TASK_STATUS"
+    TEAM_STARTED = "TEAM_STARTED"
+    TEAM_FINISHED = "TEAM_FINISHED"
+    AGENT_STARTED = "AGENT_STARTED"
+    AGENT_ACTIVITY = "AGENT_ACTIVITY"
+    AGENT_FINISHED = "AGENT_FINISHED"
+    AGENT_ERROR = "AGENT_ERROR"
+    ROUTING = "ROUTING"
+    TOOL_CALL = "TOOL_CALL"
+    TOOL_RESULT = "TOOL_RESULT"
+    MESSAGE = "MESSAGE"
+    LLM_USAGE = "LLM_USAGE"
+    ERROR = "ERROR"
+
+
+@strawberry.enum(description="GENERATE: a post from a paper; VERIFY: checks of a given post.")
+class TaskKind(Enum):
+    GENERATE = "GENERATE"
+    VERIFY = "VERIFY"
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@strawberry.type(description="One agent's state within a task.")
+class AgentProgress:
+    name: str
+    display_name: str
+    status: WorkStatus
+    current_activity: str | None
+    progress: float = strawberry.field(description="0..1")
+    last_update: datetime | None
+    error: str | None
+
+    @classmethod
+    def from_model(cls, data: dict[str, Any]) -> AgentProgress:
+        return cls(
+            name=data["name"],
+            display_name=DISPLAY_NAMES.get(data["name"], data["name"]),
+            status=WorkStatus(data.get("status", "IDLE")),
+            current_activity=data.get("activity"),
+            progress=float(data.get("progress", 0.0)),
+            last_update=_when(data.get("updated_at")),
+            error=data.get("error"),
+        )
+
+
+@strawberry.type(description="One team's state within a task.")
+class TeamProgress:
+    name: str
+    display_name: str
+    status: WorkStatus
+    progress: float = strawberry.field(description="agents completed / agents, 0..1")
+    started_at: datetime | None
+    completed_at: datetime | None
+    agents: list[AgentProgress]
+
+    @classmethod
+    def from_model(cls, data: dict[str, Any]) -> TeamProgress:
+        return cls(
+            name=data["name"],
+            display_name=DISPLAY_NAMES.get(data["name"], data["name"]),
+            status=WorkStatus(data.get("status", "IDLE")),
+            progress=float(data.get("progress", 0.0)),
+            started_at=_when(data.get("started_at")),
+            completed_at=_when(data.get("completed_at")),
+            agents=[AgentProgress.from_model(a) for a in data.get("agents", [])],
+        )
+
+
+@strawberry.type(description="The finished post.")
+class PostResult:
+    content: str
+    hashtags: list[str] = strawberry.field(description="without '#'")
+    word_count: int
+    character_count: int
+
+
+@strawberry.type(description="PaperResearcher's notes.")
+class ResearchNotes:
+    summary: str
+    key_insights: list[str]
+    metrics: list[str]
+    limitations: list[str]
+    source_note: str
+    sources: JSON
+
+    @classmethod
+    def from_model(cls, data: dict[str, Any]) -> ResearchNotes:
+        return cls(
+            summary=data.get("summary", ""),
+            key_insights=list(data.get("key_insights", [])),
+            metrics=list(data.get("metrics", [])),
+            limitations=list(data.get("limitations", [])),
+            source_note=data.get("source_note", ""),
+            sources=data.get("sources", []),
+        )
+
+
+@strawberry.type(description="A verifier's report: deterministic checks plus model judgement.")
+class VerificationReport:
+    agent: str
+    kind: str = strawberry.field(description="TECHNICAL or STYLE")
+    score: float = strawberry.field(description="0..1; the lower of checks and judgement")
+    approved: bool
+    issues: list[str]
+    checks: JSON = strawberry.field(description="the deterministic checks' findings")
+    model_judgement: bool = strawberry.field(description="false when only checks decided")
+
+    @classmethod
+    def from_model(cls, data: dict[str, Any]) -> VerificationReport:
+        return cls(
+            agent=data["agent"],
+            kind=data["kind"],
+            score=float(data["score"]),
+            approved=bool(data["approved"]),
+            issues=list(data.get("issues", [])),
+            checks=data.get("checks", {}),
+            model_judgement=bool(data.get("model_judgement")),
+        )
+
+
+@strawberry.type(description="Why a task failed.")
+class TaskError:
+    code: str = strawberry.field(description="TIMEOUT, MODEL_UNAVAILABLE, INTERRUPTED, ...")
+    message: str
+
+
+@strawberry.type(description="Tokens used by every LLM call of a task.")
+class TokenUsage:
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+@strawberry.type(description="A generation (or verification) and its progress.")
+class Task:
+    id: strawberry.ID
+    kind: TaskKind
+    status: TaskStatus
+    paper_title: str
+    additional_context: str
+    target_audience: str
+    tone: Tone
+    include_technical_details: bool
+    max_hashtags: int
+    progress: float = strawberry.field(description="0..1, from the plan (agents done/planned)")
+    current_team: str | None
+    current_agent: str | None
+    teams: list[TeamProgress]
+    result: PostResult | None
+    research_notes: ResearchNotes | None
+    verification_reports: list[VerificationReport]
+    revisions: int
+    error: TaskError | None
+    usage: TokenUsage
+    last_seq: int = strawberry.field(description="seq of the newest event (0: none yet)")
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: TaskRow) -> Task:
+        result = None
+        if row.content:
+            result = PostResult(
+                content=row.content,
+                hashtags=list(row.hashtags or []),
+                word_count=len(row.content.split()),
+                character_count=len(row.content),
+            )
+        return cls(
+            id=strawberry.ID(row.id),
+            kind=TaskKind(row.kind),
+            status=TaskStatus(row.status),
+            paper_title=row.paper_title,
+            additional_context=row.additional_context,
+            target_audience=row.target_audience,
+            tone=Tone(row.tone),
+            include_technical_details=row.include_technical_details,
+            max_hashtags=row.max_hashtags,
+            progress=row.progress,
+            current_team=row.current_team,
+            current_agent=row.current_agent,
+            teams=[TeamProgress.from_model(t) for t in row.teams or []],
+            result=result,
+            research_notes=ResearchNotes.from_model(row.research_notes)
+            if row.research_notes
+            else None,
+            verification_reports=[
+                VerificationReport.from_model(r) for r in row.verification_reports or []
+            ],
+            revisions=row.revisions,
+            error=TaskError(code=row.error_code or "UNKNOWN", message=row.error)
+            if row.error
+            else None,
+            usage=TokenUsage(
+                llm_calls=row.llm_calls,
+                input_tokens=row.input_tokens,
+                output_tokens=row.output_tokens,
+                total_tokens=row.total_tokens,
+            ),
+            last_seq=row.last_seq,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+        )
+
+
+@strawberry.type(description="One event of a task's log (an AgentLog row).")
+class TaskEvent:
+    id: strawberry.ID = strawberry.field(description="<taskId>:<seq>")
+    task_id: strawberry.ID
+    seq: int = strawberry.field(description="1, 2, 3 ... per task, no gaps")
+    timestamp: datetime
+    team: str | None
+    agent: str | None
+    kind: EventKind
+    message: str
+    data: JSON
+    progress: float = strawberry.field(description="the task's progress after this event")
+    status: TaskStatus | None = strawberry.field(description="set on TASK_STATUS events")
+    is_terminal: bool = strawberry.field(description="true on the task's last event")
+
+    @classmethod
+    def from_model(cls, row: AgentLogRow) -> TaskEvent:
+        status = (row.data or {}).get("status") if row.kind == "TASK_STATUS" else None
+        return cls(
+            id=strawberry.ID(f"{row.task_id}:{row.seq}"),
+            task_id=strawberry.ID(row.task_id),
+            seq=row.seq,
+            timestamp=row.created_at,
+            team=row.team,
+            agent=row.agent,
+            kind=EventKind(row.kind),
+            message=row.message,
+            data=row.data or {},
+            progress=row.progress,
+            status=TaskStatus(status) if status else None,
+            is_terminal=status in ("COMPLETED", "FAILED", "CANCELLED"),
+        )
+
+
+@strawberry.type(description="An agent of a team (static structure).")
+class AgentInfo:
+    name: str
+    display_name: str
+    role: str
+
+
+@strawberry.type(description="A team of the hierarchy (static structure).")
+class TeamInfo:
+    name: str
+    display_name: str
+    supervisor: str
+    agents: list[AgentInfo]
+
+    @classmethod
+    def all(cls) -> list[TeamInfo]:
+        """The teams in `agents.state.TEAMS`, in order."""
+        return [
+            cls(
+                name=team,
+                display_name=DISPLAY_NAMES[team],
+                supervisor=team.replace("_team", "_supervisor"),
+                agents=[
+                    AgentInfo(name=a, display_name=DISPLAY_NAMES[a], role=ROLES[a]) for a in agents
+                ],
+            )
+            for team, agents in TEAMS.items()
+        ]
+
+
+@strawberry.type(description="Model status.")
+class ModelHealth:
+    provider: str
+    model: str
+    ready: bool
+
+
+@strawberry.type(description="Service health.")
+class Health:
+    status: str = strawberry.field(description="ok or degraded")
+    database: bool
+    model: ModelHealth
+    version: str
+
+
+# --- connections -----------------------------------------------------------------------
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def build(
+        cls, nodes: list[tuple[str, NodeT]], *, has_next: bool, has_previous: bool, total: int
+    ) -> Connection[NodeT]:
+        """Build a page from `(cursor, node)` pairs."""
+        return cls(
+            edges=[Edge(cursor=c, node=n) for c, n in nodes],
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=has_previous,
+                start_cursor=nodes[0][0] if nodes else None,
+                end_cursor=nodes[-1][0] if nodes else None,
+            ),
+            total_count=total,
+        )
+
+
+@strawberry.type(description="A page of tasks, newest first.")
+class TaskConnection(Connection[Task]):
+    pass
+
+
+@strawberry.type(description="A page of a task's events, in seq order.")
+class AgentLogConnection(Connection[TaskEvent]):
+    pass
+
+
+#: The most items a connection returns per page; larger `first` values are capped.
+MAX_PAGE_SIZE = 100
+
+
+def page_size(first: int) -> int:
+    """Validate `first` (>= 1) and cap it at `MAX_PAGE_SIZE`.
+
+    Raises `UserInputError` (BAD_USER_INPUT) for values below 1.
+    """
+    if first < 1:
+        raise UserInputError("first must be at least 1", field="first")
+    return min(first, MAX_PAGE_SIZE)
+
+
+def encode_cursor(*parts: str) -> str:
+    """Return an opaque cursor for `parts` (url-safe base64 of `parts` joined by '|')."""
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
+
+
+def decode_cursor(cursor: str, *, kind: str, arity: int) -> list[str]:
+    """Decode a cursor made by `encode_cursor(kind, ...)` into its `arity` parts after
+    `kind`. Raises `UserInputError` (field "after") for anything else."""
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parts = []
+    if len(parts) != arity + 1 or parts[0] != kind:
+        raise UserInputError("after is not a valid cursor for this connection", field="after")
+    return parts[1:]
