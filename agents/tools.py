@@ -7,6 +7,7 @@ overstated-claim words. Models add judgement on top; they never replace these.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -44,6 +45,8 @@ OVERSTATED_CLAIMS = (
     "100% accurate",
     "transformed the world",
 )
+#: Sentences at least this similar (difflib ratio, 0..1) count as repeats.
+NEAR_DUPLICATE_RATIO = 0.85
 #: Integers below this are counts and list numbers ("3 takeaways"), not claims.
 SMALL_NUMBER = 10
 
@@ -107,16 +110,21 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def _similar(a: str, b: str) -> bool:
+    """True for near-repeats ("...this technique..." vs "...this technology...")."""
+    return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= NEAR_DUPLICATE_RATIO
+
+
 def dedupe_sentences(text: str, *, max_chars: int) -> str:
-    """Drop repeated sentences (small models loop) and cut `text` at a sentence end
-    within `max_chars`; paragraphs are kept."""
+    """Drop repeated and near-repeated sentences (small models loop) and cut `text`
+    at a sentence end within `max_chars`; paragraphs are kept."""
     seen: set[str] = set()
     paragraphs, used = [], 0
     for paragraph in re.split(r"\n\s*\n", text):
         kept = []
         for sentence in sentences(paragraph):
             key = re.sub(r"\W+", " ", sentence.lower()).strip()
-            if not key or key in seen:
+            if not key or any(_similar(key, other) for other in seen):
                 continue
             if used + len(sentence) + 1 > max_chars:
                 break

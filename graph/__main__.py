@@ -1,0 +1,5 @@
+"""`python -m graph` runs the `postassist` command."""
+
+from graph.cli import app
+
+app()
