@@ -1,0 +1,181 @@
+"""Routing, fall-back and revision logic with a scripted chat model whose bind_tools works."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage
+
+from agents.graph import RECURSION_LIMIT, AgentEvent, build_graph, build_verification_graph
+from agents.state import PostRequest, initial_state
+from db.models import EventKind
+from tests.fakes import ScriptedChatModel, scripted, system_text, text, tool_call
+
+pytestmark = pytest.mark.anyio
+
+REQUEST = PostRequest(
+    paper_title="Attention Is All You Need",
+    additional_context="The Transformer relies on attention alone. It reaches 28.4 BLEU on "
+    "WMT 2014 English-to-German.",
+    target_audience="ML engineers",
+    tone="PROFESSIONAL",
+    include_technical_details=True,
+    max_hashtags=10,
+)
+
+
+async def run(model: ScriptedChatModel, *, max_revisions: int = 2
+              ) -> tuple[dict, list[AgentEvent]]:
+    events: list[AgentEvent] = []
+
+    async def emit(event: AgentEvent) -> None:
+        events.append(event)
+
+    graph = build_graph(model, emit=emit)
+    out = await graph.ainvoke(initial_state(REQUEST, max_revisions=max_revisions),
+                              {"recursion_limit": RECURSION_LIMIT})
+    return out, events
+
+
+def routes(events: list[AgentEvent]) -> list[tuple[str, str, str]]:
+    return [(e.agent, e.data["next"], e.data["source"]) for e in events
+            if e.kind == EventKind.ROUTING]
+
+
+async def test_default_plan_with_the_models_choice_of_verifier_order() -> None:
+    out, events = await run(scripted(verification_order=["style_checker"]))
+    assert routes(events) == [
+        ("meta_supervisor", "content_team", "plan"),
+        ("content_supervisor", "paper_researcher", "plan"),
+        ("content_supervisor", "linkedin_creator", "plan"),
+        ("content_supervisor", "FINISH", "plan"),
+        ("meta_supervisor", "verification_team", "plan"),
+        ("verification_supervisor", "style_checker", "model"),
+        ("verification_supervisor", "tech_verifier", "plan"),
+        ("verification_supervisor", "FINISH", "plan"),
+        ("meta_supervisor", "FINISH", "plan"),
+    ]
+    assert out["revision"] == 0
+    assert all(r["approved"] for r in out["reports"])
+    assert "#" in out["draft"]["content"]
+    finished = [e.agent for e in events if e.kind == EventKind.AGENT_FINISHED]
+    assert finished == ["paper_researcher", "linkedin_creator", "style_checker", "tech_verifier"]
+    progress = [e.progress for e in events if e.kind == EventKind.AGENT_FINISHED]
+    assert progress == [0.25, 0.5, 0.75, 0.99]
+
+
+async def test_invalid_choice_falls_back_to_the_plan() -> None:
+    # FINISH while both verifiers are pending is not valid: tech_verifier runs first.
+    _, events = await run(scripted(verification_order=["FINISH", "FINISH"]))
+    verification = [r for r in routes(events) if r[0] == "verification_supervisor"]
+    assert verification[0] == ("verification_supervisor", "tech_verifier", "fallback")
+    fallback = next(e for e in events if e.kind == EventKind.ROUTING
+                    and e.data["source"] == "fallback")
+    assert "'FINISH' is not valid now" in fallback.data["reason"]
+
+
+async def test_unparseable_decision_falls_back_to_the_plan() -> None:
+    def handler(messages, tools):  # type: ignore[no-untyped-def]
+        if "Route" in tools:
+            return text("I think the style checker should go")  # no tool call at all
+        if "Judgement" in tools:
+            return tool_call("Judgement", score=1, approved=True, issues=[])
+        return text("Attention replaces recurrence. What next?")
+
+    _, events = await run(ScriptedChatModel(handler=handler, calls=[]))
+    verification = [r for r in routes(events) if r[0] == "verification_supervisor"]
+    assert verification[0] == ("verification_supervisor", "tech_verifier", "fallback")
+
+
+async def test_revision_loop_is_bounded_by_max_revisions() -> None:
+    model = scripted(approve=False, meta_choice="content_team")
+    out, events = await run(model, max_revisions=2)
+    assert out["revision"] == 2
+    writes = [e for e in events if e.kind == EventKind.AGENT_FINISHED
+              and e.agent == "linkedin_creator"]
+    assert len(writes) == 3  # first draft + 2 revisions
+    meta = [r for r in routes(events) if r[0] == "meta_supervisor"]
+    assert meta[-1] == ("meta_supervisor", "FINISH", "plan")  # budget spent: no choice left
+    assert [m[2] for m in meta].count("model") == 2  # the model chose both revisions
+    revision_messages = [e for e in events if e.kind == EventKind.MESSAGE]
+    assert [e.result for e in revision_messages] == [{"revisions": 1}, {"revisions": 2}]
+    # the feedback reached the writer's prompt
+    writer_prompts = [c for c in model.calls if "LinkedInCreator" in system_text(c["messages"])]
+    assert "needs work" in str(writer_prompts[-1]["messages"][-1].content)
+
+
+async def test_meta_supervisor_may_accept_a_rejected_post() -> None:
+    out, events = await run(scripted(approve=False, meta_choice="FINISH"))
+    assert out["revision"] == 0
+    assert routes(events)[-1] == ("meta_supervisor", "FINISH", "model")
+
+
+async def test_revision_may_redo_research_when_the_content_supervisor_asks() -> None:
+    out, events = await run(
+        scripted(approve=lambda n: n >= 2, content_choice="paper_researcher"), max_revisions=1
+    )
+    research_runs = [e for e in events if e.kind == EventKind.AGENT_FINISHED
+                     and e.agent == "paper_researcher"]
+    assert len(research_runs) == 2
+    assert out["research_round"] == 1 and out["draft_round"] == 1
+    assert all(r["approved"] for r in out["reports"])
+
+
+async def test_revision_removes_claims_the_context_does_not_support() -> None:
+    post = ("Attention replaces recurrence and hits 99.9% accuracy. This revolutionary model "
+            "reaches 28.4 BLEU. What would you build?")
+    out, events = await run(scripted(post=post, meta_choice="content_team"), max_revisions=1)
+    first_tech = next(e for e in events if e.kind == EventKind.AGENT_FINISHED
+                      and e.agent == "tech_verifier")
+    assert "not approved" in first_tech.message
+    final = out["draft"]["content"]
+    assert "99.9" not in final and "revolutionary" not in final.lower()
+    assert "28.4" in final  # supported by the context: kept
+    assert out["revision"] == 1 and all(r["approved"] for r in out["reports"])
+
+
+async def test_usage_is_reported_for_every_model_call() -> None:
+    model = scripted(verification_order=["style_checker"])
+    _, events = await run(model)
+    usage = [e for e in events if e.kind == EventKind.LLM_USAGE]
+    assert len(usage) == len(model.calls)
+    assert all(e.data["total_tokens"] == 120 for e in usage)
+
+
+async def test_model_errors_are_reported_and_raised() -> None:
+    def handler(messages, tools):  # type: ignore[no-untyped-def]
+        raise ConnectionError("model went away")
+
+    events: list[AgentEvent] = []
+
+    async def emit(event: AgentEvent) -> None:
+        events.append(event)
+
+    graph = build_graph(ScriptedChatModel(handler=handler, calls=[]), emit=emit)
+    with pytest.raises(ConnectionError):
+        await graph.ainvoke(initial_state(REQUEST, max_revisions=1))
+    error = events[-1]
+    assert (error.kind, error.agent) == (EventKind.AGENT_ERROR, "paper_researcher")
+    assert "model went away" in error.message
+
+
+async def test_verification_graph_alone_checks_a_given_post() -> None:
+    state = initial_state(REQUEST, max_revisions=0)
+    state["draft"] = {"content": "x" * 3100 + " #a #b", "hashtags": []}
+    state["draft_round"] = 0
+    out = await build_verification_graph(scripted()).ainvoke(state)
+    style = next(r for r in out["reports"] if r["agent"] == "style_checker")
+    assert not style["approved"]  # the model approved, the hard limit did not
+    assert any("3000" in issue for issue in style["issues"])
+    assert {r["agent"] for r in out["reports"]} == {"tech_verifier", "style_checker"}
+
+
+def test_route_model_rejects_names_outside_the_literal() -> None:
+    from pydantic import ValidationError
+
+    from agents.graph import route_model
+
+    route = route_model(["a", "b"])
+    assert route(next="a", reason="r").next == "a"
+    with pytest.raises(ValidationError):
+        route(next="c", reason="r")
+    assert isinstance(tool_call("Route", next="a"), AIMessage)

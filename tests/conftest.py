@@ -1,0 +1,91 @@
+"""Shared fixtures: anyio on asyncio, a real SQLite file migrated to head, a broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from broadcaster import Broadcast
+
+from db.engine import create_engine, create_session_factory
+from db.event_log import EventLog
+from db.migrate import upgrade_to_head
+
+POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'postassist.db'}"
+
+
+async def _postgres_database() -> str | None:
+    """Create a fresh database on the local PostgreSQL; None when it is not running."""
+    try:
+        import asyncpg
+    except ImportError:
+        return None
+    name = f"postassist_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(POSTGRES_ADMIN_URL, user="postgres"), 5)
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return None
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, user="postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """A migrated, empty database: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = sqlite_url
+        name = None
+    else:
+        name = await _postgres_database()
+        if name is None:
+            pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    yield url
+    if name is not None:
+        await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def broadcast() -> AsyncIterator[Broadcast]:
+    bus = Broadcast("memory://")
+    await bus.connect()
+    yield bus
+    await bus.disconnect()
+
+
+@pytest.fixture
+async def event_log(database_url: str, broadcast: Broadcast) -> AsyncIterator[EventLog]:
+    engine = create_engine(database_url)
+    yield EventLog(
+        session_factory=create_session_factory(engine), broadcast=broadcast, poll_interval=0.2
+    )
+    await engine.dispose()

@@ -1,0 +1,118 @@
+"""A scripted chat model for unit tests: `bind_tools` works, answers come from a handler."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+
+Handler = Callable[[list[BaseMessage], list[str]], AIMessage]
+_ids = itertools.count(1)
+USAGE = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
+
+
+def tool_call(name: str, **args: Any) -> AIMessage:
+    """An AIMessage that calls tool `name` with `args` (what function calling returns)."""
+    return AIMessage(
+        content="",
+        tool_calls=[{"name": name, "args": args, "id": f"call_{next(_ids)}", "type": "tool_call"}],
+        usage_metadata=USAGE,
+    )
+
+
+def text(content: str) -> AIMessage:
+    """A plain-text AIMessage with usage."""
+    return AIMessage(content=content, usage_metadata=USAGE)
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers each call with `handler(messages, bound_tool_names)`; records the calls.
+
+    `bind_tools` returns the model bound to the tools, so `with_structured_output(...,
+    method="function_calling")` works (unlike `GenericFakeChatModel`).
+    """
+
+    handler: Handler
+    calls: list[dict[str, Any]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable:
+        names = []
+        for t in tools:
+            if isinstance(t, dict):
+                names.append(t.get("function", t).get("name") or t.get("title"))
+            else:
+                names.append(getattr(t, "name", None) or t.__name__)
+        return self.bind(tool_names=names, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        tool_names: list[str] | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append({"messages": messages, "tools": tool_names or [], "kwargs": kwargs})
+        reply = self.handler(messages, tool_names or [])
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def system_text(messages: list[BaseMessage]) -> str:
+    """The first message's text (the system prompt in every PostAssist call)."""
+    return str(messages[0].content) if messages else ""
+
+
+def scripted(
+    *,
+    verification_order: Sequence[str] = ("tech_verifier",),
+    meta_choice: str = "content_team",
+    content_choice: str = "linkedin_creator",
+    approve: bool | Callable[[int], bool] = True,
+    research: str = "SUMMARY: A model built on attention only.\nINSIGHTS:\n- Attention "
+    "replaces recurrence.\nLIMITATIONS:\n- Quadratic cost in sequence length.",
+    post: str = "Attention can replace recurrence entirely. The Transformer shows how. "
+    "What would you build with it?",
+) -> ScriptedChatModel:
+    """A model that plays every role in a fixed way.
+
+    - verification supervisor answers pop from `verification_order` (then repeat last);
+    - the meta-supervisor answers `meta_choice` when asked, the content supervisor
+      `content_choice`;
+    - verifiers approve (`approve` may be a function of the judgement call number).
+    """
+    order = list(verification_order)
+    judgements = itertools.count()
+
+    def handler(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
+        system = system_text(messages)
+        if "Route" in tools:
+            if "meta-supervisor" in system:
+                return tool_call("Route", next=meta_choice, reason="scripted meta")
+            if "Content team" in system:
+                return tool_call("Route", next=content_choice, reason="scripted content")
+            choice = order.pop(0) if len(order) > 1 else order[0]
+            return tool_call("Route", next=choice, reason="scripted verification")
+        if "Judgement" in tools:
+            n = next(judgements)
+            ok = approve(n) if callable(approve) else approve
+            return tool_call(
+                "Judgement",
+                score=0.9 if ok else 0.3,
+                approved=ok,
+                issues=[] if ok else ["needs work"],
+            )
+        if "PaperResearcher" in system:
+            return text(research)
+        return text(post)
+
+    return ScriptedChatModel(handler=handler, calls=[])
