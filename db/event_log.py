@@ -250,9 +250,11 @@ def _fold(task: Task, event: AgentLog) -> None:
     task.last_seq = event.seq
     task.progress = event.progress
     teams = [dict(t, agents=[dict(a) for a in t.get("agents", [])]) for t in task.teams or []]
-    team = _entry(teams, event.team, agents=[]) if event.team else None
-    agent = _entry(team["agents"], event.agent) if team is not None and event.agent else None
     kind = EventKind(event.kind)
+    team = _entry(teams, event.team, agents=[]) if event.team else None
+    agent = None
+    if team is not None and event.agent and kind.name.startswith("AGENT_"):
+        agent = _entry(team["agents"], event.agent)  # supervisors are not listed as agents
 
     if kind == EventKind.TASK_STATUS:
         status = TaskStatus(event.data["status"])
@@ -265,9 +267,9 @@ def _fold(task: Task, event: AgentLog) -> None:
             if status == TaskStatus.COMPLETED:
                 task.progress = event.progress = 1.0
     elif kind == EventKind.TEAM_STARTED and team is not None:
+        # Agents keep their status from an earlier round until they start again.
         team.update(status=WORKING, progress=0.0, started_at=now.isoformat(), completed_at=None)
-        for member in team["agents"]:
-            member.update(status=IDLE, progress=0.0, activity=None, error=None)
+        team["finished_in_round"] = []
         task.current_team, task.current_agent = event.team, None
     elif kind == EventKind.TEAM_FINISHED and team is not None:
         team.update(status=COMPLETED, progress=1.0, completed_at=now.isoformat())
@@ -279,6 +281,8 @@ def _fold(task: Task, event: AgentLog) -> None:
         agent["activity"] = event.message
     elif kind == EventKind.AGENT_FINISHED and agent is not None:
         agent.update(status=COMPLETED, progress=1.0, activity=event.message)
+        if team is not None and event.agent not in team.setdefault("finished_in_round", []):
+            team["finished_in_round"].append(event.agent)
     elif kind == EventKind.AGENT_ERROR and agent is not None:
         agent.update(status=ERROR, error=event.message, activity=None)
         if team is not None:
@@ -292,8 +296,8 @@ def _fold(task: Task, event: AgentLog) -> None:
     if agent is not None:
         agent["updated_at"] = now.isoformat()
     if team is not None and team["agents"] and team["status"] == WORKING:
-        done = sum(1 for a in team["agents"] if a["status"] == COMPLETED)
-        team["progress"] = round(done / len(team["agents"]), 4)
+        done = len(team.get("finished_in_round", []))
+        team["progress"] = round(min(1.0, done / len(team["agents"])), 4)
     task.teams = teams
 
 

@@ -1,0 +1,79 @@
+"""An app on a real SQLite file with the scripted model, through ASGI or real uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from graph.app import create_app
+from graph.settings import Settings
+from tests.fakes import ScriptedChatModel, scripted
+
+
+@pytest.fixture
+def model() -> ScriptedChatModel:
+    return scripted(verification_order=["style_checker"])
+
+
+@pytest.fixture
+def app(sqlite_url: str, model: ScriptedChatModel) -> FastAPI:
+    settings = Settings(database_url=sqlite_url, follow_poll_seconds=0.5, _env_file=None)
+    return create_app(settings, model_factory=lambda: model)
+
+
+class GQL:
+    """Posts GraphQL over the ASGI app; returns the whole response body."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.client.post("/graphql", json={"query": query,
+                                                             "variables": variables})
+        return response.json()
+
+    async def wait_until_finished(self, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        query = "query($id: ID!) { task(id: $id) { status lastSeq } }"
+        async with asyncio.timeout(timeout):
+            while True:
+                task = (await self(query, id=task_id))["data"]["task"]
+                if task["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                    return task
+                await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def gql(app: FastAPI) -> AsyncIterator[GQL]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield GQL(client)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def live_server(app: FastAPI) -> AsyncIterator[Callable[[str], str]]:
+    """Serve `app` with uvicorn on a free loopback port; yields `url(path)`."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:
+            await asyncio.sleep(0.02)
+    yield lambda path: f"127.0.0.1:{port}{path}"
+    server.should_exit = True
+    await serving
