@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.tools import tool
@@ -86,12 +87,13 @@ _GENERIC_HASHTAGS = ("MachineLearning", "AI", "DeepLearning", "Research")
 def numbers_in(text: str) -> set[str]:
     """Return the numeric claims in `text`, normalised ("1,000" -> "1000", "5 %" -> "5%").
 
-    Integers below `SMALL_NUMBER` are left out: they are counts and list numbers.
+    Integers below `SMALL_NUMBER` are left out (counts and list numbers), unless they
+    are percentages.
     """
     found = set()
     for match in _NUMBER.finditer(text):
         digits = match.group(1).replace(",", "")
-        if "." not in digits and int(digits) < SMALL_NUMBER:
+        if "." not in digits and int(digits) < SMALL_NUMBER and not match.group(2):
             continue
         found.add(digits.rstrip(".") + ("%" if match.group(2) else ""))
     return found
@@ -110,20 +112,25 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def _sentence_key(sentence: str) -> str:
+    return re.sub(r"\W+", " ", sentence.lower()).strip()
+
+
 def _similar(a: str, b: str) -> bool:
     """True for near-repeats ("...this technique..." vs "...this technology...")."""
     return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= NEAR_DUPLICATE_RATIO
 
 
-def dedupe_sentences(text: str, *, max_chars: int) -> str:
+def dedupe_sentences(text: str, *, max_chars: int, already: Iterable[str] = ()) -> str:
     """Drop repeated and near-repeated sentences (small models loop) and cut `text`
-    at a sentence end within `max_chars`; paragraphs are kept."""
-    seen: set[str] = set()
+    at a sentence end within `max_chars`; paragraphs are kept. Sentences like those in
+    `already` (text placed elsewhere in the post) count as repeats too."""
+    seen: set[str] = {_sentence_key(s) for s in already}
     paragraphs, used = [], 0
     for paragraph in re.split(r"\n\s*\n", text):
         kept = []
         for sentence in sentences(paragraph):
-            key = re.sub(r"\W+", " ", sentence.lower()).strip()
+            key = _sentence_key(sentence)
             if not key or any(_similar(key, other) for other in seen):
                 continue
             if used + len(sentence) + 1 > max_chars:
@@ -304,7 +311,7 @@ def compose_post(
         if part
     )
     room = LINKEDIN_MAX_CHARS - len(hook) - len(tail) - 4
-    body = dedupe_sentences(body, max_chars=max(0, room))
+    body = dedupe_sentences(body, max_chars=max(0, room), already=[hook])
     post = "\n\n".join(part for part in (hook, body, tail) if part)
     return post[:LINKEDIN_MAX_CHARS]
 

@@ -23,22 +23,23 @@ REQUEST = PostRequest(
 )
 
 
-async def run(model: ScriptedChatModel, *, max_revisions: int = 2
-              ) -> tuple[dict, list[AgentEvent]]:
+async def run(model: ScriptedChatModel, *, max_revisions: int = 2) -> tuple[dict, list[AgentEvent]]:
     events: list[AgentEvent] = []
 
     async def emit(event: AgentEvent) -> None:
         events.append(event)
 
     graph = build_graph(model, emit=emit)
-    out = await graph.ainvoke(initial_state(REQUEST, max_revisions=max_revisions),
-                              {"recursion_limit": RECURSION_LIMIT})
+    out = await graph.ainvoke(
+        initial_state(REQUEST, max_revisions=max_revisions), {"recursion_limit": RECURSION_LIMIT}
+    )
     return out, events
 
 
 def routes(events: list[AgentEvent]) -> list[tuple[str, str, str]]:
-    return [(e.agent, e.data["next"], e.data["source"]) for e in events
-            if e.kind == EventKind.ROUTING]
+    return [
+        (e.agent, e.data["next"], e.data["source"]) for e in events if e.kind == EventKind.ROUTING
+    ]
 
 
 async def test_default_plan_with_the_models_choice_of_verifier_order() -> None:
@@ -68,8 +69,9 @@ async def test_invalid_choice_falls_back_to_the_plan() -> None:
     _, events = await run(scripted(verification_order=["FINISH", "FINISH"]))
     verification = [r for r in routes(events) if r[0] == "verification_supervisor"]
     assert verification[0] == ("verification_supervisor", "tech_verifier", "fallback")
-    fallback = next(e for e in events if e.kind == EventKind.ROUTING
-                    and e.data["source"] == "fallback")
+    fallback = next(
+        e for e in events if e.kind == EventKind.ROUTING and e.data["source"] == "fallback"
+    )
     assert "'FINISH' is not valid now" in fallback.data["reason"]
 
 
@@ -90,8 +92,9 @@ async def test_revision_loop_is_bounded_by_max_revisions() -> None:
     model = scripted(approve=False, meta_choice="content_team")
     out, events = await run(model, max_revisions=2)
     assert out["revision"] == 2
-    writes = [e for e in events if e.kind == EventKind.AGENT_FINISHED
-              and e.agent == "linkedin_creator"]
+    writes = [
+        e for e in events if e.kind == EventKind.AGENT_FINISHED and e.agent == "linkedin_creator"
+    ]
     assert len(writes) == 3  # first draft + 2 revisions
     meta = [r for r in routes(events) if r[0] == "meta_supervisor"]
     assert meta[-1] == ("meta_supervisor", "FINISH", "plan")  # budget spent: no choice left
@@ -113,19 +116,23 @@ async def test_revision_may_redo_research_when_the_content_supervisor_asks() -> 
     out, events = await run(
         scripted(approve=lambda n: n >= 2, content_choice="paper_researcher"), max_revisions=1
     )
-    research_runs = [e for e in events if e.kind == EventKind.AGENT_FINISHED
-                     and e.agent == "paper_researcher"]
+    research_runs = [
+        e for e in events if e.kind == EventKind.AGENT_FINISHED and e.agent == "paper_researcher"
+    ]
     assert len(research_runs) == 2
     assert out["research_round"] == 1 and out["draft_round"] == 1
     assert all(r["approved"] for r in out["reports"])
 
 
 async def test_revision_removes_claims_the_context_does_not_support() -> None:
-    post = ("Attention replaces recurrence and hits 99.9% accuracy. This revolutionary model "
-            "reaches 28.4 BLEU. What would you build?")
+    post = (
+        "Attention replaces recurrence and hits 99.9% accuracy. This revolutionary model "
+        "reaches 28.4 BLEU. What would you build?"
+    )
     out, events = await run(scripted(post=post, meta_choice="content_team"), max_revisions=1)
-    first_tech = next(e for e in events if e.kind == EventKind.AGENT_FINISHED
-                      and e.agent == "tech_verifier")
+    first_tech = next(
+        e for e in events if e.kind == EventKind.AGENT_FINISHED and e.agent == "tech_verifier"
+    )
     assert "not approved" in first_tech.message
     final = out["draft"]["content"]
     assert "99.9" not in final and "revolutionary" not in final.lower()

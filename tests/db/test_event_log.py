@@ -34,8 +34,9 @@ async def seqs_of(log: EventLog, task_id: str) -> list[int]:
 async def test_concurrent_appends_get_gapless_seq(event_log: EventLog, database_url: str) -> None:
     # A second EventLog on its own engine plays a second process: no shared lock.
     other_engine = create_engine(database_url)
-    other = EventLog(session_factory=create_session_factory(other_engine),
-                     broadcast=event_log.broadcast)
+    other = EventLog(
+        session_factory=create_session_factory(other_engine), broadcast=event_log.broadcast
+    )
     tasks = [await new_task(event_log) for _ in range(3)]
     per_task = 40
 
@@ -43,10 +44,13 @@ async def test_concurrent_appends_get_gapless_seq(event_log: EventLog, database_
         for i in range(n):
             await log.append(task_id, kind=EventKind.MESSAGE, message=f"m{i}")
 
-    await asyncio.gather(*(
-        burst(log, task_id, per_task // 4)
-        for task_id in tasks for log in (event_log, other, event_log, other)
-    ))
+    await asyncio.gather(
+        *(
+            burst(log, task_id, per_task // 4)
+            for task_id in tasks
+            for log in (event_log, other, event_log, other)
+        )
+    )
     for task_id in tasks:
         assert await seqs_of(event_log, task_id) == list(range(1, per_task + 1))
         async with event_log.session_factory() as session:
@@ -89,8 +93,9 @@ async def test_follow_survives_lost_notices(database_url: str) -> None:
     bus = DroppingBroadcast("memory://")
     await bus.connect()
     engine = create_engine(database_url)
-    log = EventLog(session_factory=create_session_factory(engine), broadcast=bus,
-                   poll_interval=0.05)
+    log = EventLog(
+        session_factory=create_session_factory(engine), broadcast=bus, poll_interval=0.05
+    )
     task_id = await new_task(log)
 
     async def produce() -> None:
@@ -139,22 +144,41 @@ async def test_snapshot_folds_team_agent_status_usage_and_results(event_log: Eve
     append = event_log.append
     await append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.RUNNING)
     await append(task_id, kind=EventKind.TEAM_STARTED, team="content_team")
-    await append(task_id, kind=EventKind.AGENT_STARTED, team="content_team",
-                 agent="paper_researcher", message="researching")
-    await append(task_id, kind=EventKind.LLM_USAGE, team="content_team",
-                 agent="paper_researcher",
-                 data={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15})
+    await append(
+        task_id,
+        kind=EventKind.AGENT_STARTED,
+        team="content_team",
+        agent="paper_researcher",
+        message="researching",
+    )
+    await append(
+        task_id,
+        kind=EventKind.LLM_USAGE,
+        team="content_team",
+        agent="paper_researcher",
+        data={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+    )
     async with event_log.session_factory() as session:
         mid = await repository.get_task(session=session, task_id=task_id)
     assert mid is not None
     assert (mid.status, mid.current_team, mid.current_agent) == (
-        "RUNNING", "content_team", "paper_researcher")
+        "RUNNING",
+        "content_team",
+        "paper_researcher",
+    )
     researcher = mid.teams[0]["agents"][0]
     assert (researcher["status"], researcher["activity"]) == ("WORKING", "researching")
 
-    await append(task_id, kind=EventKind.AGENT_FINISHED, team="content_team",
-                 agent="paper_researcher", progress=0.25, message="notes ready",
-                 result={"research_notes": {"summary": "s" * 5000}}, data={"long": "x" * 5000})
+    await append(
+        task_id,
+        kind=EventKind.AGENT_FINISHED,
+        team="content_team",
+        agent="paper_researcher",
+        progress=0.25,
+        message="notes ready",
+        result={"research_notes": {"summary": "s" * 5000}},
+        data={"long": "x" * 5000},
+    )
     await append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.COMPLETED, progress=1.0)
     async with event_log.session_factory() as session:
         done = await repository.get_task(session=session, task_id=task_id)

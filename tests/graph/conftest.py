@@ -17,6 +17,9 @@ from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import ScriptedChatModel, scripted
 
+#: Seconds a scripted generation may take before a test gives up.
+FINISH_WITHIN = 20.0
+
 
 @pytest.fixture
 def model() -> ScriptedChatModel:
@@ -36,13 +39,12 @@ class GQL:
         self.client = client
 
     async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = await self.client.post("/graphql", json={"query": query,
-                                                             "variables": variables})
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
         return response.json()
 
-    async def wait_until_finished(self, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    async def wait_until_finished(self, task_id: str) -> dict[str, Any]:
         query = "query($id: ID!) { task(id: $id) { status lastSeq } }"
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(FINISH_WITHIN):
             while True:
                 task = (await self(query, id=task_id))["data"]["task"]
                 if task["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
@@ -68,11 +70,12 @@ def free_port() -> int:
 async def live_server(app: FastAPI) -> AsyncIterator[Callable[[str], str]]:
     """Serve `app` with uvicorn on a free loopback port; yields `url(path)`."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     serving = asyncio.create_task(server.serve())
     async with asyncio.timeout(20):
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.02)
     yield lambda path: f"127.0.0.1:{port}{path}"
     server.should_exit = True

@@ -54,8 +54,7 @@ async def test_generate_post_runs_the_teams_and_the_task_tells_what_happened(gql
     assert done["progress"] == 1.0 and done["currentTeam"] is None
     assert done["result"]["characterCount"] == len(done["result"]["content"]) <= 3000
     assert done["result"]["hashtags"] and "28.4" in done["researchNotes"]["metrics"]
-    assert {r["agent"] for r in done["verificationReports"]} == {"tech_verifier",
-                                                                 "style_checker"}
+    assert {r["agent"] for r in done["verificationReports"]} == {"tech_verifier", "style_checker"}
     assert done["usage"]["llmCalls"] > 0 and done["usage"]["totalTokens"] > 0
     for team in done["teams"]:
         assert team["status"] == "COMPLETED" and team["progress"] == 1.0
@@ -159,26 +158,34 @@ async def test_verify_post_runs_the_verification_team_alone(gql: GQL) -> None:
       verifyPost(input: $input) { agent kind score approved issues checks }
     }"""
     post = "Attention is all you need.\n\nIt reaches 99.9 BLEU. Thoughts?\n\n#AI"
-    body = await gql(query, input={"content": post, "paperTitle": INPUT["paperTitle"],
-                                   "additionalContext": INPUT["additionalContext"]})
+    body = await gql(
+        query,
+        input={
+            "content": post,
+            "paperTitle": INPUT["paperTitle"],
+            "additionalContext": INPUT["additionalContext"],
+        },
+    )
     reports = {r["agent"]: r for r in body["data"]["verifyPost"]}
     assert set(reports) == {"tech_verifier", "style_checker"}
     assert not reports["tech_verifier"]["approved"]
     assert reports["tech_verifier"]["checks"]["unsupported_numbers"] == ["99.9"]
     assert reports["style_checker"]["approved"]
     tasks = await gql("{ tasks { edges { node { kind status } } } }")
-    assert tasks["data"]["tasks"]["edges"] == [{"node": {"kind": "VERIFY",
-                                                         "status": "COMPLETED"}}]
+    assert tasks["data"]["tasks"]["edges"] == [{"node": {"kind": "VERIFY", "status": "COMPLETED"}}]
 
 
 async def test_teams_and_health(gql: GQL) -> None:
-    body = await gql("{ teams { name supervisor agents { name displayName } } "
-                     "health { status database model { ready } } }")
+    body = await gql(
+        "{ teams { name supervisor agents { name displayName } } "
+        "health { status database model { ready } } }"
+    )
     teams = body["data"]["teams"]
     assert [(t["name"], t["supervisor"]) for t in teams] == [
-        ("content_team", "content_supervisor"), ("verification_team", "verification_supervisor")]
-    assert [a["displayName"] for a in teams[0]["agents"]] == ["PaperResearcher",
-                                                              "LinkedInCreator"]
+        ("content_team", "content_supervisor"),
+        ("verification_team", "verification_supervisor"),
+    ]
+    assert [a["displayName"] for a in teams[0]["agents"]] == ["PaperResearcher", "LinkedInCreator"]
     assert body["data"]["health"] == {"status": "ok", "database": True, "model": {"ready": True}}
 
 

@@ -1,0 +1,30 @@
+"""The committed schema.graphql is the SDL of the running schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graph.schema import build_schema
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+def test_committed_sdl_matches_the_schema() -> None:
+    sdl = build_schema().as_str() + "\n"
+    assert SCHEMA_FILE.read_text() == sdl, (
+        "schema.graphql drifted: run `postassist export-schema -o schema.graphql`"
+    )
+
+
+def test_schema_has_the_documented_surface() -> None:
+    sdl = SCHEMA_FILE.read_text()
+    for line in (
+        "task(id: ID!): Task",
+        "tasks(first: Int! = 20, after: String = null, status: TaskStatus = null): TaskConnection!",
+        "generatePost(input: GeneratePostInput!): Task!",
+        "verifyPost(input: VerifyPostInput!): [VerificationReport!]!",
+        "cancelTask(id: ID!): Task!",
+        "taskProgress(taskId: ID!, afterSeq: Int! = 0): TaskEvent!",
+        "taskUpdates(status: TaskStatus = null): Task!",
+    ):
+        assert line in sdl, line
