@@ -124,6 +124,18 @@ def find_local_gguf() -> Path:
     return path
 
 
+#: Variables passed on to the model server. llama-cpp-python's server reads its settings
+#: from the environment too, and there they beat the command line: a PORT or HOST meant
+#: for PostAssist would move the model server. So only these get through.
+SERVER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "LD_LIBRARY_PATH")
+
+
+def _server_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in SERVER_ENVIRONMENT}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("GGML_")})
+    return env
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
@@ -192,7 +204,11 @@ class LocalModelServer:
         ]  # fmt: skip
         logger.info("starting the local model: %s", " ".join(command))
         self._process = subprocess.Popen(  # noqa: ASYNC220 - Popen only forks; no wait
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_server_environment(),
         )
         deadline = asyncio.get_running_loop().time() + self.startup_timeout
         async with httpx.AsyncClient(timeout=2.0) as client:
@@ -204,9 +220,11 @@ class LocalModelServer:
                     if response.status_code == 200:
                         break
                 if asyncio.get_running_loop().time() > deadline:
+                    tail = self._log_tail()
                     await self.stop()
                     raise ModelUnavailableError(
-                        f"the local model server did not answer within {self.startup_timeout}s"
+                        f"the local model server did not answer within "
+                        f"{self.startup_timeout}s: {tail}"
                     )
                 await asyncio.sleep(0.25)
         logger.info("local model ready at %s", self.base_url)
@@ -226,17 +244,20 @@ class LocalModelServer:
     def _exit_message(self) -> str:
         assert self._process is not None
         code = self._process.returncode
-        tail = ""
-        if self._log is not None:
-            self._log.seek(0)
-            tail = self._log.read().decode(errors="replace")[-1500:]
+        tail = self._log_tail()
         hint = (
             ' (SIGSEGV: a native llama.cpp build; rebuild with CMAKE_ARGS="-DGGML_NATIVE=OFF" '
             "after `pip cache remove llama_cpp_python`)"
             if code in (-11, 139)
             else ""
         )
-        return f"the local model server exited with code {code}{hint}: {tail.strip()}"
+        return f"the local model server exited with code {code}{hint}: {tail}"
+
+    def _log_tail(self, chars: int = 1500) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-chars:].strip()
 
     async def stop(self) -> None:
         """Terminate the server if it runs (idempotent)."""

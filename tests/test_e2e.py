@@ -1,0 +1,161 @@
+"""End to end, no fakes: `postassist serve` with the bundled SmolLM2 model, then
+`postassist generate --json` on a real paper, then the event log over GraphQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agents import tools
+from agents.state import TEAMS
+from graph.client import GraphQLClient
+from tests.graph.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+TITLE = "Attention Is All You Need"
+#: The paper's abstract (Vaswani et al., 2017).
+ABSTRACT = (
+    "The dominant sequence transduction models are based on complex recurrent or "
+    "convolutional neural networks that include an encoder and a decoder. The best performing "
+    "models also connect the encoder and decoder through an attention mechanism. We propose a "
+    "new simple network architecture, the Transformer, based solely on attention mechanisms, "
+    "dispensing with recurrence and convolutions entirely. Experiments on two machine "
+    "translation tasks show these models to be superior in quality while being more "
+    "parallelizable and requiring significantly less time to train. Our model achieves 28.4 "
+    "BLEU on the WMT 2014 English-to-German translation task, improving over the existing best "
+    "results, including ensembles, by over 2 BLEU. On the WMT 2014 English-to-French "
+    "translation task, our model establishes a new single-model state-of-the-art BLEU score of "
+    "41.8 after training for 3.5 days on eight GPUs, a small fraction of the training costs of "
+    "the best models from the literature."
+)
+#: Seconds the service may take to start the model and answer.
+STARTUP = 120
+#: Seconds one generation may take on 2 cores (measured: well under a minute).
+GENERATION = 600
+
+
+def _console_script() -> str:
+    found = shutil.which("postassist", path=str(Path(sys.executable).parent))
+    assert found, "the postassist console script is not installed"
+    return found
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`postassist serve` on a free port with a fresh SQLite file; yields the GraphQL URL."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'e2e.db'}",
+        "LLM_PROVIDER": "local",
+        "PORT": str(port),
+        "BROADCAST_URL": "memory://",
+    }
+    log = (workdir / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [_console_script(), "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        deadline = time.monotonic() + STARTUP
+        while True:
+            assert process.poll() is None, (workdir / "serve.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def test_generation_with_the_bundled_model(service: str) -> None:
+    started = time.monotonic()
+    cli = subprocess.run(
+        [
+            _console_script(),
+            "generate",
+            TITLE,
+            "--context",
+            ABSTRACT,
+            "--audience",
+            "ML engineers",
+            "--max-hashtags",
+            "5",
+            "--url",
+            service,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=GENERATION,
+    )
+    seconds = time.monotonic() - started
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    task = json.loads(cli.stdout)
+    assert task["status"] == "COMPLETED", task["error"]
+
+    post = task["result"]["content"]
+    assert post.strip()
+    check = tools.style_check(post, max_hashtags=5)
+    assert check["hard_issues"] == [], check  # <= 3000 chars, <= 5 hashtags, hook before fold
+    assert task["result"]["hashtags"]
+    assert {r["agent"] for r in task["verificationReports"]} == {"tech_verifier", "style_checker"}
+
+    events = _all_events(service, task["id"])
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["kind"] == "TASK_STATUS" and events[-1]["status"] == "COMPLETED"
+    seen = {(e["kind"], e["team"], e["agent"]) for e in events}
+    for team, agents in TEAMS.items():
+        assert ("TEAM_STARTED", team, None) in seen and ("TEAM_FINISHED", team, None) in seen
+        for agent in agents:
+            assert ("AGENT_STARTED", team, agent) in seen
+            assert ("AGENT_FINISHED", team, agent) in seen
+    usage = task["usage"]
+    llm_events = [e for e in events if e["kind"] == "LLM_USAGE"]
+    assert usage["llmCalls"] == len(llm_events) > 0 and usage["outputTokens"] > 0
+    print(
+        f"\nlocal-model generation: {seconds:.1f}s, {usage['llmCalls']} LLM calls, "
+        f"{usage['inputTokens']} input + {usage['outputTokens']} output tokens, "
+        f"{task['revisions']} revisions, {len(events)} events"
+    )
+
+
+def _all_events(url: str, task_id: str) -> list[dict]:
+    import asyncio
+
+    query = """
+    query($id: ID!, $after: String) {
+      agentLogs(taskId: $id, first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        edges { node { seq kind team agent status } }
+      }
+    }"""
+    client = GraphQLClient(url)
+
+    async def fetch() -> list[dict]:
+        events, after = [], None
+        while True:
+            page = (await client.execute(query, {"id": task_id, "after": after}))["agentLogs"]
+            events += [edge["node"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                return events
+            after = page["pageInfo"]["endCursor"]
+
+    return asyncio.run(fetch())
