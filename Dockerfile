@@ -1,0 +1,35 @@
+# PostAssist with the bundled local model. Build: docker build -t postassist .
+FROM python:3.11-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY graph ./graph
+COPY agents ./agents
+COPY db ./db
+# llama.cpp's native build crashes on some CPUs (AMX kernels): build portable.
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF"
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
+ && /opt/venv/bin/pip install --no-cache-dir ".[local,postgres,redis]"
+
+FROM python:3.11-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 postassist \
+ && mkdir /data && chown postassist /data
+COPY --from=build /opt/venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH" \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    DATABASE_URL="sqlite+aiosqlite:////data/postassist.db" \
+    PYTHONUNBUFFERED=1
+USER postassist
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+CMD ["postassist", "serve"]
