@@ -143,9 +143,8 @@ class Runner:
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job
-        else:  # queued by another process, or orphaned: record the cancellation here
-            with contextlib.suppress(TaskClosedError):
-                await self._append_status(task_id, TaskStatus.CANCELLED, "cancelled")
+        else:  # run by another process, or orphaned: record the cancellation here
+            await self._append_status(task_id, TaskStatus.CANCELLED, "cancelled")
         async with self.session_factory() as session:
             task = await repository.get_task(session=session, task_id=task_id)
         if task is None:

@@ -125,8 +125,38 @@ class EventLog:
         Returns the stored row (with its `seq`). Raises `TaskNotFoundError`,
         `TaskClosedError` when the task is already terminal, and `ValueError` for a
         bad `kind`/`status` pair, a `progress` outside 0..1 or an unknown result field.
-        Nothing is written when it raises.
+        Nothing is written when it raises. If the caller is cancelled, the append still
+        completes (it is shielded) and the caller sees `CancelledError`.
         """
+        # Shielded: a caller cancelled mid-append (cancelTask, shutdown) must not leave a
+        # transaction half-done holding the write lock; the append finishes either way.
+        return await asyncio.shield(
+            self._append(
+                task_id,
+                kind=kind,
+                message=message,
+                team=team,
+                agent=agent,
+                data=data,
+                progress=progress,
+                status=status,
+                result=result,
+            )
+        )
+
+    async def _append(
+        self,
+        task_id: str,
+        *,
+        kind: EventKind,
+        message: str,
+        team: str | None,
+        agent: str | None,
+        data: Mapping[str, Any] | None,
+        progress: float | None,
+        status: TaskStatus | None,
+        result: Mapping[str, Any] | None,
+    ) -> AgentLog:
         if (kind == EventKind.TASK_STATUS) != (status is not None):
             raise ValueError("status is given with, and only with, kind=TASK_STATUS")
         if progress is not None and not 0.0 <= progress <= 1.0:
