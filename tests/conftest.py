@@ -74,10 +74,17 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
         await _drop_postgres_database(name)
 
 
-@pytest.fixture
-async def broadcast() -> AsyncIterator[Broadcast]:
-    bus = Broadcast("memory://")
-    await bus.connect()
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+@pytest.fixture(params=["memory://", pytest.param(REDIS_URL, marks=pytest.mark.redis)])
+async def broadcast(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast]:
+    """The in-process bus, and the Redis one that several replicas share."""
+    bus = Broadcast(request.param)
+    try:
+        await asyncio.wait_for(bus.connect(), 5)
+    except (OSError, TimeoutError) as exc:
+        pytest.skip(f"{request.param} is not reachable: {exc}")
     yield bus
     await bus.disconnect()
 
