@@ -342,14 +342,19 @@ class _Teams:
 
     # --- workers ---------------------------------------------------------------------------
 
-    async def paper_researcher(self, state: PostState) -> dict[str, Any]:
-        return await self.run_agent(
-            state,
-            team=CONTENT_TEAM,
-            agent=PAPER_RESEARCHER,
-            activity="researching the paper",
-            work=self._research,
-        )
+    def worker(self, agent: str) -> Callable[[PostState], Awaitable[dict[str, Any]]]:
+        """The graph node of `agent`: its work, wrapped in start/finish reporting."""
+        team, activity, work = {
+            PAPER_RESEARCHER: (CONTENT_TEAM, "researching the paper", self._research),
+            LINKEDIN_CREATOR: (CONTENT_TEAM, "writing the post", self._create),
+            TECH_VERIFIER: (VERIFICATION_TEAM, "checking technical accuracy", self._verify_tech),
+            STYLE_CHECKER: (VERIFICATION_TEAM, "checking LinkedIn style", self._verify_style),
+        }[agent]
+
+        async def node(state: PostState) -> dict[str, Any]:
+            return await self.run_agent(state, team=team, agent=agent, activity=activity, work=work)
+
+        return node
 
     async def _research(self, state: PostState) -> tuple[dict, str, dict | None]:
         request = state["request"]
@@ -382,15 +387,6 @@ class _Teams:
         summary = f"notes: {len(notes['key_insights'])} insights, {len(notes['metrics'])} metrics"
         update = {"research": notes, "research_round": state.get("revision", 0)}
         return update, summary, {"research_notes": notes}
-
-    async def linkedin_creator(self, state: PostState) -> dict[str, Any]:
-        return await self.run_agent(
-            state,
-            team=CONTENT_TEAM,
-            agent=LINKEDIN_CREATOR,
-            activity="writing the post",
-            work=self._create,
-        )
 
     async def _create(self, state: PostState) -> tuple[dict, str, dict | None]:
         request, notes = state["request"], state["research"] or {}
@@ -463,15 +459,6 @@ class _Teams:
         summary = f"post written: {len(post)} characters, {len(hashtags)} hashtags"
         return update, summary, {"content": post, "hashtags": hashtags}
 
-    async def tech_verifier(self, state: PostState) -> dict[str, Any]:
-        return await self.run_agent(
-            state,
-            team=VERIFICATION_TEAM,
-            agent=TECH_VERIFIER,
-            activity="checking technical accuracy",
-            work=self._verify_tech,
-        )
-
     async def _verify_tech(self, state: PostState) -> tuple[dict, str, dict | None]:
         request, notes, post = state["request"], state.get("research") or {}, _post(state)
         check = await self.tool(
@@ -495,15 +482,6 @@ class _Teams:
             purpose="technical judgement",
         )
         return self._report(state, TECH_VERIFIER, "TECHNICAL", check, judgement, why)
-
-    async def style_checker(self, state: PostState) -> dict[str, Any]:
-        return await self.run_agent(
-            state,
-            team=VERIFICATION_TEAM,
-            agent=STYLE_CHECKER,
-            activity="checking LinkedIn style",
-            work=self._verify_style,
-        )
 
     async def _verify_style(self, state: PostState) -> tuple[dict, str, dict | None]:
         request, post = state["request"], _post(state)
@@ -723,7 +701,7 @@ def _team_graph(teams: _Teams, team: str) -> CompiledStateGraph:
     builder.add_node(supervisor, supervise)
     builder.add_edge(START, supervisor)
     for agent in TEAMS[team]:
-        builder.add_node(agent, getattr(teams, agent))
+        builder.add_node(agent, teams.worker(agent))
         builder.add_edge(agent, supervisor)
     builder.add_conditional_edges(supervisor, _route, {**{a: a for a in TEAMS[team]}, FINISH: END})
     return builder.compile(name=team)

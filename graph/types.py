@@ -12,19 +12,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from agents.state import DISPLAY_NAMES, ROLES, TEAMS
+from db import models as db_models
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
 from graph.errors import UserInputError
 
-
-@strawberry.enum(description="Lifecycle of a task.")
-class TaskStatus(Enum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    AWAITING_REVIEW = "AWAITING_REVIEW"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+TaskStatus = strawberry.enum(db_models.TaskStatus, description="Lifecycle of a task.")
 
 
 @strawberry.enum(description="The voice of the post.")
@@ -42,21 +35,7 @@ class WorkStatus(Enum):
     ERROR = "ERROR"
 
 
-@strawberry.enum(description="What a task event records.")
-class EventKind(Enum):
-    TASK_STATUS = "TASK_STATUS"
-    TEAM_STARTED = "TEAM_STARTED"
-    TEAM_FINISHED = "TEAM_FINISHED"
-    AGENT_STARTED = "AGENT_STARTED"
-    AGENT_ACTIVITY = "AGENT_ACTIVITY"
-    AGENT_FINISHED = "AGENT_FINISHED"
-    AGENT_ERROR = "AGENT_ERROR"
-    ROUTING = "ROUTING"
-    TOOL_CALL = "TOOL_CALL"
-    TOOL_RESULT = "TOOL_RESULT"
-    MESSAGE = "MESSAGE"
-    LLM_USAGE = "LLM_USAGE"
-    ERROR = "ERROR"
+EventKind = strawberry.enum(db_models.EventKind, description="What a task event records.")
 
 
 @strawberry.enum(description="GENERATE: a post from a paper; VERIFY: checks of a given post.")
