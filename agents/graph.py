@@ -47,6 +47,9 @@ from db.models import EventKind
 #: Output-token caps per call, sized for the 135M local model at ~40 tokens/s.
 RESEARCH_MAX_TOKENS = 320
 POST_MAX_TOKENS = 400
+#: Lowest report score that can be approved (0..1): an "approved" post with a failing
+#: grade would contradict itself.
+APPROVAL_SCORE = 0.5
 #: LangGraph super-steps allowed per graph run; the plan needs ~30 with 2 revisions.
 RECURSION_LIMIT = 100
 
@@ -542,7 +545,8 @@ def build_report(
     """Combine a deterministic check with the model's judgement into a report.
 
     The hard check always counts: `approved` needs it to pass, and the score is the
-    lower of the two. Without a usable judgement the check alone decides.
+    lower of the two. Without a usable judgement the check alone decides. A report
+    is never approved below `APPROVAL_SCORE`.
     Returns `{"agent", "kind", "score", "approved", "issues", "checks", "model_judgement"}`.
     """
     issues = list(check["issues"])
@@ -556,6 +560,7 @@ def build_report(
             issue = str(issue).strip()[:200]
             if issue and issue not in issues:
                 issues.append(issue)
+    approved = approved and score >= APPROVAL_SCORE
     checks = {k: v for k, v in check.items() if k not in ("issues", "score", "passed")}
     return {
         "agent": agent,

@@ -186,3 +186,30 @@ def test_route_model_rejects_names_outside_the_literal() -> None:
     with pytest.raises(ValidationError):
         route(next="c", reason="r")
     assert isinstance(tool_call("Route", next="a"), AIMessage)
+
+
+def test_report_combines_checks_and_judgement() -> None:
+    from agents.graph import Judgement, build_report
+
+    passed = {"issues": [], "score": 1.0, "passed": True, "hook": "h"}
+    failed = {"issues": ["3 hashtags; at most 2 allowed"], "score": 0.75, "passed": False}
+    yes = Judgement(score=0.9, approved=True, issues=["tighten the hook"])
+    report = build_report(agent="style_checker", kind="STYLE", check=passed, judgement=yes)
+    assert (report["approved"], report["score"], report["issues"]) == (
+        True,
+        0.9,
+        ["tighten the hook"],
+    )
+    assert report["checks"] == {"hook": "h"}
+    # the model cannot override a failed hard check
+    assert not build_report(agent="s", kind="STYLE", check=failed, judgement=yes)["approved"]
+    # nor approve with a failing grade; an out-of-range score is clamped
+    low = Judgement(score=0.3, approved=True)
+    assert not build_report(agent="s", kind="STYLE", check=passed, judgement=low)["approved"]
+    high = Judgement(score=7, approved=True)
+    assert build_report(agent="s", kind="STYLE", check=passed, judgement=high)["score"] == 1.0
+    # without a usable judgement the checks alone decide
+    alone = build_report(
+        agent="s", kind="STYLE", check=passed, judgement=None, judgement_error="unparseable answer"
+    )
+    assert alone["approved"] and not alone["model_judgement"]
