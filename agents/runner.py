@@ -24,7 +24,7 @@ from agents.graph import (
     build_verification_graph,
 )
 from agents.llm import ModelUnavailableError
-from agents.state import PostRequest, initial_state, initial_teams
+from agents.state import VERIFICATION_TEAM, PostRequest, initial_state, initial_teams
 from db import repository
 from db.engine import SessionFactory
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
@@ -111,7 +111,7 @@ class Runner:
             task = await repository.create_task(
                 session=session,
                 kind=VERIFY,
-                teams=[t for t in initial_teams() if t["name"] == "verification_team"],
+                teams=[t for t in initial_teams() if t["name"] == VERIFICATION_TEAM],
                 content=content,
                 **request,
             )
