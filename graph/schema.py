@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
 
 import strawberry
 from sqlalchemy import text
@@ -33,7 +32,8 @@ from graph.types import (
     TeamInfo,
     Tone,
     VerificationReport,
-    decode_cursor,
+    decode_log_cursor,
+    decode_task_cursor,
     encode_cursor,
     page_size,
 )
@@ -155,8 +155,7 @@ class TaskQuery:
         limit = page_size(first)
         keyset = None
         if after is not None:
-            created_at, task_id = decode_cursor(after, kind="task", arity=2)
-            keyset = (datetime.fromisoformat(created_at), task_id)
+            keyset = decode_task_cursor(after)
         status_value = TaskStatusValue(status.value) if status else None
         async with info.context.services.session_factory() as session:
             rows = await repository.list_tasks(
@@ -185,7 +184,7 @@ class AgentLogQuery:
         agent: str | None = None,
     ) -> AgentLogConnection:
         limit = page_size(first)
-        after_seq = int(decode_cursor(after, kind="log", arity=1)[0]) if after else 0
+        after_seq = decode_log_cursor(after) if after else 0
         async with info.context.services.session_factory() as session:
             if await repository.get_task(session=session, task_id=str(task_id)) is None:
                 raise NotFoundError(f"no task with id {task_id}", field="taskId")

@@ -386,6 +386,29 @@ def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
 
 
+def decode_task_cursor(cursor: str) -> tuple[datetime, str]:
+    """Decode a `tasks` cursor into its keyset `(created_at, id)`; `UserInputError`
+    for anything else."""
+    created_at, task_id = decode_cursor(cursor, kind="task", arity=2)
+    try:
+        return datetime.fromisoformat(created_at), task_id
+    except ValueError:
+        raise _bad_cursor() from None
+
+
+def decode_log_cursor(cursor: str) -> int:
+    """Decode an `agentLogs` cursor into the `seq` it points at; `UserInputError` for
+    anything else."""
+    (seq,) = decode_cursor(cursor, kind="log", arity=1)
+    if not seq.isdigit():
+        raise _bad_cursor()
+    return int(seq)
+
+
+def _bad_cursor() -> UserInputError:
+    return UserInputError("after is not a valid cursor for this connection", field="after")
+
+
 def decode_cursor(cursor: str, *, kind: str, arity: int) -> list[str]:
     """Decode a cursor made by `encode_cursor(kind, ...)` into its `arity` parts after
     `kind`. Raises `UserInputError` (field "after") for anything else."""
@@ -394,5 +417,5 @@ def decode_cursor(cursor: str, *, kind: str, arity: int) -> list[str]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         parts = []
     if len(parts) != arity + 1 or parts[0] != kind:
-        raise UserInputError("after is not a valid cursor for this connection", field="after")
+        raise _bad_cursor()
     return parts[1:]

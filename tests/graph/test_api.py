@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from graph.types import encode_cursor
 from tests.graph.conftest import GQL
 
 pytestmark = pytest.mark.anyio
@@ -139,6 +140,17 @@ async def test_error_codes_for_unknown_ids_bad_cursors_and_graphql_errors(gql: G
     assert cancel["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     cursor = await gql('{ tasks(after: "garbage") { totalCount } }')
     assert cursor["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+    for forged in (encode_cursor("task", "not-a-date", "x"), encode_cursor("log", "x")):
+        body = await gql("query($c: String) { tasks(after: $c) { totalCount } }", c=forged)
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    task_id = await generate(gql)
+    forged_log = encode_cursor("log", "seven")
+    body = await gql(
+        "query($id: ID!, $c: String) { agentLogs(taskId: $id, after: $c) { totalCount } }",
+        id=task_id,
+        c=forged_log,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     first = await gql("{ tasks(first: 0) { totalCount } }")
     assert first["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     unknown = await gql("{ nonsense }")
