@@ -419,10 +419,10 @@ class _Teams:
             purpose="post body",
             max_tokens=POST_MAX_TOKENS,
         )
+        grounded = source_text(request)
         if state.get("feedback"):
             # A revision: drop every claim the research cannot back (the TechVerifier's
             # findings), whatever the model wrote this time.
-            grounded = source_text(request, notes)
             check = tools.technical_check(text, grounded)
             text = tools.strip_claims(
                 text, numbers=check["unsupported_numbers"], words=check["overstated_claims"]
@@ -437,11 +437,11 @@ class _Teams:
             team=CONTENT_TEAM,
             agent=LINKEDIN_CREATOR,
         )
-        grounded = source_text(request, notes)
+        grounded_numbers = tools.numbers_in(grounded)
         takeaways = [
             insight
             for insight in notes.get("key_insights") or []
-            if tools.numbers_in(insight) <= tools.numbers_in(grounded)
+            if tools.numbers_in(insight) <= grounded_numbers
             and not tools.overstated_claims_in(insight)
         ][:3]
         question = _question(text, title)
@@ -466,7 +466,7 @@ class _Teams:
         request, notes, post = state["request"], state.get("research") or {}, _post(state)
         check = await self.tool(
             tools.check_technical_accuracy,
-            {"post": post, "source_text": source_text(request, notes)},
+            {"post": post, "source_text": source_text(request)},
             team=VERIFICATION_TEAM,
             agent=TECH_VERIFIER,
         )
@@ -630,7 +630,7 @@ def notes_text(notes: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def source_text(request: dict[str, Any], notes: dict[str, Any]) -> str:
+def source_text(request: dict[str, Any]) -> str:
     """What a post's claims must agree with: the user's title and context only.
 
     The model-written notes are not a source: a small model invents numbers there

@@ -297,7 +297,7 @@ def compose_post(
     body = _HASHTAG.sub("", body)
     body = re.sub(r"[ \t]+", " ", body).strip()
     body = drop_trailing_fragment(body)
-    first = sentences(body)[0] if sentences(body) else ""
+    first = next(iter(sentences(body)), "")
     if first and len(first) <= SEE_MORE_FOLD - 2 and not first.endswith(":"):
         hook = first
         body = body[len(first) :].strip() if body.startswith(first) else body

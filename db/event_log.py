@@ -71,9 +71,11 @@ def task_channel(task_id: str) -> str:
 
 def is_terminal_event(event: AgentLog) -> bool:
     """True when `event` moved its task to COMPLETED, FAILED or CANCELLED."""
-    return event.kind == EventKind.TASK_STATUS and (event.data or {}).get("status") in {
-        s.value for s in TERMINAL_STATUSES
-    }
+    # TaskStatus is a StrEnum: the stored string compares equal to its member.
+    return (
+        event.kind == EventKind.TASK_STATUS
+        and (event.data or {}).get("status") in TERMINAL_STATUSES
+    )
 
 
 class EventLog:

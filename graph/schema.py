@@ -12,7 +12,6 @@ from agents.state import PostRequest
 from db import repository
 from db.event_log import TaskClosedError, TaskNotFoundError
 from db.models import TaskStatus as TaskStatusValue
-from graph import types
 from graph.context import Info
 from graph.errors import (
     ConflictError,
@@ -342,4 +341,4 @@ def build_schema() -> strawberry.Schema:
     )
 
 
-__all__ = ["build_schema", "types"]
+__all__ = ["build_schema"]

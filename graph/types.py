@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 
 from agents.state import DISPLAY_NAMES, ROLES, TEAMS
 from db import models as db_models
+from db.event_log import is_terminal_event
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
 from graph.errors import UserInputError
@@ -266,7 +267,7 @@ class TaskEvent:
             data=row.data or {},
             progress=row.progress,
             status=TaskStatus(status) if status else None,
-            is_terminal=status in ("COMPLETED", "FAILED", "CANCELLED"),
+            is_terminal=is_terminal_event(row),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,14 @@ from db.event_log import EventLog
 from db.migrate import upgrade_to_head
 
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+
+
+def service_missing(reason: str) -> None:
+    """Skip a test whose server is not running; in CI (CI=true), where PostgreSQL and
+    Redis always run, fail instead, so a stopped service never passes as a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run this test)")
+    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
     else:
         name = await _postgres_database()
         if name is None:
-            pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+            service_missing("PostgreSQL is not running on 127.0.0.1:5432")
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     engine = create_engine(url)
     await upgrade_to_head(engine)
@@ -84,7 +93,7 @@ async def broadcast(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast]:
     try:
         await asyncio.wait_for(bus.connect(), 5)
     except (OSError, TimeoutError) as exc:
-        pytest.skip(f"{request.param} is not reachable: {exc}")
+        service_missing(f"{request.param} is not reachable: {exc}")
     yield bus
     await bus.disconnect()
 

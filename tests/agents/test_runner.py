@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
-from broadcaster import Broadcast
 
 from agents.llm import ModelUnavailableError
 from agents.runner import Runner
 from agents.state import PostRequest, initial_teams
 from db import repository
-from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog, TaskClosedError
 from db.models import EventKind, Task, TaskStatus
 from tests.fakes import ScriptedChatModel, scripted
@@ -31,15 +28,9 @@ REQUEST = PostRequest(
 
 
 @pytest.fixture
-async def log(sqlite_url: str, broadcast: Broadcast) -> AsyncIterator[EventLog]:
-    from db.migrate import upgrade_to_head
-
-    engine = create_engine(sqlite_url)
-    await upgrade_to_head(engine)
-    yield EventLog(
-        session_factory=create_session_factory(engine), broadcast=broadcast, poll_interval=0.1
-    )
-    await engine.dispose()
+def log(event_log: EventLog) -> EventLog:
+    """The shared event log (SQLite and PostgreSQL, memory and Redis buses)."""
+    return event_log
 
 
 def blocking_model(gate: threading.Event) -> ScriptedChatModel:
