@@ -76,6 +76,11 @@ def verification_options(state: PostState) -> list[str]:
     return pending or [FINISH]
 
 
+def team_options(team: str, state: PostState) -> list[str]:
+    """Valid next steps for `team`'s supervisor; the first is the default."""
+    return content_options(state) if team == CONTENT_TEAM else verification_options(state)
+
+
 def remaining_agents(state: PostState) -> list[str]:
     """The agent runs the default plan still needs from `state` (for progress)."""
     remaining = []

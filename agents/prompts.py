@@ -51,9 +51,9 @@ FEEDBACK = """Reviewers asked for these changes:
 {items}"""
 
 TECH_VERIFIER = """You are TechVerifier. Judge whether this LinkedIn post is technically \
-accurate with respect to the research notes.
-Research notes:
-{notes}
+accurate with respect to what the user gave: the paper's title and context.
+Title and context:
+{source}
 Post:
 {post}
 Automatic checks found: {findings}

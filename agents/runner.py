@@ -11,35 +11,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 
-from agents.graph import (
-    RECURSION_LIMIT,
-    AgentEvent,
-    build_graph,
-    build_verification_graph,
-)
+from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.llm import ModelUnavailableError
-from agents.state import VERIFICATION_TEAM, PostRequest, initial_state, initial_teams
+from agents.reporting import RunContext
+from agents.state import VERIFICATION_TEAM, initial_state, initial_teams
 from db import repository
 from db.engine import SessionFactory
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
-from db.models import EventKind, Task, TaskStatus
+from db.events import Event
+from db.models import FailureCode, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
 
 logger = logging.getLogger(__name__)
-
-GENERATE, VERIFY = "GENERATE", "VERIFY"
-#: `error_code` values of FAILED tasks.
-TIMEOUT, MODEL_UNAVAILABLE, INTERRUPTED, INTERNAL = (
-    "TIMEOUT",
-    "MODEL_UNAVAILABLE",
-    "INTERRUPTED",
-    "INTERNAL_ERROR",
-)
 
 ModelFactory = Callable[[], BaseChatModel]
 
@@ -90,7 +80,9 @@ class Runner:
             )
         for task in stale:
             if task.status == TaskStatus.RUNNING:
-                await self._fail(task.id, INTERRUPTED, "interrupted: the server restarted")
+                await self._fail(
+                    task.id, FailureCode.INTERRUPTED, "interrupted: the server restarted"
+                )
             else:
                 self.submit(task.id)
         return len(stale)
@@ -99,21 +91,21 @@ class Runner:
         """Store a PENDING generation task for `request`, queue it and return it."""
         async with self.session_factory() as session:
             task = await repository.create_task(
-                session=session, kind=GENERATE, teams=initial_teams(), **request
+                session=session, request=request, kind=TaskKind.GENERATE, teams=initial_teams()
             )
         self.submit(task.id)
         return task
 
-    async def run_verification(self, *, content: str, request: PostRequest) -> Task:
-        """Run the Verification team alone on `content`; wait for it and return the
-        finished task (its `verification_reports` hold the two reports)."""
+    async def run_verification(self, request: VerifyRequest) -> Task:
+        """Run the Verification team alone on `request.content`; wait for it and return
+        the finished task (its `verification_reports` hold the two reports)."""
         async with self.session_factory() as session:
             task = await repository.create_task(
                 session=session,
-                kind=VERIFY,
-                teams=[t for t in initial_teams() if t["name"] == VERIFICATION_TEAM],
-                content=content,
-                **request,
+                request=request,
+                kind=TaskKind.VERIFY,
+                teams=initial_teams(teams=(VERIFICATION_TEAM,)),
+                content=request.content,
             )
         await asyncio.shield(self.submit(task.id))
         async with self.session_factory() as session:
@@ -128,10 +120,6 @@ class Runner:
         job.add_done_callback(lambda _: self._running.pop(task_id, None))
         return job
 
-    def is_running(self, task_id: str) -> bool:
-        """True while this process runs (or queues) `task_id`."""
-        return task_id in self._running
-
     async def cancel(self, task_id: str) -> Task:
         """Cancel a PENDING or RUNNING task and return it, CANCELLED.
 
@@ -144,7 +132,7 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         else:  # run by another process, or orphaned: record the cancellation here
-            await self._append_status(task_id, TaskStatus.CANCELLED, "cancelled")
+            await self._append(task_id, Event.task_status(TaskStatus.CANCELLED, "cancelled"))
         async with self.session_factory() as session:
             task = await repository.get_task(session=session, task_id=task_id)
         if task is None:
@@ -170,58 +158,45 @@ class Runner:
                     task = await repository.get_task(session=session, task_id=task_id)
                 if task is None or TaskStatus(task.status).is_terminal:
                     return
-                await self._append_status(task_id, TaskStatus.RUNNING, "started")
+                await self._append(task_id, Event.task_status(TaskStatus.RUNNING, "started"))
                 async with asyncio.timeout(self.timeout):
                     summary = await self._execute(task)
-                await self._append_status(
-                    task_id, TaskStatus.COMPLETED, "completed", data=summary, progress=1.0
+                completed = Event.task_status(
+                    TaskStatus.COMPLETED, "completed", data=summary, progress=1.0
                 )
+                await self._append(task_id, completed)
         except asyncio.CancelledError:
             if self._closing:
-                await self._fail(task_id, INTERRUPTED, "interrupted: the server shut down")
+                await self._fail(
+                    task_id, FailureCode.INTERRUPTED, "interrupted: the server shut down"
+                )
             else:
-                await self._append_status(task_id, TaskStatus.CANCELLED, "cancelled")
+                await self._append(task_id, Event.task_status(TaskStatus.CANCELLED, "cancelled"))
         except TimeoutError:
-            await self._fail(task_id, TIMEOUT, f"the task ran longer than {self.timeout:g}s")
+            message = f"the task ran longer than {self.timeout:g}s"
+            await self._fail(task_id, FailureCode.TIMEOUT, message)
         except (ModelUnavailableError, openai.APIConnectionError, httpx.ConnectError) as exc:
-            await self._fail(task_id, MODEL_UNAVAILABLE, f"the model is unavailable: {exc}")
+            message = f"the model is unavailable: {exc}"
+            await self._fail(task_id, FailureCode.MODEL_UNAVAILABLE, message)
         except TaskClosedError:
             pass  # cancelled elsewhere while running; the terminal event is written
         except Exception as exc:
             logger.exception("task %s failed", task_id)
-            await self._fail(task_id, INTERNAL, f"{type(exc).__name__}: {exc}"[:1000])
+            message = f"{type(exc).__name__}: {exc}"[:1000]
+            await self._fail(task_id, FailureCode.INTERNAL_ERROR, message)
 
     async def _execute(self, task: Task) -> dict[str, Any]:
-        request = PostRequest(
-            paper_title=task.paper_title,
-            additional_context=task.additional_context,
-            target_audience=task.target_audience,
-            tone=task.tone,
-            include_technical_details=task.include_technical_details,
-            max_hashtags=task.max_hashtags,
-        )
-        model = self.model_factory()
-
-        async def emit(event: AgentEvent) -> None:
-            await self.event_log.append(
-                task.id,
-                kind=event.kind,
-                message=event.message,
-                team=event.team,
-                agent=event.agent,
-                data=event.data,
-                progress=event.progress,
-                result=event.result,
-            )
-
-        config = {"recursion_limit": RECURSION_LIMIT}
+        request = PostRequest.model_validate(task, from_attributes=True)
+        context = RunContext(model=self.model_factory(), emit=partial(self._append, task.id))
+        config: RunnableConfig = {"recursion_limit": RECURSION_LIMIT}
         state = initial_state(request, max_revisions=self.max_revisions)
-        if task.kind == VERIFY:
+        if task.kind == TaskKind.VERIFY:
             state["draft"] = {"content": task.content or "", "hashtags": []}
             state["draft_round"] = 0
-            out = await build_verification_graph(model, emit=emit).ainvoke(state, config)
+            graph = build_verification_graph()
         else:
-            out = await build_graph(model, emit=emit).ainvoke(state, config)
+            graph = build_graph()
+        out = await graph.ainvoke(state, config, context=context)
         reports = out.get("reports") or []
         return {
             "approved": bool(reports) and all(r["approved"] for r in reports),
@@ -229,34 +204,17 @@ class Runner:
             "characters": len((out.get("draft") or {}).get("content") or ""),
         }
 
-    async def _append_status(
-        self,
-        task_id: str,
-        status: TaskStatus,
-        message: str,
-        *,
-        data: dict[str, Any] | None = None,
-        progress: float | None = None,
-        result: dict[str, Any] | None = None,
-    ) -> None:
-        await self.event_log.append(
-            task_id,
-            kind=EventKind.TASK_STATUS,
-            status=status,
-            message=message,
-            data=data,
-            progress=progress,
-            result=result,
-        )
+    async def _append(self, task_id: str, event: Event) -> None:
+        await self.event_log.append(task_id, event)
 
-    async def _fail(self, task_id: str, code: str, message: str) -> None:
+    async def _fail(self, task_id: str, code: FailureCode, message: str) -> None:
+        event = Event.task_status(
+            TaskStatus.FAILED,
+            message,
+            data={"error_code": code.value},
+            result={"error": message, "error_code": code},
+        )
         try:
-            await self._append_status(
-                task_id,
-                TaskStatus.FAILED,
-                message,
-                data={"error_code": code},
-                result={"error": message, "error_code": code},
-            )
+            await self._append(task_id, event)
         except (TaskClosedError, TaskNotFoundError):
             pass

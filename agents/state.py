@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from db.models import PostRequest
+from db.snapshot import Teams
+
 META_SUPERVISOR = "meta_supervisor"
 CONTENT_TEAM = "content_team"
 VERIFICATION_TEAM = "verification_team"
@@ -39,17 +42,6 @@ ROLES: dict[str, str] = {
 }
 
 
-class PostRequest(TypedDict):
-    """What the user asked for (the seed API's GeneratePostInput)."""
-
-    paper_title: str
-    additional_context: str
-    target_audience: str
-    tone: str  # PROFESSIONAL | CASUAL | ACADEMIC
-    include_technical_details: bool
-    max_hashtags: int  # 1..20
-
-
 class PostState(TypedDict, total=False):
     """The graph state. Every team reads and writes the same keys.
 
@@ -60,9 +52,11 @@ class PostState(TypedDict, total=False):
     - `feedback`: issues from the rejected reports, for the Content team's next round.
     - `steps_done`: agent runs finished so far (for progress from the plan).
     - `next`: the last routing decision of whichever supervisor ran last.
+    - `request`: the `PostRequest` as JSON (checkpoints store plain data); read it
+      with `request_of(state)`.
     """
 
-    request: PostRequest
+    request: dict[str, Any]
     research: dict[str, Any] | None
     research_round: int
     draft: dict[str, Any] | None
@@ -75,10 +69,19 @@ class PostState(TypedDict, total=False):
     next: str
 
 
+#: Each team's supervisor.
+SUPERVISORS: dict[str, str] = {
+    CONTENT_TEAM: CONTENT_SUPERVISOR,
+    VERIFICATION_TEAM: VERIFICATION_SUPERVISOR,
+}
+#: Each agent's team.
+TEAM_OF: dict[str, str] = {agent: team for team, agents in TEAMS.items() for agent in agents}
+
+
 def initial_state(request: PostRequest, *, max_revisions: int) -> PostState:
     """Return the state a generation starts from (nothing researched or written)."""
     return PostState(
-        request=request,
+        request=request.model_dump(mode="json"),
         research=None,
         research_round=-1,
         draft=None,
@@ -92,26 +95,11 @@ def initial_state(request: PostRequest, *, max_revisions: int) -> PostState:
     )
 
 
-def initial_teams() -> list[dict[str, Any]]:
-    """Return the task snapshot's `teams` before anything ran: every status IDLE."""
-    return [
-        {
-            "name": team,
-            "status": "IDLE",
-            "progress": 0.0,
-            "started_at": None,
-            "completed_at": None,
-            "agents": [
-                {
-                    "name": agent,
-                    "status": "IDLE",
-                    "progress": 0.0,
-                    "activity": None,
-                    "updated_at": None,
-                    "error": None,
-                }
-                for agent in agents
-            ],
-        }
-        for team, agents in TEAMS.items()
-    ]
+def request_of(state: PostState) -> PostRequest:
+    """The request of the run, validated again from the state's JSON."""
+    return PostRequest.model_validate(state["request"])
+
+
+def initial_teams(*, teams: tuple[str, ...] = tuple(TEAMS)) -> Teams:
+    """The task snapshot before anything ran: `teams` (default all) with every status IDLE."""
+    return Teams.initial({team: TEAMS[team] for team in teams})

@@ -1,4 +1,9 @@
-"""SQLModel tables: `Task` (one generation and its snapshot) and `AgentLog` (the event log)."""
+"""SQLModel tables and the enums every layer shares.
+
+`PostRequestBase` declares the request's fields and limits once: the `Task` table and
+the validated `PostRequest` both inherit it (full-stack-fastapi-template's `ItemBase`).
+`Task` holds one generation and its snapshot; `AgentLog` is the event log.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from pydantic import field_validator
+from sqlalchemy import JSON, Column, DateTime, String, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -47,7 +53,6 @@ class EventKind(enum.StrEnum):
     TEAM_STARTED = "TEAM_STARTED"
     TEAM_FINISHED = "TEAM_FINISHED"
     AGENT_STARTED = "AGENT_STARTED"
-    AGENT_ACTIVITY = "AGENT_ACTIVITY"
     AGENT_FINISHED = "AGENT_FINISHED"
     AGENT_ERROR = "AGENT_ERROR"
     ROUTING = "ROUTING"
@@ -55,7 +60,89 @@ class EventKind(enum.StrEnum):
     TOOL_RESULT = "TOOL_RESULT"
     MESSAGE = "MESSAGE"
     LLM_USAGE = "LLM_USAGE"
+
+
+class Tone(enum.StrEnum):
+    """The voice of the post."""
+
+    PROFESSIONAL = "PROFESSIONAL"
+    CASUAL = "CASUAL"
+    ACADEMIC = "ACADEMIC"
+
+
+class TaskKind(enum.StrEnum):
+    """GENERATE: a post from a paper; VERIFY: checks of a given post."""
+
+    GENERATE = "GENERATE"
+    VERIFY = "VERIFY"
+
+
+class WorkStatus(enum.StrEnum):
+    """Status of a team or an agent within a task (the seed API's names)."""
+
+    IDLE = "IDLE"
+    WORKING = "WORKING"
+    COMPLETED = "COMPLETED"
     ERROR = "ERROR"
+
+
+class FailureCode(enum.StrEnum):
+    """`Task.error_code` of a FAILED task."""
+
+    TIMEOUT = "TIMEOUT"
+    MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    INTERRUPTED = "INTERRUPTED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+#: Request limits, from the seed API's GeneratePostInput. The context and post limits
+#: are ours, sized so a prompt fits the local model's 4096-token window.
+TITLE_MIN, TITLE_MAX = 5, 500
+CONTEXT_MAX = 10_000
+AUDIENCE_MIN, AUDIENCE_MAX = 1, 200
+HASHTAGS_MIN, HASHTAGS_MAX = 1, 20
+POST_MIN, POST_MAX = 1, 10_000
+
+
+class PostRequestBase(SQLModel):
+    """What the user asks for: the fields and their limits, declared once.
+
+    Leading and trailing white space of the title, context and audience is dropped
+    before the limits apply.
+    """
+
+    paper_title: str = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
+    additional_context: str = Field(default="", max_length=CONTEXT_MAX, sa_type=Text)
+    target_audience: str = Field(
+        default="professional", min_length=AUDIENCE_MIN, max_length=AUDIENCE_MAX
+    )
+    tone: Tone = Field(default=Tone.PROFESSIONAL, sa_type=String(20))
+    include_technical_details: bool = True
+    max_hashtags: int = Field(default=10, ge=HASHTAGS_MIN, le=HASHTAGS_MAX)
+
+    @field_validator("paper_title", "additional_context", "target_audience", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+
+class PostRequest(PostRequestBase):
+    """A validated request. Build it with `PostRequest.model_validate(data)` (a dict or,
+    with `from_attributes=True`, a `Task`); raises `pydantic.ValidationError` naming
+    each field that breaks a limit."""
+
+
+class VerifyRequest(PostRequest):
+    """A post to check with the Verification team alone, and what it must agree with."""
+
+    content: str = Field(min_length=POST_MIN, max_length=POST_MAX)
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the post is empty")
+        return value
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -81,28 +168,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-class Task(SQLModel, table=True):
+class Task(PostRequestBase, table=True):
     """One generation (or verification) request and the snapshot of its progress.
 
     The snapshot columns (status, progress, current team/agent, `teams`, usage) are
     only written by `db.event_log.append`, in the same transaction as the event that
     changes them, so the snapshot always equals the fold of the task's events.
-    `last_seq` is the `seq` of the newest event (0 before the first).
+    `teams` is a `db.snapshot.Teams` as JSON. `last_seq` is the `seq` of the newest
+    event (0 before the first).
     """
 
     __tablename__ = "task"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    kind: str = Field(default="GENERATE", max_length=16)
-    status: str = Field(default=TaskStatus.PENDING.value, index=True, max_length=20)
-
-    # the request (seed API's GeneratePostInput)
-    paper_title: str = Field(max_length=500)
-    additional_context: str = Field(default="", sa_column=Column(Text, nullable=False))
-    target_audience: str = Field(default="professional", max_length=200)
-    tone: str = Field(default="PROFESSIONAL", max_length=20)
-    include_technical_details: bool = True
-    max_hashtags: int = 10
+    kind: TaskKind = Field(default=TaskKind.GENERATE, sa_type=String(16))
+    status: TaskStatus = Field(default=TaskStatus.PENDING, index=True, sa_type=String(20))
 
     # the snapshot
     progress: float = 0.0
@@ -122,7 +202,7 @@ class Task(SQLModel, table=True):
     )
     revisions: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
-    error_code: str | None = Field(default=None, max_length=64)
+    error_code: FailureCode | None = Field(default=None, sa_type=String(64))
 
     # token usage, summed over every LLM call of the task
     llm_calls: int = 0

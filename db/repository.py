@@ -4,43 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import AgentLog, Task, TaskStatus
+from db.models import AgentLog, PostRequest, Task, TaskKind, TaskStatus
+from db.snapshot import Teams
 
 
 async def create_task(
     *,
     session: AsyncSession,
-    paper_title: str,
-    additional_context: str = "",
-    target_audience: str = "professional",
-    tone: str = "PROFESSIONAL",
-    include_technical_details: bool = True,
-    max_hashtags: int = 10,
-    kind: str = "GENERATE",
-    teams: list[dict[str, Any]] | None = None,
+    request: PostRequest,
+    kind: TaskKind,
+    teams: Teams,
     content: str | None = None,
 ) -> Task:
-    """Insert a PENDING task with `last_seq = 0` and commit; return it.
+    """Insert a PENDING task for `request` with `last_seq = 0` and commit; return it.
 
-    `teams` is the initial snapshot of the team/agent structure (every status IDLE),
-    as `agents.runner.initial_teams()` builds it.
+    `teams` is the initial snapshot of the team/agent structure (every status IDLE);
+    `content` is the post to check, for a VERIFY task.
     """
-    task = Task(
-        kind=kind,
-        paper_title=paper_title,
-        additional_context=additional_context,
-        target_audience=target_audience,
-        tone=tone,
-        include_technical_details=include_technical_details,
-        max_hashtags=max_hashtags,
-        teams=teams or [],
-        content=content,
+    task = Task.model_validate(
+        request, update={"kind": kind, "teams": teams.dump(), "content": content}
     )
     session.add(task)
     await session.commit()

@@ -1,12 +1,11 @@
 """The FastAPI app: GraphQL at /graphql (GraphiQL, both WebSocket protocols) and a
-lifespan that owns the engine, the broadcast, the runner and the local model."""
+lifespan that owns the engine, the bus, the model and the runner."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 from broadcaster import Broadcast
 from fastapi import FastAPI
@@ -14,8 +13,9 @@ from langchain_core.language_models import BaseChatModel
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from agents.llm import LocalModelServer, ModelConfig, build_chat_model
+from agents.llm import ModelSource, open_model
 from agents.runner import Runner
+from db import VERSION
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
 from db.migrate import upgrade_to_head
@@ -28,18 +28,46 @@ logger = logging.getLogger(__name__)
 ModelFactory = Callable[[], BaseChatModel]
 
 
-def model_config(settings: Settings, *, base_url: str | None = None) -> ModelConfig:
-    """The `ModelConfig` for `settings` (`base_url` overrides, for the local server)."""
-    return ModelConfig(
-        provider=settings.llm_provider,
-        model=settings.resolved_model,
-        base_url=base_url or settings.openai_base_url,
-        api_key=settings.openai_api_key,
-        temperature=settings.llm_temperature,
-        max_tokens=settings.llm_max_tokens,
-        timeout=settings.llm_timeout_seconds,
-        max_retries=settings.llm_max_retries,
-    )
+@contextlib.asynccontextmanager
+async def _given_model(settings: Settings, factory: ModelFactory) -> AsyncIterator[ModelSource]:
+    yield ModelSource(settings.llm_provider, "custom", factory, lambda: True)
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings, *, model_factory: ModelFactory | None = None
+) -> AsyncIterator[Services]:
+    """Open every long-lived resource in order (database at head, bus, model, runner)
+    and close them in reverse on exit. `model_factory` replaces the configured model."""
+    async with contextlib.AsyncExitStack() as stack:
+        engine = create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        await upgrade_to_head(engine)
+        broadcast = Broadcast(settings.broadcast_url)
+        await broadcast.connect()
+        stack.push_async_callback(broadcast.disconnect)
+        model = await stack.enter_async_context(
+            _given_model(settings, model_factory)
+            if model_factory
+            else open_model(settings.llm_config())
+        )
+        session_factory = create_session_factory(engine)
+        event_log = EventLog(
+            session_factory=session_factory,
+            broadcast=broadcast,
+            poll_interval=settings.follow_poll_seconds,
+        )
+        runner = Runner(
+            event_log=event_log,
+            model_factory=model.factory,
+            max_concurrent=settings.max_concurrent_generations,
+            max_revisions=settings.max_revisions,
+            timeout=settings.generation_timeout_seconds,
+        )
+        stack.push_async_callback(runner.shutdown)
+        if recovered := await runner.recover():
+            logger.info("recovered %d unfinished tasks", recovered)
+        yield Services(settings, engine, session_factory, event_log, runner, model)
 
 
 def create_app(
@@ -52,72 +80,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        await upgrade_to_head(engine)
-        broadcast = Broadcast(settings.broadcast_url)
-        await broadcast.connect()
-        server: LocalModelServer | None = None
-        try:
-            factory, ready = model_factory, (lambda: True)
-            if factory is None and settings.llm_provider == "local":
-                server = LocalModelServer(
-                    model_path=Path(settings.local_model_path)
-                    if settings.local_model_path
-                    else None,
-                    n_ctx=settings.local_model_context,
-                    startup_timeout=settings.local_model_startup_seconds,
-                )
-                base_url = await server.start()
-                config = model_config(settings, base_url=base_url)
-                local = server
-
-                def factory() -> BaseChatModel:
-                    local.check_alive()
-                    return build_chat_model(config)
-
-                ready = local.is_running
-            elif factory is None:
-                config = model_config(settings)
-                build_chat_model(config)  # fail at start-up on a missing key
-
-                def factory() -> BaseChatModel:
-                    return build_chat_model(config)
-
-            session_factory = create_session_factory(engine)
-            event_log = EventLog(
-                session_factory=session_factory,
-                broadcast=broadcast,
-                poll_interval=settings.follow_poll_seconds,
-            )
-            runner = Runner(
-                event_log=event_log,
-                model_factory=factory,
-                max_concurrent=settings.max_concurrent_generations,
-                max_revisions=settings.max_revisions,
-                timeout=settings.generation_timeout_seconds,
-            )
-            app.state.services = Services(
-                settings=settings,
-                engine=engine,
-                session_factory=session_factory,
-                broadcast=broadcast,
-                event_log=event_log,
-                runner=runner,
-                model_name=settings.resolved_model if model_factory is None else "custom",
-                model_ready=ready,
-            )
-            recovered = await runner.recover()
-            if recovered:
-                logger.info("recovered %d unfinished tasks", recovered)
+        async with open_services(settings, model_factory=model_factory) as services:
+            app.state.services = services
             yield
-            await runner.shutdown()
-        finally:
-            if server is not None:
-                await server.stop()
-            await broadcast.disconnect()
-            await engine.dispose()
 
-    app = FastAPI(title="PostAssist", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="PostAssist", version=VERSION, lifespan=lifespan)
     router = GraphQLRouter(
         build_schema(),
         context_getter=get_context,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import strawberry
-from broadcaster import Broadcast
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
+from agents.llm import ModelSource
 from agents.runner import Runner
 from db.engine import SessionFactory
 from db.event_log import EventLog
@@ -19,20 +18,15 @@ from graph.settings import Settings
 
 @dataclass
 class Services:
-    """Everything the lifespan owns: engine, bus, event log, runner and model status.
-
-    `model_ready()` is True when the chat model can take requests (the local server
-    process is alive, or a remote endpoint is configured).
-    """
+    """Everything the lifespan owns that resolvers use: settings, database, event log,
+    runner and the model (its `ready()` says whether it can take requests)."""
 
     settings: Settings
     engine: AsyncEngine
     session_factory: SessionFactory
-    broadcast: Broadcast
     event_log: EventLog
     runner: Runner
-    model_name: str
-    model_ready: Callable[[], bool]
+    model: ModelSource
 
 
 class Context(BaseContext):

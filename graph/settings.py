@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
 
 
 class Settings(BaseSettings):
@@ -57,7 +60,23 @@ class Settings(BaseSettings):
         """The model name to send: `llm_model`, or the provider's default."""
         if self.llm_model:
             return self.llm_model
-        return "gpt-4o-mini" if self.llm_provider == "openai" else "smollm2-135m-instruct"
+        return "gpt-4o-mini" if self.llm_provider == "openai" else LOCAL_MODEL_ALIAS
+
+    def llm_config(self) -> ModelConfig:
+        """How to reach the configured chat model."""
+        return ModelConfig(
+            provider=self.llm_provider,
+            model=self.resolved_model,
+            base_url=self.openai_base_url,
+            api_key=self.openai_api_key,
+            temperature=self.llm_temperature,
+            max_tokens=self.llm_max_tokens,
+            timeout=self.llm_timeout_seconds,
+            max_retries=self.llm_max_retries,
+            local_model_path=Path(self.local_model_path) if self.local_model_path else None,
+            local_context=self.local_model_context,
+            local_startup_seconds=self.local_model_startup_seconds,
+        )
 
 
 @lru_cache

@@ -2,51 +2,30 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
-from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-from agents.state import DISPLAY_NAMES, ROLES, TEAMS
+from agents.state import DISPLAY_NAMES, ROLES, SUPERVISORS, TEAMS
 from db import models as db_models
-from db.event_log import is_terminal_event
+from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
-from graph.errors import UserInputError
+from db.snapshot import AgentSnapshot, Teams, TeamSnapshot
+from graph.connections import Connection
 
 TaskStatus = strawberry.enum(db_models.TaskStatus, description="Lifecycle of a task.")
-
-
-@strawberry.enum(description="The voice of the post.")
-class Tone(Enum):
-    PROFESSIONAL = "PROFESSIONAL"
-    CASUAL = "CASUAL"
-    ACADEMIC = "ACADEMIC"
-
-
-@strawberry.enum(description="Status of a team or an agent within a task.")
-class WorkStatus(Enum):
-    IDLE = "IDLE"
-    WORKING = "WORKING"
-    COMPLETED = "COMPLETED"
-    ERROR = "ERROR"
-
-
+Tone = strawberry.enum(db_models.Tone, description="The voice of the post.")
+WorkStatus = strawberry.enum(
+    db_models.WorkStatus, description="Status of a team or an agent within a task."
+)
 EventKind = strawberry.enum(db_models.EventKind, description="What a task event records.")
-
-
-@strawberry.enum(description="GENERATE: a post from a paper; VERIFY: checks of a given post.")
-class TaskKind(Enum):
-    GENERATE = "GENERATE"
-    VERIFY = "VERIFY"
-
-
-def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+TaskKind = strawberry.enum(
+    db_models.TaskKind,
+    description="GENERATE: a post from a paper; VERIFY: checks of a given post.",
+)
 
 
 @strawberry.type(description="One agent's state within a task.")
@@ -60,15 +39,15 @@ class AgentProgress:
     error: str | None
 
     @classmethod
-    def from_model(cls, data: dict[str, Any]) -> AgentProgress:
+    def from_model(cls, agent: AgentSnapshot) -> AgentProgress:
         return cls(
-            name=data["name"],
-            display_name=DISPLAY_NAMES.get(data["name"], data["name"]),
-            status=WorkStatus(data.get("status", "IDLE")),
-            current_activity=data.get("activity"),
-            progress=float(data.get("progress", 0.0)),
-            last_update=_when(data.get("updated_at")),
-            error=data.get("error"),
+            name=agent.name,
+            display_name=DISPLAY_NAMES.get(agent.name, agent.name),
+            status=agent.status,
+            current_activity=agent.activity,
+            progress=agent.progress,
+            last_update=agent.updated_at,
+            error=agent.error,
         )
 
 
@@ -83,15 +62,15 @@ class TeamProgress:
     agents: list[AgentProgress]
 
     @classmethod
-    def from_model(cls, data: dict[str, Any]) -> TeamProgress:
+    def from_model(cls, team: TeamSnapshot) -> TeamProgress:
         return cls(
-            name=data["name"],
-            display_name=DISPLAY_NAMES.get(data["name"], data["name"]),
-            status=WorkStatus(data.get("status", "IDLE")),
-            progress=float(data.get("progress", 0.0)),
-            started_at=_when(data.get("started_at")),
-            completed_at=_when(data.get("completed_at")),
-            agents=[AgentProgress.from_model(a) for a in data.get("agents", [])],
+            name=team.name,
+            display_name=DISPLAY_NAMES.get(team.name, team.name),
+            status=team.status,
+            progress=team.progress,
+            started_at=team.started_at,
+            completed_at=team.completed_at,
+            agents=[AgentProgress.from_model(a) for a in team.agents],
         )
 
 
@@ -211,7 +190,7 @@ class Task:
             progress=row.progress,
             current_team=row.current_team,
             current_agent=row.current_agent,
-            teams=[TeamProgress.from_model(t) for t in row.teams or []],
+            teams=[TeamProgress.from_model(t) for t in Teams.load(row.teams)],
             result=result,
             research_notes=ResearchNotes.from_model(row.research_notes)
             if row.research_notes
@@ -292,7 +271,7 @@ class TeamInfo:
             cls(
                 name=team,
                 display_name=DISPLAY_NAMES[team],
-                supervisor=team.replace("_team", "_supervisor"),
+                supervisor=SUPERVISORS[team],
                 agents=[
                     AgentInfo(name=a, display_name=DISPLAY_NAMES[a], role=ROLES[a]) for a in agents
                 ],
@@ -316,48 +295,6 @@ class Health:
     version: str
 
 
-# --- connections -----------------------------------------------------------------------
-
-NodeT = TypeVar("NodeT")
-
-
-@strawberry.type(description="Relay page information.")
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-
-@strawberry.type
-class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
-
-
-@strawberry.type
-class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def build(
-        cls, nodes: list[tuple[str, NodeT]], *, has_next: bool, has_previous: bool, total: int
-    ) -> Connection[NodeT]:
-        """Build a page from `(cursor, node)` pairs."""
-        return cls(
-            edges=[Edge(cursor=c, node=n) for c, n in nodes],
-            page_info=PageInfo(
-                has_next_page=has_next,
-                has_previous_page=has_previous,
-                start_cursor=nodes[0][0] if nodes else None,
-                end_cursor=nodes[-1][0] if nodes else None,
-            ),
-            total_count=total,
-        )
-
-
 @strawberry.type(description="A page of tasks, newest first.")
 class TaskConnection(Connection[Task]):
     pass
@@ -366,57 +303,3 @@ class TaskConnection(Connection[Task]):
 @strawberry.type(description="A page of a task's events, in seq order.")
 class AgentLogConnection(Connection[TaskEvent]):
     pass
-
-
-#: The most items a connection returns per page; larger `first` values are capped.
-MAX_PAGE_SIZE = 100
-
-
-def page_size(first: int) -> int:
-    """Validate `first` (>= 1) and cap it at `MAX_PAGE_SIZE`.
-
-    Raises `UserInputError` (BAD_USER_INPUT) for values below 1.
-    """
-    if first < 1:
-        raise UserInputError("first must be at least 1", field="first")
-    return min(first, MAX_PAGE_SIZE)
-
-
-def encode_cursor(*parts: str) -> str:
-    """Return an opaque cursor for `parts` (url-safe base64 of `parts` joined by '|')."""
-    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
-
-
-def decode_task_cursor(cursor: str) -> tuple[datetime, str]:
-    """Decode a `tasks` cursor into its keyset `(created_at, id)`; `UserInputError`
-    for anything else."""
-    created_at, task_id = decode_cursor(cursor, kind="task", arity=2)
-    try:
-        return datetime.fromisoformat(created_at), task_id
-    except ValueError:
-        raise _bad_cursor() from None
-
-
-def decode_log_cursor(cursor: str) -> int:
-    """Decode an `agentLogs` cursor into the `seq` it points at; `UserInputError` for
-    anything else."""
-    (seq,) = decode_cursor(cursor, kind="log", arity=1)
-    if not seq.isdigit():
-        raise _bad_cursor()
-    return int(seq)
-
-
-def _bad_cursor() -> UserInputError:
-    return UserInputError("after is not a valid cursor for this connection", field="after")
-
-
-def decode_cursor(cursor: str, *, kind: str, arity: int) -> list[str]:
-    """Decode a cursor made by `encode_cursor(kind, ...)` into its `arity` parts after
-    `kind`. Raises `UserInputError` (field "after") for anything else."""
-    try:
-        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        parts = []
-    if len(parts) != arity + 1 or parts[0] != kind:
-        raise _bad_cursor()
-    return parts[1:]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agents import tools
+from agents import checks
 from agents.state import TEAMS
 from graph.client import GraphQLClient
 from tests.graph.conftest import free_port
@@ -113,7 +113,7 @@ def test_generation_with_the_bundled_model(service: str) -> None:
 
     post = task["result"]["content"]
     assert post.strip()
-    check = tools.style_check(post, max_hashtags=5)
+    check = checks.style_check(post, max_hashtags=5)
     assert check["hard_issues"] == [], check  # <= 3000 chars, <= 5 hashtags, hook before fold
     assert task["result"]["hashtags"]
     assert {r["agent"] for r in task["verificationReports"]} == {"tech_verifier", "style_checker"}

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agents import llm
-from agents.llm import LocalModelServer, ModelConfig, ModelUnavailableError, build_chat_model
+from agents import llm, local_model
+from agents.llm import ModelConfig, ModelUnavailableError, build_chat_model, open_model
+from agents.local_model import LocalModelServer
 
 pytestmark = pytest.mark.anyio
 
@@ -20,20 +21,17 @@ async def test_local_server_starts_answers_and_stops_whatever_port_is_in_the_env
 ) -> None:
     monkeypatch.setenv("PORT", "1")  # meant for PostAssist; must not move the model server
     monkeypatch.setenv("HOST", "0.0.0.0")
-    server = LocalModelServer(startup_timeout=60)
-    base_url = await server.start()
-    try:
-        assert base_url == f"http://127.0.0.1:{server.port}/v1"
+    async with open_model(ModelConfig(local_startup_seconds=60)) as source:
+        model = source.factory()
+        base_url = model.openai_api_base  # type: ignore[attr-defined]
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         async with httpx.AsyncClient() as client:
             models = (await client.get(f"{base_url}/models")).json()
         assert models["data"][0]["id"] == llm.LOCAL_MODEL_ALIAS
-        assert server.is_running()
-        server.check_alive()
-    finally:
-        await server.stop()
-    assert not server.is_running()
+        assert source.ready()
+    assert not source.ready()  # stopped on exit
     with pytest.raises(ModelUnavailableError):
-        server.check_alive()
+        source.factory()
 
 
 async def test_a_crashing_server_gives_an_error_with_its_log(tmp_path: Path) -> None:
@@ -56,7 +54,7 @@ async def test_missing_build_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> N
         await LocalModelServer(python=sys.executable).start()
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ModelUnavailableError, match="not installed"):
-        llm.find_local_gguf()
+        local_model.find_local_gguf()
 
 
 def test_model_factory_sends_max_tokens_to_openai_compatible_servers() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage
 
-from agents.graph import RECURSION_LIMIT, AgentEvent, build_graph, build_verification_graph
-from agents.state import PostRequest, initial_state
-from db.models import EventKind
+from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
+from agents.reporting import RunContext
+from agents.state import initial_state
+from db.events import Event
+from db.models import EventKind, PostRequest
 from tests.fakes import ScriptedChatModel, scripted, system_text, text, tool_call
 
 pytestmark = pytest.mark.anyio
@@ -23,20 +25,21 @@ REQUEST = PostRequest(
 )
 
 
-async def run(model: ScriptedChatModel, *, max_revisions: int = 2) -> tuple[dict, list[AgentEvent]]:
-    events: list[AgentEvent] = []
+async def run(model: ScriptedChatModel, *, max_revisions: int = 2) -> tuple[dict, list[Event]]:
+    events: list[Event] = []
 
-    async def emit(event: AgentEvent) -> None:
+    async def emit(event: Event) -> None:
         events.append(event)
 
-    graph = build_graph(model, emit=emit)
-    out = await graph.ainvoke(
-        initial_state(REQUEST, max_revisions=max_revisions), {"recursion_limit": RECURSION_LIMIT}
+    out = await build_graph().ainvoke(
+        initial_state(REQUEST, max_revisions=max_revisions),
+        {"recursion_limit": RECURSION_LIMIT},
+        context=RunContext(model=model, emit=emit),
     )
     return out, events
 
 
-def routes(events: list[AgentEvent]) -> list[tuple[str, str, str]]:
+def routes(events: list[Event]) -> list[tuple[str, str, str]]:
     return [
         (e.agent, e.data["next"], e.data["source"]) for e in events if e.kind == EventKind.ROUTING
     ]
@@ -152,14 +155,14 @@ async def test_model_errors_are_reported_and_raised() -> None:
     def handler(messages, tools):  # type: ignore[no-untyped-def]
         raise ConnectionError("model went away")
 
-    events: list[AgentEvent] = []
+    events: list[Event] = []
 
-    async def emit(event: AgentEvent) -> None:
+    async def emit(event: Event) -> None:
         events.append(event)
 
-    graph = build_graph(ScriptedChatModel(handler=handler, calls=[]), emit=emit)
+    context = RunContext(model=ScriptedChatModel(handler=handler, calls=[]), emit=emit)
     with pytest.raises(ConnectionError):
-        await graph.ainvoke(initial_state(REQUEST, max_revisions=1))
+        await build_graph().ainvoke(initial_state(REQUEST, max_revisions=1), context=context)
     error = events[-1]
     assert (error.kind, error.agent) == (EventKind.AGENT_ERROR, "paper_researcher")
     assert "model went away" in error.message
@@ -169,7 +172,7 @@ async def test_verification_graph_alone_checks_a_given_post() -> None:
     state = initial_state(REQUEST, max_revisions=0)
     state["draft"] = {"content": "x" * 3100 + " #a #b", "hashtags": []}
     state["draft_round"] = 0
-    out = await build_verification_graph(scripted()).ainvoke(state)
+    out = await build_verification_graph().ainvoke(state, context=RunContext(model=scripted()))
     style = next(r for r in out["reports"] if r["agent"] == "style_checker")
     assert not style["approved"]  # the model approved, the hard limit did not
     assert any("3000" in issue for issue in style["issues"])
@@ -179,7 +182,7 @@ async def test_verification_graph_alone_checks_a_given_post() -> None:
 def test_route_model_rejects_names_outside_the_literal() -> None:
     from pydantic import ValidationError
 
-    from agents.graph import route_model
+    from agents.supervisors import route_model
 
     route = route_model(["a", "b"])
     assert route(next="a", reason="r").next == "a"
@@ -189,7 +192,7 @@ def test_route_model_rejects_names_outside_the_literal() -> None:
 
 
 def test_report_combines_checks_and_judgement() -> None:
-    from agents.graph import Judgement, build_report
+    from agents.verification import Judgement, build_report
 
     passed = {"issues": [], "score": 1.0, "passed": True, "hook": "h"}
     failed = {"issues": ["3 hashtags; at most 2 allowed"], "score": 0.75, "passed": False}

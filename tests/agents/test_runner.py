@@ -9,10 +9,11 @@ import pytest
 
 from agents.llm import ModelUnavailableError
 from agents.runner import Runner
-from agents.state import PostRequest, initial_teams
+from agents.state import initial_teams
 from db import repository
 from db.event_log import EventLog, TaskClosedError
-from db.models import EventKind, Task, TaskStatus
+from db.events import Event
+from db.models import EventKind, PostRequest, Task, TaskKind, TaskStatus
 from tests.fakes import ScriptedChatModel, scripted
 
 pytestmark = pytest.mark.anyio
@@ -140,9 +141,13 @@ async def test_failures_are_recorded_and_the_runner_keeps_working(log: EventLog)
 
 async def test_recover_fails_interrupted_tasks_and_requeues_pending_ones(log: EventLog) -> None:
     async with log.session_factory() as session:
-        running = await repository.create_task(session=session, teams=initial_teams(), **REQUEST)
-        pending = await repository.create_task(session=session, teams=initial_teams(), **REQUEST)
-    await log.append(running.id, kind=EventKind.TASK_STATUS, status=TaskStatus.RUNNING)
+        running, pending = [
+            await repository.create_task(
+                session=session, request=REQUEST, kind=TaskKind.GENERATE, teams=initial_teams()
+            )
+            for _ in range(2)
+        ]
+    await log.append(running.id, Event.task_status(TaskStatus.RUNNING))
 
     runner = Runner(event_log=log, model_factory=scripted)
     assert await runner.recover() == 2

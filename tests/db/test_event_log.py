@@ -12,7 +12,9 @@ from agents.state import initial_teams
 from db import repository
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
-from db.models import EventKind, TaskStatus
+from db.events import Event
+from db.models import EventKind, PostRequest, TaskKind, TaskStatus
+from db.snapshot import Teams
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +22,10 @@ pytestmark = pytest.mark.anyio
 async def new_task(log: EventLog) -> str:
     async with log.session_factory() as session:
         task = await repository.create_task(
-            session=session, paper_title="Attention Is All You Need", teams=initial_teams()
+            session=session,
+            request=PostRequest(paper_title="Attention Is All You Need"),
+            kind=TaskKind.GENERATE,
+            teams=initial_teams(),
         )
     return task.id
 
@@ -42,7 +47,7 @@ async def test_concurrent_appends_get_gapless_seq(event_log: EventLog, database_
 
     async def burst(log: EventLog, task_id: str, n: int) -> None:
         for i in range(n):
-            await log.append(task_id, kind=EventKind.MESSAGE, message=f"m{i}")
+            await log.append(task_id, Event(EventKind.MESSAGE, message=f"m{i}"))
 
     await asyncio.gather(
         *(
@@ -64,7 +69,7 @@ async def test_follow_replays_after_seq_then_live_and_ends_at_terminal(
 ) -> None:
     task_id = await new_task(event_log)
     for i in range(3):
-        await event_log.append(task_id, kind=EventKind.MESSAGE, message=f"stored {i}")
+        await event_log.append(task_id, Event(EventKind.MESSAGE, message=f"stored {i}"))
     seen: list[int] = []
     started = asyncio.Event()
 
@@ -76,9 +81,9 @@ async def test_follow_replays_after_seq_then_live_and_ends_at_terminal(
 
     consumer = asyncio.create_task(consume())
     await asyncio.wait_for(started.wait(), 5)
-    await event_log.append(task_id, kind=EventKind.MESSAGE, message="live 1")
-    await event_log.append(task_id, kind=EventKind.MESSAGE, message="live 2")
-    await event_log.append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.COMPLETED)
+    await event_log.append(task_id, Event(EventKind.MESSAGE, message="live 1"))
+    await event_log.append(task_id, Event(EventKind.MESSAGE, message="live 2"))
+    await event_log.append(task_id, Event.task_status(TaskStatus.COMPLETED))
     await asyncio.wait_for(consumer, 5)  # ends by itself after the terminal event
     assert seen == [2, 3, 4, 5, 6]
 
@@ -100,9 +105,9 @@ async def test_follow_survives_lost_notices(database_url: str) -> None:
 
     async def produce() -> None:
         for i in range(5):
-            await log.append(task_id, kind=EventKind.MESSAGE, message=f"m{i}")
+            await log.append(task_id, Event(EventKind.MESSAGE, message=f"m{i}"))
             await asyncio.sleep(0.02)
-        await log.append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.FAILED)
+        await log.append(task_id, Event.task_status(TaskStatus.FAILED))
 
     producer = asyncio.create_task(produce())
     seen = [e.seq async for e in log.follow(task_id)]
@@ -116,7 +121,7 @@ async def test_follow_after_the_end_returns_nothing_and_unknown_task_raises(
     event_log: EventLog,
 ) -> None:
     task_id = await new_task(event_log)
-    await event_log.append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.CANCELLED)
+    await event_log.append(task_id, Event.task_status(TaskStatus.CANCELLED))
     assert [e.seq async for e in event_log.follow(task_id, after_seq=1)] == []
     assert [e.seq async for e in event_log.follow(task_id, after_seq=0)] == [1]
     with pytest.raises(TaskNotFoundError):
@@ -126,37 +131,41 @@ async def test_follow_after_the_end_returns_nothing_and_unknown_task_raises(
 
 async def test_no_event_after_terminal_and_nothing_written_on_error(event_log: EventLog) -> None:
     task_id = await new_task(event_log)
-    await event_log.append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.RUNNING)
+    await event_log.append(task_id, Event.task_status(TaskStatus.RUNNING))
     with pytest.raises(ValueError):
-        await event_log.append(task_id, kind=EventKind.MESSAGE, progress=1.5)
+        await event_log.append(task_id, Event(EventKind.MESSAGE, progress=1.5))
     with pytest.raises(ValueError):
-        await event_log.append(task_id, kind=EventKind.MESSAGE, result={"status": "x"})
-    await event_log.append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.COMPLETED)
+        await event_log.append(task_id, Event(EventKind.MESSAGE, result={"status": "x"}))
+    await event_log.append(task_id, Event.task_status(TaskStatus.COMPLETED))
     with pytest.raises(TaskClosedError):
-        await event_log.append(task_id, kind=EventKind.MESSAGE, message="too late")
+        await event_log.append(task_id, Event(EventKind.MESSAGE, message="too late"))
     with pytest.raises(TaskNotFoundError):
-        await event_log.append("missing", kind=EventKind.MESSAGE)
+        await event_log.append("missing", Event(EventKind.MESSAGE))
     assert await seqs_of(event_log, task_id) == [1, 2]
 
 
 async def test_snapshot_folds_team_agent_status_usage_and_results(event_log: EventLog) -> None:
     task_id = await new_task(event_log)
     append = event_log.append
-    await append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.RUNNING)
-    await append(task_id, kind=EventKind.TEAM_STARTED, team="content_team")
+    await append(task_id, Event.task_status(TaskStatus.RUNNING))
+    await append(task_id, Event(EventKind.TEAM_STARTED, team="content_team"))
     await append(
         task_id,
-        kind=EventKind.AGENT_STARTED,
-        team="content_team",
-        agent="paper_researcher",
-        message="researching",
+        Event(
+            EventKind.AGENT_STARTED,
+            team="content_team",
+            agent="paper_researcher",
+            message="researching",
+        ),
     )
     await append(
         task_id,
-        kind=EventKind.LLM_USAGE,
-        team="content_team",
-        agent="paper_researcher",
-        data={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+        Event(
+            EventKind.LLM_USAGE,
+            team="content_team",
+            agent="paper_researcher",
+            data={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
+        ),
     )
     async with event_log.session_factory() as session:
         mid = await repository.get_task(session=session, task_id=task_id)
@@ -166,27 +175,29 @@ async def test_snapshot_folds_team_agent_status_usage_and_results(event_log: Eve
         "content_team",
         "paper_researcher",
     )
-    researcher = mid.teams[0]["agents"][0]
-    assert (researcher["status"], researcher["activity"]) == ("WORKING", "researching")
+    researcher = Teams.load(mid.teams)[0].agents[0]
+    assert (researcher.status, researcher.activity) == ("WORKING", "researching")
 
     await append(
         task_id,
-        kind=EventKind.AGENT_FINISHED,
-        team="content_team",
-        agent="paper_researcher",
-        progress=0.25,
-        message="notes ready",
-        result={"research_notes": {"summary": "s" * 5000}},
-        data={"long": "x" * 5000},
+        Event(
+            EventKind.AGENT_FINISHED,
+            "notes ready",
+            team="content_team",
+            agent="paper_researcher",
+            progress=0.25,
+            result={"research_notes": {"summary": "s" * 5000}},
+            data={"long": "x" * 5000},
+        ),
     )
-    await append(task_id, kind=EventKind.TASK_STATUS, status=TaskStatus.COMPLETED, progress=1.0)
+    await append(task_id, Event.task_status(TaskStatus.COMPLETED, progress=1.0))
     async with event_log.session_factory() as session:
         done = await repository.get_task(session=session, task_id=task_id)
         rows = await repository.list_agent_logs(session=session, task_id=task_id)
     assert done is not None
-    team = done.teams[0]
-    assert team["status"] == "WORKING" and team["progress"] == 0.5
-    assert team["agents"][0]["status"] == "COMPLETED"
+    team = Teams.load(done.teams)[0]
+    assert team.status == "WORKING" and team.progress == 0.5
+    assert team.agents[0].status == "COMPLETED"
     assert (done.llm_calls, done.total_tokens) == (1, 15)
     assert done.research_notes == {"summary": "s" * 5000}  # large text lives on the task
     assert done.status == "COMPLETED" and done.progress == 1.0 and done.completed_at

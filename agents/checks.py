@@ -1,0 +1,167 @@
+"""The deterministic checks of a post: what code checks better than a model.
+
+LinkedIn's hard limits (characters, hashtag count, the hook before the "see more"
+fold), numbers in the post that the user's title and context do not contain, and
+words that overstate a research result. Models add judgement on top; they never
+replace these.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: LinkedIn's limit for the text of a post, in characters.
+LINKEDIN_MAX_CHARS = 3000
+#: About how many characters LinkedIn shows before "…see more" (desktop feed, 2024-25);
+#: the hook must be complete before it.
+SEE_MORE_FOLD = 210
+#: Hashtags beyond this many make a post look spammy (LinkedIn's own guidance is 3-5).
+RECOMMENDED_MAX_HASHTAGS = 5
+#: Words and phrases that overstate research results; a post should not use them.
+OVERSTATED_CLAIMS = (
+    "revolutionary",
+    "revolutionize",
+    "revolutionise",
+    "groundbreaking",
+    "game-changer",
+    "game changer",
+    "game-changing",
+    "unprecedented",
+    "breakthrough",
+    "guarantees",
+    "guaranteed",
+    "proves that",
+    "solves",
+    "solved",
+    "perfect",
+    "flawless",
+    "always works",
+    "never fails",
+    "world's first",
+    "magic",
+    "100% accurate",
+    "transformed the world",
+)
+#: Integers below this are counts and list numbers ("3 takeaways"), not claims.
+SMALL_NUMBER = 10
+
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(\s?%)?")
+_HASHTAG = re.compile(r"(?<!\w)#(\w+)")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def numbers_in(text: str) -> set[str]:
+    """Return the numeric claims in `text`, normalised ("1,000" -> "1000", "5 %" -> "5%").
+
+    Integers below `SMALL_NUMBER` are left out (counts and list numbers), unless they
+    are percentages.
+    """
+    found = set()
+    for match in _NUMBER.finditer(text):
+        digits = match.group(1).replace(",", "")
+        if "." not in digits and int(digits) < SMALL_NUMBER and not match.group(2):
+            continue
+        found.add(digits.rstrip(".") + ("%" if match.group(2) else ""))
+    return found
+
+
+def hashtags_in(text: str) -> list[str]:
+    """Return the hashtags of `text` without '#', in order of appearance."""
+    return _HASHTAG.findall(text)
+
+
+def without_hashtags(text: str) -> str:
+    """Return `text` with every hashtag removed."""
+    return _HASHTAG.sub("", text)
+
+
+def sentences(text: str) -> list[str]:
+    """Split `text` into trimmed sentences (on . ! ? followed by white space)."""
+    out = []
+    for line in text.splitlines():
+        out.extend(s.strip() for s in _SENTENCE.split(line) if s.strip())
+    return out
+
+
+def overstated_claims_in(text: str) -> list[str]:
+    """Return the `OVERSTATED_CLAIMS` phrases found in `text` (case-insensitive)."""
+    lowered = text.lower()
+    return [p for p in OVERSTATED_CLAIMS if re.search(rf"(?<!\w){re.escape(p)}(?!\w)", lowered)]
+
+
+def hook_of(post: str) -> str:
+    """Return the post's hook: its first non-empty line."""
+    return next((line.strip() for line in post.splitlines() if line.strip()), "")
+
+
+def score_from_issues(issues: list[str]) -> float:
+    """Deterministic score: 1.0 minus 0.25 per issue, floored at 0."""
+    return max(0.0, 1.0 - 0.25 * len(issues))
+
+
+def technical_check(post: str, source_text: str) -> dict[str, Any]:
+    """Check `post` against `source_text`: the user's title and context, never the
+    model-written research notes (a claim is not true because two model outputs repeat it).
+
+    Returns `{"unsupported_numbers": [...], "overstated_claims": [...], "issues": [...],
+    "score": 0..1, "passed": bool}`; `passed` is True when no issue was found.
+    """
+    unsupported = sorted(numbers_in(post) - numbers_in(source_text))
+    overstated = overstated_claims_in(post)
+    issues = [f"number not found in the title or context: {n}" for n in unsupported]
+    issues += [f"overstated claim: '{w}'" for w in overstated]
+    return {
+        "unsupported_numbers": unsupported,
+        "overstated_claims": overstated,
+        "issues": issues,
+        "score": score_from_issues(issues),
+        "passed": not issues,
+    }
+
+
+def style_check(post: str, max_hashtags: int) -> dict[str, Any]:
+    """Check `post` against LinkedIn's hard limits and the house style.
+
+    Hard (fail the check): over `LINKEDIN_MAX_CHARS` characters, more hashtags than
+    `max_hashtags`, an empty hook or one that does not end before `SEE_MORE_FOLD`.
+    Soft (issues, lower the score): no question to invite comments, no hashtags,
+    more than `RECOMMENDED_MAX_HASHTAGS` hashtags.
+    Returns `{"characters", "hashtag_count", "hook", "hook_length",
+    "hook_before_fold", "has_question", "hard_issues", "issues", "score", "passed"}`.
+    """
+    hook = hook_of(post)
+    tags = hashtags_in(post)
+    hard: list[str] = []
+    soft: list[str] = []
+    if len(post) > LINKEDIN_MAX_CHARS:
+        hard.append(f"post is {len(post)} characters; LinkedIn allows {LINKEDIN_MAX_CHARS}")
+    if len(tags) > max_hashtags:
+        hard.append(f"{len(tags)} hashtags; at most {max_hashtags} allowed")
+    if not hook:
+        hard.append("the post has no hook line")
+    elif len(hook) > SEE_MORE_FOLD:
+        hard.append(
+            f"the hook is {len(hook)} characters; it must end before the "
+            f"~{SEE_MORE_FOLD}-character 'see more' fold"
+        )
+    has_question = "?" in post
+    if not has_question:
+        soft.append("no question to invite comments")
+    if not tags:
+        soft.append("no hashtags")
+    elif len(tags) > RECOMMENDED_MAX_HASHTAGS and len(tags) <= max_hashtags:
+        soft.append(f"{len(tags)} hashtags; {RECOMMENDED_MAX_HASHTAGS} or fewer read better")
+    issues = hard + soft
+    return {
+        "characters": len(post),
+        "hashtag_count": len(tags),
+        "hook": hook,
+        "hook_length": len(hook),
+        "hook_before_fold": bool(hook) and len(hook) <= SEE_MORE_FOLD,
+        "has_question": has_question,
+        "hard_issues": hard,
+        "issues": issues,
+        "score": score_from_issues(issues),
+        "passed": not hard,
+    }

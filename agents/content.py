@@ -1,0 +1,200 @@
+"""The Content team's work: PaperResearcher writes notes, LinkedInCreator writes the post."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from agents import checks, compose, prompts, tools
+from agents.reporting import Reporter
+from agents.state import PostState, request_of
+from db.models import PostRequest
+
+#: Output-token caps per call, sized for the 135M local model at ~40 tokens/s.
+RESEARCH_MAX_TOKENS = 320
+POST_MAX_TOKENS = 400
+#: Takeaways in a post (LinkedIn readers skim; three is the house style).
+MAX_TAKEAWAYS = 3
+
+
+def source_text(request: PostRequest) -> str:
+    """What a post's claims must agree with: the user's title and context only.
+
+    The model-written notes are not a source: a small model invents numbers there
+    too, and a claim is not true because two model outputs repeat it.
+    """
+    return f"{request.paper_title}\n{request.additional_context}"
+
+
+async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
+    """PaperResearcher: gather the request's sources, ask the model for notes, parse them.
+    Returns the `research` state update and the notes to store on the task."""
+    request = request_of(state)
+    sources = await reporter.tool(
+        tools.collect_paper_sources,
+        {"paper_title": request.paper_title, "additional_context": request.additional_context},
+    )
+    user = prompts.RESEARCHER_USER.format(
+        title=request.paper_title,
+        context=request.additional_context or "(none given)",
+        feedback=_feedback(state),
+    )
+    text = await reporter.write(
+        [SystemMessage(prompts.RESEARCHER_SYSTEM), HumanMessage(user)],
+        purpose="research notes",
+        max_tokens=RESEARCH_MAX_TOKENS,
+    )
+    notes = parse_research_notes(text, sources)
+    summary = f"notes: {len(notes['key_insights'])} insights, {len(notes['metrics'])} metrics"
+    update = {"research": notes, "research_round": state.get("revision", 0)}
+    return update, summary, {"research_notes": notes}
+
+
+async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
+    """LinkedInCreator: draft the body with the model, then assemble the post (hook,
+    body, takeaways, question, hashtags) within LinkedIn's limits."""
+    request, notes = request_of(state), state.get("research") or {}
+    text = await _draft_body(reporter, state, request, notes)
+    hashtags = await reporter.tool(
+        tools.suggest_hashtags,
+        {
+            "paper_title": request.paper_title,
+            "text": notes_text(notes),
+            "max_hashtags": min(request.max_hashtags, checks.RECOMMENDED_MAX_HASHTAGS),
+        },
+    )
+    question = _question(text, request.paper_title)
+    post = await reporter.tool(
+        tools.format_linkedin_post,
+        {
+            "paper_title": request.paper_title,
+            "body": text.replace(question, "").strip(),
+            "takeaways": _takeaways(notes, request),
+            "question": question,
+            "hashtags": hashtags,
+        },
+    )
+    update = {
+        "draft": {"content": post, "hashtags": hashtags},
+        "draft_round": state.get("revision", 0),
+    }
+    summary = f"post written: {len(post)} characters, {len(hashtags)} hashtags"
+    return update, summary, {"content": post, "hashtags": hashtags}
+
+
+async def _draft_body(
+    reporter: Reporter, state: PostState, request: PostRequest, notes: dict[str, Any]
+) -> str:
+    system = prompts.CREATOR_SYSTEM.format(
+        audience=request.target_audience, tone=request.tone.lower()
+    )
+    technical = (
+        prompts.TECHNICAL_DETAILS_ON
+        if request.include_technical_details
+        else prompts.TECHNICAL_DETAILS_OFF
+    )
+    user = prompts.CREATOR_USER.format(
+        title=request.paper_title,
+        notes=notes_text(notes),
+        technical=technical,
+        feedback=_feedback(state),
+    )
+    text = await reporter.write(
+        [SystemMessage(system), HumanMessage(user)], purpose="post body", max_tokens=POST_MAX_TOKENS
+    )
+    if state.get("feedback"):
+        # A revision: drop every claim the title and context cannot back (the
+        # TechVerifier's findings), whatever the model wrote this time.
+        check = checks.technical_check(text, source_text(request))
+        text = compose.strip_claims(
+            text, numbers=check["unsupported_numbers"], words=check["overstated_claims"]
+        )
+    return text
+
+
+def _takeaways(notes: dict[str, Any], request: PostRequest) -> list[str]:
+    grounded_numbers = checks.numbers_in(source_text(request))
+    return [
+        insight
+        for insight in notes.get("key_insights") or []
+        if checks.numbers_in(insight) <= grounded_numbers
+        and not checks.overstated_claims_in(insight)
+    ][:MAX_TAKEAWAYS]
+
+
+def parse_research_notes(text: str, sources: dict[str, Any]) -> dict[str, Any]:
+    """Turn the researcher's SUMMARY/INSIGHTS/LIMITATIONS text into notes.
+
+    Lenient: unlabeled text counts as summary. Insights are grounded first: the
+    context's fact-bearing sentences (`sources["key_sentences"]`) lead, the model's
+    own bullets follow. Returns `{"summary", "key_insights", "metrics",
+    "limitations", "sources", "source_note"}`.
+    """
+    sections = _sections(text)
+    summary = compose.dedupe_sentences(" ".join(sections["summary"]), max_chars=600)
+    insights: list[str] = []
+    for item in [*sources.get("key_sentences", []), *sections["insights"]]:
+        if item not in insights and len(insights) < 6:
+            insights.append(item[:300])
+    limitations = list(dict.fromkeys(s[:300] for s in sections["limitations"]))[:3]
+    return {
+        "summary": summary,
+        "key_insights": insights,
+        "metrics": sources.get("metrics", []),
+        "limitations": limitations,
+        "sources": sources.get("sources", []),
+        "source_note": sources.get("note", ""),
+    }
+
+
+_LABEL = re.compile(
+    r"^\**(summary|insights?|key insights|limitations?)\**\s*:?\**\s*(.*)$", re.IGNORECASE
+)
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {"summary": [], "insights": [], "limitations": []}
+    current = "summary"
+    for raw in text.splitlines():
+        line = raw.strip()
+        label = _LABEL.match(line)
+        if label:
+            name = label.group(1).lower()
+            current = (
+                "summary"
+                if name.startswith("summary")
+                else "limitations"
+                if name.startswith("limitation")
+                else "insights"
+            )
+            line = label.group(2).strip()
+        line = re.sub(r"^[-*•\d.)\s]+", "", line).strip()
+        if line:
+            sections[current].append(line)
+    return sections
+
+
+def notes_text(notes: dict[str, Any]) -> str:
+    """Render research notes as plain text for prompts."""
+    parts = [f"Summary: {notes.get('summary', '')}"]
+    parts += [f"- {i}" for i in notes.get("key_insights", [])]
+    if notes.get("metrics"):
+        parts.append("Metrics: " + ", ".join(notes["metrics"]))
+    parts += [f"Limitation: {x}" for x in notes.get("limitations", [])]
+    return "\n".join(parts)
+
+
+def _feedback(state: PostState) -> str:
+    items = state.get("feedback") or []
+    if not items:
+        return ""
+    return prompts.FEEDBACK.format(items="\n".join(f"- {i}" for i in items[:8]))
+
+
+def _question(text: str, title: str) -> str:
+    questions = [s for s in checks.sentences(text) if s.endswith("?") and len(s) < 200]
+    if questions:
+        return questions[-1]
+    return f'How could the ideas in "{title[:120]}" change your own work?'

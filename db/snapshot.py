@@ -1,0 +1,143 @@
+"""The typed shape of a task's `teams` snapshot, shared by all three layers.
+
+`agents` builds the initial snapshot from its team structure, `db.event_log` folds
+events into it, `graph` reads it for `Task.teams`. On the `Task` row it is stored as
+JSON (`Teams.dump()`), read back with `Teams.load()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from db.models import AgentLog, EventKind, Task, TaskStatus, WorkStatus
+
+
+class AgentSnapshot(BaseModel):
+    """One agent's state within a task. `progress` is 0..1; `activity` the current step."""
+
+    name: str
+    status: WorkStatus = WorkStatus.IDLE
+    progress: float = 0.0
+    activity: str | None = None
+    updated_at: datetime | None = None
+    error: str | None = None
+
+
+class TeamSnapshot(BaseModel):
+    """One team's state within a task. `progress` is agents finished in the current
+    round out of the team's agents (0..1); `finished_in_round` names them."""
+
+    name: str
+    status: WorkStatus = WorkStatus.IDLE
+    progress: float = 0.0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    agents: list[AgentSnapshot] = Field(default_factory=list)
+    finished_in_round: list[str] = Field(default_factory=list)
+
+    def agent(self, name: str) -> AgentSnapshot:
+        """The entry of agent `name`, created IDLE if the snapshot lacks it."""
+        for entry in self.agents:
+            if entry.name == name:
+                return entry
+        entry = AgentSnapshot(name=name)
+        self.agents.append(entry)
+        return entry
+
+
+_TEAMS = TypeAdapter(list[TeamSnapshot])
+
+
+class Teams(list[TeamSnapshot]):
+    """The snapshot: every team of a task, in plan order."""
+
+    @classmethod
+    def initial(cls, structure: Mapping[str, Sequence[str]]) -> Teams:
+        """Every team of `structure` (team name -> its agents) with all statuses IDLE."""
+        return cls(
+            TeamSnapshot(name=team, agents=[AgentSnapshot(name=a) for a in agents])
+            for team, agents in structure.items()
+        )
+
+    @classmethod
+    def load(cls, data: list[dict[str, Any]] | None) -> Teams:
+        """Parse the JSON stored on `Task.teams` (raises `pydantic.ValidationError`)."""
+        return cls(_TEAMS.validate_python(data or []))
+
+    def dump(self) -> list[dict[str, Any]]:
+        """The JSON to store on `Task.teams`."""
+        return _TEAMS.dump_python(list(self), mode="json")
+
+    def team(self, name: str) -> TeamSnapshot:
+        """The entry of team `name`, created IDLE if the snapshot lacks it."""
+        for entry in self:
+            if entry.name == name:
+                return entry
+        entry = TeamSnapshot(name=name)
+        self.append(entry)
+        return entry
+
+
+def fold(task: Task, event: AgentLog) -> None:
+    """Apply the stored `event` to `task`'s snapshot: status, times, progress, `teams`,
+    current team/agent and token usage."""
+    now = event.created_at
+    task.updated_at = now
+    task.last_seq = event.seq
+    task.progress = event.progress
+    teams = Teams.load(task.teams)
+    kind = EventKind(event.kind)
+    team = teams.team(event.team) if event.team else None
+    # supervisors report with their team but are not listed as its agents
+    agent = team.agent(event.agent) if team and event.agent and kind in _AGENT_KINDS else None
+
+    if kind == EventKind.TASK_STATUS:
+        _fold_status(task, event, TaskStatus(event.data["status"]))
+    elif kind == EventKind.TEAM_STARTED and team is not None:
+        # Agents keep their status from an earlier round until they start again.
+        team.status, team.progress, team.started_at = WorkStatus.WORKING, 0.0, now
+        team.completed_at, team.finished_in_round = None, []
+        task.current_team, task.current_agent = event.team, None
+    elif kind == EventKind.TEAM_FINISHED and team is not None:
+        team.status, team.progress, team.completed_at = WorkStatus.COMPLETED, 1.0, now
+        task.current_agent = None
+    elif kind == EventKind.AGENT_STARTED and agent is not None:
+        agent.status, agent.progress, agent.activity = WorkStatus.WORKING, 0.0, event.message
+        agent.error = None
+        task.current_team, task.current_agent = event.team, event.agent
+    elif kind == EventKind.AGENT_FINISHED and agent is not None and team is not None:
+        agent.status, agent.progress, agent.activity = WorkStatus.COMPLETED, 1.0, event.message
+        if agent.name not in team.finished_in_round:
+            team.finished_in_round.append(agent.name)
+    elif kind == EventKind.AGENT_ERROR and agent is not None and team is not None:
+        agent.status, agent.error, agent.activity = WorkStatus.ERROR, event.message, None
+        team.status = WorkStatus.ERROR
+    elif kind == EventKind.LLM_USAGE:
+        task.llm_calls += 1
+        task.input_tokens += int(event.data.get("input_tokens") or 0)
+        task.output_tokens += int(event.data.get("output_tokens") or 0)
+        task.total_tokens += int(event.data.get("total_tokens") or 0)
+
+    if agent is not None:
+        agent.updated_at = now
+    if team is not None and team.agents and team.status == WorkStatus.WORKING:
+        team.progress = round(min(1.0, len(team.finished_in_round) / len(team.agents)), 4)
+    task.teams = teams.dump()
+
+
+_AGENT_KINDS = frozenset({EventKind.AGENT_STARTED, EventKind.AGENT_FINISHED, EventKind.AGENT_ERROR})
+
+
+def _fold_status(task: Task, event: AgentLog, status: TaskStatus) -> None:
+    task.status = status
+    if status == TaskStatus.RUNNING and task.started_at is None:
+        task.started_at = event.created_at
+    if status.is_terminal:
+        task.completed_at = event.created_at
+        task.current_team = task.current_agent = None
+        if status == TaskStatus.COMPLETED:
+            task.progress = event.progress = 1.0

@@ -1,0 +1,52 @@
+"""The root `Mutation`, composed from small per-area classes."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.tools import merge_types
+
+from db.event_log import TaskClosedError, TaskNotFoundError
+from db.models import TaskStatus
+from graph.context import Info
+from graph.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from graph.inputs import GeneratePostInput, VerifyPostInput
+from graph.types import Task, VerificationReport
+
+
+def _require_model(info: Info) -> None:
+    if not info.context.services.model.ready():
+        raise ServiceUnavailableError("the model is not ready; see the health query")
+
+
+@strawberry.type
+class GenerationMutation:
+    @strawberry.mutation(description="Start a generation; returns the PENDING task at once.")
+    async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
+        request = input.to_request()
+        _require_model(info)
+        row = await info.context.services.runner.create_generation(request)
+        return Task.from_model(row)
+
+    @strawberry.mutation(description="Run the Verification team alone on a post; waits.")
+    async def verify_post(self, info: Info, input: VerifyPostInput) -> list[VerificationReport]:
+        request = input.to_request()
+        _require_model(info)
+        row = await info.context.services.runner.run_verification(request)
+        if row.status != TaskStatus.COMPLETED:
+            raise ServiceUnavailableError(
+                f"verification {row.status.lower()}: {row.error or 'no reports'}", taskId=row.id
+            )
+        return [VerificationReport.from_model(r) for r in row.verification_reports]
+
+    @strawberry.mutation(description="Cancel a PENDING or RUNNING task.")
+    async def cancel_task(self, info: Info, id: strawberry.ID) -> Task:
+        try:
+            row = await info.context.services.runner.cancel(str(id))
+        except TaskNotFoundError:
+            raise NotFoundError(f"no task with id {id}", field="id") from None
+        except TaskClosedError as exc:
+            raise ConflictError(str(exc), field="id") from None
+        return Task.from_model(row)
+
+
+Mutation = merge_types("Mutation", (GenerationMutation,))

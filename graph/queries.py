@@ -1,0 +1,124 @@
+"""The root `Query`, composed from small per-area classes."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import text
+from strawberry.tools import merge_types
+
+from db import VERSION, repository
+from db.models import TaskStatus as TaskStatusValue
+from graph.connections import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
+from graph.context import Info
+from graph.errors import NotFoundError
+from graph.types import (
+    AgentLogConnection,
+    Health,
+    ModelHealth,
+    Task,
+    TaskConnection,
+    TaskEvent,
+    TaskStatus,
+    TeamInfo,
+)
+
+
+@strawberry.type
+class TaskQuery:
+    @strawberry.field(description="One task by id, or null.")
+    async def task(self, info: Info, id: strawberry.ID) -> Task | None:
+        async with info.context.services.session_factory() as session:
+            row = await repository.get_task(session=session, task_id=str(id))
+        return Task.from_model(row) if row else None
+
+    @strawberry.field(description="Tasks, newest first; `first` is capped at 100.")
+    async def tasks(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        status: TaskStatus | None = None,
+    ) -> TaskConnection:
+        limit = page_size(first)
+        keyset = None
+        if after is not None:
+            keyset = decode_task_cursor(after)
+        status_value = TaskStatusValue(status.value) if status else None
+        async with info.context.services.session_factory() as session:
+            rows = await repository.list_tasks(
+                session=session, limit=limit + 1, after=keyset, status=status_value
+            )
+            total = await repository.count_tasks(session=session, status=status_value)
+        nodes = [
+            (encode_cursor("task", r.created_at.isoformat(), r.id), Task.from_model(r))
+            for r in rows[:limit]
+        ]
+        return TaskConnection.build(
+            nodes, has_next=len(rows) > limit, has_previous=after is not None, total=total
+        )
+
+
+@strawberry.type
+class AgentLogQuery:
+    @strawberry.field(description="A task's events in seq order; `first` is capped at 100.")
+    async def agent_logs(
+        self,
+        info: Info,
+        task_id: strawberry.ID,
+        first: int = 100,
+        after: str | None = None,
+        team: str | None = None,
+        agent: str | None = None,
+    ) -> AgentLogConnection:
+        limit = page_size(first)
+        after_seq = decode_log_cursor(after) if after else 0
+        async with info.context.services.session_factory() as session:
+            if await repository.get_task(session=session, task_id=str(task_id)) is None:
+                raise NotFoundError(f"no task with id {task_id}", field="taskId")
+            rows = await repository.list_agent_logs(
+                session=session,
+                task_id=str(task_id),
+                after_seq=after_seq,
+                limit=limit + 1,
+                team=team,
+                agent=agent,
+            )
+            total = await repository.count_agent_logs(
+                session=session, task_id=str(task_id), team=team, agent=agent
+            )
+        nodes = [(encode_cursor("log", str(r.seq)), TaskEvent.from_model(r)) for r in rows[:limit]]
+        return AgentLogConnection.build(
+            nodes, has_next=len(rows) > limit, has_previous=after is not None, total=total
+        )
+
+
+@strawberry.type
+class TeamQuery:
+    @strawberry.field(description="The static team/agent structure.")
+    def teams(self) -> list[TeamInfo]:
+        return TeamInfo.all()
+
+
+@strawberry.type
+class HealthQuery:
+    @strawberry.field(description="Database and model status.")
+    async def health(self, info: Info) -> Health:
+        services = info.context.services
+        try:
+            async with services.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            database = True
+        except Exception:
+            database = False
+        ready = services.model.ready()
+        return Health(
+            status="ok" if database and ready else "degraded",
+            database=database,
+            model=ModelHealth(
+                provider=services.model.provider, model=services.model.name, ready=ready
+            ),
+            version=VERSION,
+        )
+
+
+Query = merge_types("Query", (TaskQuery, AgentLogQuery, TeamQuery, HealthQuery))

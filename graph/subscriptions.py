@@ -1,0 +1,48 @@
+"""The root `Subscription`: a task's events, and every task's status changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from db import repository
+from db.event_log import TaskNotFoundError
+from graph.context import Info
+from graph.errors import NotFoundError, UserInputError
+from graph.types import Task, TaskEvent, TaskStatus
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="A task's events with seq > afterSeq: stored ones, then live ones; "
+        "completes after the terminal event. Reconnect with the last seq seen."
+    )
+    async def task_progress(
+        self, info: Info, task_id: strawberry.ID, after_seq: int = 0
+    ) -> AsyncGenerator[TaskEvent, None]:
+        if after_seq < 0:
+            raise UserInputError("afterSeq must be >= 0", field="afterSeq")
+        try:
+            async for row in info.context.services.event_log.follow(
+                str(task_id), after_seq=after_seq
+            ):
+                yield TaskEvent.from_model(row)
+        except TaskNotFoundError:
+            raise NotFoundError(f"no task with id {task_id}", field="taskId") from None
+
+    @strawberry.subscription(
+        description="Every task's status changes from now on (optionally one status)."
+    )
+    async def task_updates(
+        self, info: Info, status: TaskStatus | None = None
+    ) -> AsyncGenerator[Task, None]:
+        services = info.context.services
+        async for notice in services.event_log.follow_status():
+            if status is not None and notice["status"] != status.value:
+                continue
+            async with services.session_factory() as session:
+                row = await repository.get_task(session=session, task_id=notice["task_id"])
+            if row is not None:
+                yield Task.from_model(row)
