@@ -11,16 +11,8 @@ from db.models import TaskStatus as TaskStatusValue
 from graph.connections import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
 from graph.context import Info
 from graph.errors import NotFoundError
-from graph.types import (
-    AgentLogConnection,
-    Health,
-    ModelHealth,
-    Task,
-    TaskConnection,
-    TaskEvent,
-    TaskStatus,
-    TeamInfo,
-)
+from graph.info import Health, ModelHealth, TeamInfo
+from graph.types import AgentLogConnection, Task, TaskConnection, TaskEvent, TaskStatus
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from agents.state import DISPLAY_NAMES, ROLES, SUPERVISORS, TEAMS
+from agents.state import DISPLAY_NAMES
 from db import models as db_models
 from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow
@@ -177,43 +177,47 @@ class Task:
                 word_count=len(row.content.split()),
                 character_count=len(row.content),
             )
+        copied = {name: getattr(row, name) for name in _COPIED_COLUMNS}
+        usage = TokenUsage(**{name: getattr(row, name) for name in _USAGE_COLUMNS})
+        notes = ResearchNotes.from_model(row.research_notes) if row.research_notes else None
+        error = (
+            TaskError(code=row.error_code or "UNKNOWN", message=row.error) if row.error else None
+        )
         return cls(
             id=strawberry.ID(row.id),
             kind=TaskKind(row.kind),
             status=TaskStatus(row.status),
-            paper_title=row.paper_title,
-            additional_context=row.additional_context,
-            target_audience=row.target_audience,
             tone=Tone(row.tone),
-            include_technical_details=row.include_technical_details,
-            max_hashtags=row.max_hashtags,
-            progress=row.progress,
-            current_team=row.current_team,
-            current_agent=row.current_agent,
             teams=[TeamProgress.from_model(t) for t in Teams.load(row.teams)],
             result=result,
-            research_notes=ResearchNotes.from_model(row.research_notes)
-            if row.research_notes
-            else None,
+            research_notes=notes,
             verification_reports=[
                 VerificationReport.from_model(r) for r in row.verification_reports or []
             ],
-            revisions=row.revisions,
-            error=TaskError(code=row.error_code or "UNKNOWN", message=row.error)
-            if row.error
-            else None,
-            usage=TokenUsage(
-                llm_calls=row.llm_calls,
-                input_tokens=row.input_tokens,
-                output_tokens=row.output_tokens,
-                total_tokens=row.total_tokens,
-            ),
-            last_seq=row.last_seq,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            started_at=row.started_at,
-            completed_at=row.completed_at,
+            error=error,
+            usage=usage,
+            **copied,
         )
+
+
+#: `Task` row columns that `Task` shows as they are.
+_COPIED_COLUMNS = (
+    "paper_title",
+    "additional_context",
+    "target_audience",
+    "include_technical_details",
+    "max_hashtags",
+    "progress",
+    "current_team",
+    "current_agent",
+    "revisions",
+    "last_seq",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+)
+_USAGE_COLUMNS = ("llm_calls", "input_tokens", "output_tokens", "total_tokens")
 
 
 @strawberry.type(description="One event of a task's log (an AgentLog row).")
@@ -248,51 +252,6 @@ class TaskEvent:
             status=TaskStatus(status) if status else None,
             is_terminal=is_terminal_event(row),
         )
-
-
-@strawberry.type(description="An agent of a team (static structure).")
-class AgentInfo:
-    name: str
-    display_name: str
-    role: str
-
-
-@strawberry.type(description="A team of the hierarchy (static structure).")
-class TeamInfo:
-    name: str
-    display_name: str
-    supervisor: str
-    agents: list[AgentInfo]
-
-    @classmethod
-    def all(cls) -> list[TeamInfo]:
-        """The teams in `agents.state.TEAMS`, in order."""
-        return [
-            cls(
-                name=team,
-                display_name=DISPLAY_NAMES[team],
-                supervisor=SUPERVISORS[team],
-                agents=[
-                    AgentInfo(name=a, display_name=DISPLAY_NAMES[a], role=ROLES[a]) for a in agents
-                ],
-            )
-            for team, agents in TEAMS.items()
-        ]
-
-
-@strawberry.type(description="Model status.")
-class ModelHealth:
-    provider: str
-    model: str
-    ready: bool
-
-
-@strawberry.type(description="Service health.")
-class Health:
-    status: str = strawberry.field(description="ok or degraded")
-    database: bool
-    model: ModelHealth
-    version: str
 
 
 @strawberry.type(description="A page of tasks, newest first.")
