@@ -60,3 +60,19 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     after it closes (the GraphQL layer converts them after the fact).
     """
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def plain_url(database_url: str) -> str:
+    """`database_url` for a synchronous driver of the same database, as DBOS and the
+    LangGraph checkpointers take it: `sqlite:///file.db` or `postgresql://user@host/db`
+    (the `+aiosqlite` / `+asyncpg` driver dropped)."""
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        backend = "postgresql"
+    return url.set(drivername=backend).render_as_string(hide_password=False)
+
+
+def is_sqlite(database_url: str) -> bool:
+    """True when `database_url` names a SQLite database (the single-process mode)."""
+    return make_url(database_url).get_backend_name() == "sqlite"

@@ -27,11 +27,12 @@ from typing import Any
 from broadcaster import Broadcast
 from sqlalchemy import update
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import repository
 from db.engine import SessionFactory
 from db.events import MAX_MESSAGE, Event, is_terminal_event
-from db.models import TERMINAL_STATUSES, AgentLog, Task, TaskStatus
+from db.models import TERMINAL_STATUSES, AgentLog, EventKind, Task, TaskStatus
 from db.snapshot import fold
 
 logger = logging.getLogger(__name__)
@@ -88,52 +89,76 @@ class EventLog:
         is cancelled, the append still completes (it is shielded) and the caller sees
         `CancelledError`.
         """
-        event.check()
         # Shielded: a caller cancelled mid-append (cancelTask, shutdown) must not leave a
         # transaction half-done holding the write lock; the append finishes either way.
         return await asyncio.shield(self._append(task_id, event))
 
     async def _append(self, task_id: str, event: Event) -> AgentLog:
         async with self._lock(task_id), self.session_factory() as session:
-            bumped = await session.exec(  # type: ignore[call-overload]
-                update(Task)
-                .where(col(Task.id) == task_id)
-                .where(col(Task.status).not_in([s.value for s in TERMINAL_STATUSES]))
-                .values(last_seq=Task.last_seq + 1)
-                .returning(Task.last_seq)
-            )
-            seq = bumped.scalar_one_or_none()
-            if seq is None:
-                await session.rollback()
-                if await repository.get_task(session=session, task_id=task_id) is None:
-                    raise TaskNotFoundError(task_id)
-                raise TaskClosedError(f"task {task_id} is already finished")
-            task = await session.get(Task, task_id, populate_existing=True)
-            assert task is not None
-            row = AgentLog(
-                task_id=task_id,
-                seq=seq,
-                team=event.team,
-                agent=event.agent,
-                kind=event.kind.value,
-                message=event.message[:MAX_MESSAGE],
-                data=event.payload(),
-                progress=task.progress if event.progress is None else event.progress,
-            )
-            fold(task, row)
-            for name, value in (event.result or {}).items():
-                setattr(task, name, value)
-            session.add(row)
-            session.add(task)
+            row = await self.write(session, task_id, event)
             await session.commit()
-
-        notice = {"task_id": task_id, "seq": seq, "kind": event.kind.value}
-        await self._publish(task_channel(task_id), notice)
-        if event.status is not None:
-            await self._publish(
-                TASKS_CHANNEL, {"task_id": task_id, "seq": seq, "status": event.status.value}
-            )
+        await self.publish(row)
         return row
+
+    async def write(
+        self, session: AsyncSession, task_id: str, event: Event, *, reopen: bool = False
+    ) -> AgentLog:
+        """Add `event` to `session`'s transaction without committing or publishing it
+        (the caller commits, then calls `publish`). With `reopen`, the event may follow
+        a FAILED status (a retry). Raises as `append`; on a raise the caller rolls back.
+        """
+        event.check()
+        closed = [s.value for s in TERMINAL_STATUSES if not (reopen and s == TaskStatus.FAILED)]
+        bumped = await session.exec(  # type: ignore[call-overload]
+            update(Task)
+            .where(col(Task.id) == task_id)
+            .where(col(Task.status).not_in(closed))
+            .values(last_seq=Task.last_seq + 1)
+            .returning(Task.last_seq)
+        )
+        seq = bumped.scalar_one_or_none()
+        if seq is None:
+            await session.rollback()
+            if await repository.get_task(session=session, task_id=task_id) is None:
+                raise TaskNotFoundError(task_id)
+            raise TaskClosedError(f"task {task_id} is already finished")
+        task = await session.get(Task, task_id, populate_existing=True)
+        assert task is not None
+        row = AgentLog(
+            task_id=task_id,
+            seq=seq,
+            team=event.team,
+            agent=event.agent,
+            kind=event.kind.value,
+            message=event.message[:MAX_MESSAGE],
+            data=event.payload(),
+            progress=task.progress if event.progress is None else event.progress,
+            attempt=event.attempt,
+        )
+        fold(task, row)
+        for name, value in (event.result or {}).items():
+            setattr(task, name, value)
+        session.add(row)
+        session.add(task)
+        return row
+
+    async def reopen(self, session: AsyncSession, task_id: str) -> AgentLog | None:
+        """Move a FAILED task back to PENDING for a retry, in `session`'s transaction;
+        None (nothing written) when the task is missing or not FAILED."""
+        task = await repository.get_task(session=session, task_id=task_id)
+        if task is None or task.status != TaskStatus.FAILED:
+            return None
+        event = Event.task_status(TaskStatus.PENDING, "retry requested", data={"retry": True})
+        return await self.write(session, task_id, event, reopen=True)
+
+    async def publish(self, row: AgentLog) -> None:
+        """Publish the notices of a committed event: on `task:<id>`, and on `tasks` for a
+        status change."""
+        notice = {"task_id": row.task_id, "seq": row.seq, "kind": row.kind}
+        await self._publish(task_channel(row.task_id), notice)
+        if row.kind == EventKind.TASK_STATUS:
+            status = {"task_id": row.task_id, "seq": row.seq, "status": row.data["status"]}
+            await self._publish(TASKS_CHANNEL, status)
 
     async def _publish(self, channel: str, notice: dict[str, Any]) -> None:
         # The row is already durable; a bus failure costs followers at most one poll.

@@ -19,6 +19,8 @@ RESULT_FIELDS = frozenset(
         "revisions",
         "error",
         "error_code",
+        "attempt",
+        "worker_id",
     }
 )
 #: Longest string kept in an event's `data`; longer text lives in the task's columns.
@@ -39,6 +41,7 @@ class Event:
     - `data`: small JSON (strings over `MAX_DATA_STRING` characters are cut on append).
     - `progress`: the task's progress after the step, 0..1; None keeps it.
     - `result`: task columns to store with the event (see `RESULT_FIELDS`).
+    - `attempt`: the run of the task that reported it (1 first, +1 per resume).
     """
 
     kind: EventKind
@@ -49,6 +52,7 @@ class Event:
     progress: float | None = None
     status: TaskStatus | None = None
     result: Mapping[str, Any] | None = None
+    attempt: int = 1
 
     @classmethod
     def task_status(

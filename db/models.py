@@ -50,6 +50,8 @@ class EventKind(enum.StrEnum):
     """What an `AgentLog` row records."""
 
     TASK_STATUS = "TASK_STATUS"
+    TASK_QUEUED = "TASK_QUEUED"
+    TASK_RESUMED = "TASK_RESUMED"
     TEAM_STARTED = "TEAM_STARTED"
     TEAM_FINISHED = "TEAM_FINISHED"
     AGENT_STARTED = "AGENT_STARTED"
@@ -175,7 +177,9 @@ class Task(PostRequestBase, table=True):
     only written by `db.event_log.append`, in the same transaction as the event that
     changes them, so the snapshot always equals the fold of the task's events.
     `teams` is a `db.snapshot.Teams` as JSON. `last_seq` is the `seq` of the newest
-    event (0 before the first).
+    event (0 before the first). `attempt` counts the runs that started (1 for the
+    first, +1 for each resume after a crash, takeover or retry); `worker_id` names the
+    worker that runs, or last ran, the task.
     """
 
     __tablename__ = "task"
@@ -192,6 +196,8 @@ class Task(PostRequestBase, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     last_seq: int = 0
+    attempt: int = 0
+    worker_id: str | None = Field(default=None, max_length=200)
 
     # the results
     research_notes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -238,3 +244,22 @@ class AgentLog(SQLModel, table=True):
     message: str = Field(default="", sa_column=Column(Text, nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     progress: float = 0.0
+    attempt: int = 1
+
+
+class Worker(SQLModel, table=True):
+    """A live worker process and its last heartbeat (for taking over a dead one's tasks).
+
+    A worker whose `heartbeat_at` is older than `WORKER_DEAD_AFTER_SECONDS` is dead: the
+    first other worker to delete its row (`db.workers.claim_dead`) resumes its tasks.
+    """
+
+    __tablename__ = "worker"
+
+    id: str = Field(primary_key=True, max_length=200)
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    heartbeat_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

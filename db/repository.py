@@ -20,8 +20,10 @@ async def create_task(
     kind: TaskKind,
     teams: Teams,
     content: str | None = None,
+    commit: bool = True,
 ) -> Task:
-    """Insert a PENDING task for `request` with `last_seq = 0` and commit; return it.
+    """Insert a PENDING task for `request` with `last_seq = 0` and commit (or, with
+    `commit=False`, only flush: the caller's transaction decides); return it.
 
     `teams` is the initial snapshot of the team/agent structure (every status IDLE);
     `content` is the post to check, for a VERIFY task.
@@ -30,6 +32,9 @@ async def create_task(
         request, update={"kind": kind, "teams": teams.dump(), "content": content}
     )
     session.add(task)
+    if not commit:
+        await session.flush()
+        return task
     await session.commit()
     await session.refresh(task)
     return task

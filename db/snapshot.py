@@ -96,7 +96,7 @@ def fold(task: Task, event: AgentLog) -> None:
     agent = team.agent(event.agent) if team and event.agent and kind in _AGENT_KINDS else None
 
     if kind == EventKind.TASK_STATUS:
-        _fold_status(task, event, TaskStatus(event.data["status"]))
+        _fold_status(task, event, TaskStatus(event.data["status"]), teams)
     elif kind == EventKind.TEAM_STARTED and team is not None:
         # Agents keep their status from an earlier round until they start again.
         team.status, team.progress, team.started_at = WorkStatus.WORKING, 0.0, now
@@ -132,12 +132,24 @@ def fold(task: Task, event: AgentLog) -> None:
 _AGENT_KINDS = frozenset({EventKind.AGENT_STARTED, EventKind.AGENT_FINISHED, EventKind.AGENT_ERROR})
 
 
-def _fold_status(task: Task, event: AgentLog, status: TaskStatus) -> None:
+#: What a team or agent still WORKING becomes when its task ends in a status.
+_STOPPED = {
+    TaskStatus.COMPLETED: WorkStatus.COMPLETED,
+    TaskStatus.FAILED: WorkStatus.ERROR,
+    TaskStatus.CANCELLED: WorkStatus.IDLE,
+}
+
+
+def _fold_status(task: Task, event: AgentLog, status: TaskStatus, teams: Teams) -> None:
     task.status = status
     if status == TaskStatus.RUNNING and task.started_at is None:
         task.started_at = event.created_at
-    if status.is_terminal:
-        task.completed_at = event.created_at
-        task.current_team = task.current_agent = None
-        if status == TaskStatus.COMPLETED:
-            task.progress = event.progress = 1.0
+    if not status.is_terminal:
+        return
+    task.completed_at = event.created_at
+    task.current_team = task.current_agent = None
+    if status == TaskStatus.COMPLETED:
+        task.progress = event.progress = 1.0
+    for entry in [*teams, *(a for t in teams for a in t.agents)]:
+        if entry.status == WorkStatus.WORKING:
+            entry.status = _STOPPED[status]

@@ -1,5 +1,5 @@
 """The FastAPI app: GraphQL at /graphql (GraphiQL, both WebSocket protocols) and a
-lifespan that owns the engine, the bus, the model and the runner."""
+lifespan that owns the engine, the bus, the model, the task service and the worker."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from langchain_core.language_models import BaseChatModel
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from agents.llm import ModelSource, open_model
-from agents.runner import Runner
+from agents.llm import ModelSource, ModelUnavailableError, open_model
+from agents.tasks import open_task_service
+from agents.worker import run_worker
 from db import VERSION
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
@@ -34,11 +35,22 @@ async def _given_model(settings: Settings, factory: ModelFactory) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
+async def _remote_model(settings: Settings) -> AsyncIterator[ModelSource]:
+    """An API-only replica runs no model: the workers do."""
+
+    def factory() -> BaseChatModel:
+        raise ModelUnavailableError("this replica runs no worker")
+
+    yield ModelSource(settings.llm_provider, settings.resolved_model, factory, lambda: True)
+
+
+@contextlib.asynccontextmanager
 async def open_services(
     settings: Settings, *, model_factory: ModelFactory | None = None
 ) -> AsyncIterator[Services]:
-    """Open every long-lived resource in order (database at head, bus, model, runner)
-    and close them in reverse on exit. `model_factory` replaces the configured model."""
+    """Open every long-lived resource in order (database at head, bus, model, task
+    service, and the worker unless `run_worker` is off) and close them in reverse.
+    `model_factory` replaces the configured model."""
     async with contextlib.AsyncExitStack() as stack:
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
@@ -50,6 +62,8 @@ async def open_services(
             _given_model(settings, model_factory)
             if model_factory
             else open_model(settings.llm_config())
+            if settings.run_worker
+            else _remote_model(settings)
         )
         session_factory = create_session_factory(engine)
         event_log = EventLog(
@@ -57,17 +71,14 @@ async def open_services(
             broadcast=broadcast,
             poll_interval=settings.follow_poll_seconds,
         )
-        runner = Runner(
-            event_log=event_log,
-            model_factory=model.factory,
-            max_concurrent=settings.max_concurrent_generations,
-            max_revisions=settings.max_revisions,
-            timeout=settings.generation_timeout_seconds,
-        )
-        stack.push_async_callback(runner.shutdown)
-        if recovered := await runner.recover():
-            logger.info("recovered %d unfinished tasks", recovered)
-        yield Services(settings, engine, session_factory, event_log, runner, model)
+        tasks = await stack.enter_async_context(open_task_service(settings.database_url, event_log))
+        if settings.run_worker:
+            await stack.enter_async_context(
+                run_worker(
+                    settings.worker_config(), event_log=event_log, model_factory=model.factory
+                )
+            )
+        yield Services(settings, engine, session_factory, event_log, tasks, model)
 
 
 def create_app(

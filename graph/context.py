@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from agents.llm import ModelSource
-from agents.runner import Runner
+from agents.tasks import TaskService
 from db.engine import SessionFactory
 from db.event_log import EventLog
 from graph.settings import Settings
@@ -19,13 +19,13 @@ from graph.settings import Settings
 @dataclass
 class Services:
     """Everything the lifespan owns that resolvers use: settings, database, event log,
-    runner and the model (its `ready()` says whether it can take requests)."""
+    task service and the model (its `ready()` says whether it can take requests)."""
 
     settings: Settings
     engine: AsyncEngine
     session_factory: SessionFactory
     event_log: EventLog
-    runner: Runner
+    tasks: TaskService
     model: ModelSource
 
 

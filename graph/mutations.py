@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 import strawberry
 from strawberry.tools import merge_types
 
@@ -24,29 +28,50 @@ class GenerationMutation:
     async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
         request = input.to_request()
         _require_model(info)
-        row = await info.context.services.runner.create_generation(request)
+        row = await info.context.services.tasks.create_generation(request)
         return Task.from_model(row)
 
     @strawberry.mutation(description="Run the Verification team alone on a post; waits.")
     async def verify_post(self, info: Info, input: VerifyPostInput) -> list[VerificationReport]:
         request = input.to_request()
         _require_model(info)
-        row = await info.context.services.runner.run_verification(request)
+        services = info.context.services
+        try:
+            async with asyncio.timeout(services.settings.generation_timeout_seconds):
+                row = await services.tasks.run_verification(request)
+        except TimeoutError:
+            raise ServiceUnavailableError("verification did not finish in time") from None
         if row.status != TaskStatus.COMPLETED:
             raise ServiceUnavailableError(
                 f"verification {row.status.lower()}: {row.error or 'no reports'}", taskId=row.id
             )
         return [VerificationReport.from_model(r) for r in row.verification_reports]
 
-    @strawberry.mutation(description="Cancel a PENDING or RUNNING task.")
+    @strawberry.mutation(
+        description="Cancel a PENDING or RUNNING task, on whichever worker runs it."
+    )
     async def cancel_task(self, info: Info, id: strawberry.ID) -> Task:
-        try:
-            row = await info.context.services.runner.cancel(str(id))
-        except TaskNotFoundError:
-            raise NotFoundError(f"no task with id {id}", field="id") from None
-        except TaskClosedError as exc:
-            raise ConflictError(str(exc), field="id") from None
-        return Task.from_model(row)
+        async with _task_errors(id):
+            return Task.from_model(await info.context.services.tasks.cancel(str(id)))
+
+    @strawberry.mutation(
+        description="Run a FAILED task again from its last checkpoint; CONFLICT otherwise."
+    )
+    async def retry_task(self, info: Info, id: strawberry.ID) -> Task:
+        _require_model(info)
+        async with _task_errors(id):
+            return Task.from_model(await info.context.services.tasks.retry(str(id)))
+
+
+@contextlib.asynccontextmanager
+async def _task_errors(task_id: strawberry.ID) -> AsyncIterator[None]:
+    """NOT_FOUND for an unknown task, CONFLICT for one in the wrong state."""
+    try:
+        yield
+    except TaskNotFoundError:
+        raise NotFoundError(f"no task with id {task_id}", field="id") from None
+    except TaskClosedError as exc:
+        raise ConflictError(str(exc), field="id") from None
 
 
 Mutation = merge_types("Mutation", (GenerationMutation,))

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
+from agents.worker import WorkerConfig, default_worker_id
 
 
 class Settings(BaseSettings):
@@ -45,7 +46,22 @@ class Settings(BaseSettings):
     )
     local_model_context: int = Field(4096, ge=512, description="llama.cpp n_ctx, tokens")
     local_model_startup_seconds: float = Field(120.0, gt=0)
-    max_concurrent_generations: int = Field(3, ge=1, le=64)
+    max_concurrent_generations: int = Field(
+        3, ge=1, le=1000, description="tasks running at once across all workers"
+    )
+    worker_concurrency: int = Field(3, ge=1, le=64, description="tasks one worker runs at once")
+    worker_id: str | None = Field(
+        None, max_length=200, description="this worker's id; default <host name>-<pid>"
+    )
+    worker_dead_after_seconds: float = Field(
+        30.0, gt=0, description="silence after which another worker takes a worker's tasks"
+    )
+    heartbeat_seconds: float = Field(2.0, gt=0, description="between worker heartbeats")
+    queue_poll_seconds: float = Field(0.25, gt=0, description="between DBOS queue polls")
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="for running tasks to finish when a worker stops"
+    )
+    run_worker: bool = Field(True, description="false: API only (postassist serve --no-worker)")
     max_revisions: int = Field(2, ge=0, le=5, description="verification round-trips per post")
     generation_timeout_seconds: float = Field(900.0, gt=0, description="per task")
     follow_poll_seconds: float = Field(
@@ -61,6 +77,21 @@ class Settings(BaseSettings):
         if self.llm_model:
             return self.llm_model
         return "gpt-4o-mini" if self.llm_provider == "openai" else LOCAL_MODEL_ALIAS
+
+    def worker_config(self) -> WorkerConfig:
+        """How this process runs tasks when it is a worker."""
+        return WorkerConfig(
+            database_url=self.database_url,
+            worker_id=self.worker_id or default_worker_id(),
+            worker_concurrency=self.worker_concurrency,
+            global_concurrency=self.max_concurrent_generations,
+            dead_after=self.worker_dead_after_seconds,
+            heartbeat=min(self.heartbeat_seconds, self.worker_dead_after_seconds / 3),
+            queue_poll=self.queue_poll_seconds,
+            shutdown_grace=self.shutdown_grace_seconds,
+            max_revisions=self.max_revisions,
+            timeout=self.generation_timeout_seconds,
+        )
 
     def llm_config(self) -> ModelConfig:
         """How to reach the configured chat model."""

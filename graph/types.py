@@ -15,6 +15,7 @@ from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
 from db.snapshot import AgentSnapshot, Teams, TeamSnapshot
 from graph.connections import Connection
+from graph.context import Info
 
 TaskStatus = strawberry.enum(db_models.TaskStatus, description="Lifecycle of a task.")
 Tone = strawberry.enum(db_models.Tone, description="The voice of the post.")
@@ -162,6 +163,17 @@ class Task:
     error: TaskError | None
     usage: TokenUsage
     last_seq: int = strawberry.field(description="seq of the newest event (0: none yet)")
+    attempt: int = strawberry.field(
+        description="runs started: 1, +1 per resume after a crash, takeover or retry"
+    )
+    worker_id: str | None = strawberry.field(description="the worker that runs or ran it")
+
+    @strawberry.field(description="1 = the next task to start; null unless PENDING")
+    async def queue_position(self, info: Info) -> int | None:
+        if self.status != TaskStatus.PENDING:
+            return None
+        return await info.context.services.tasks.queue_position(str(self.id))
+
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -212,6 +224,8 @@ _COPIED_COLUMNS = (
     "current_agent",
     "revisions",
     "last_seq",
+    "attempt",
+    "worker_id",
     "created_at",
     "updated_at",
     "started_at",
@@ -233,6 +247,7 @@ class TaskEvent:
     data: JSON
     progress: float = strawberry.field(description="the task's progress after this event")
     status: TaskStatus | None = strawberry.field(description="set on TASK_STATUS events")
+    attempt: int = strawberry.field(description="the run of the task that reported it")
     is_terminal: bool = strawberry.field(description="true on the task's last event")
 
     @classmethod
@@ -250,6 +265,7 @@ class TaskEvent:
             data=row.data or {},
             progress=row.progress,
             status=TaskStatus(status) if status else None,
+            attempt=row.attempt,
             is_terminal=is_terminal_event(row),
         )
 

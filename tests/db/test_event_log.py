@@ -196,10 +196,31 @@ async def test_snapshot_folds_team_agent_status_usage_and_results(event_log: Eve
         rows = await repository.list_agent_logs(session=session, task_id=task_id)
     assert done is not None
     team = Teams.load(done.teams)[0]
-    assert team.status == "WORKING" and team.progress == 0.5
+    # the task ended while the team was working: it shows what ended it, not WORKING
+    assert team.status == "COMPLETED" and team.progress == 0.5
     assert team.agents[0].status == "COMPLETED"
     assert (done.llm_calls, done.total_tokens) == (1, 15)
     assert done.research_notes == {"summary": "s" * 5000}  # large text lives on the task
     assert done.status == "COMPLETED" and done.progress == 1.0 and done.completed_at
     assert done.current_team is None
     assert len(json.dumps(rows[4].data)) < 1000  # event payloads stay small
+
+
+@pytest.mark.parametrize(("ending", "after"), [("FAILED", "ERROR"), ("CANCELLED", "IDLE")])
+async def test_a_task_that_ends_leaves_nothing_working(
+    event_log: EventLog, ending: str, after: str
+) -> None:
+    task_id = await new_task(event_log)
+    await event_log.append(task_id, Event.task_status(TaskStatus.RUNNING))
+    await event_log.append(task_id, Event(EventKind.TEAM_STARTED, team="content_team"))
+    started = Event(
+        EventKind.AGENT_STARTED, "writing", team="content_team", agent="linkedin_creator"
+    )
+    await event_log.append(task_id, started)
+    await event_log.append(task_id, Event.task_status(TaskStatus(ending)))
+    async with event_log.session_factory() as session:
+        task = await repository.get_task(session=session, task_id=task_id)
+    assert task is not None
+    team = Teams.load(task.teams)[0]
+    assert team.status == after
+    assert [a.status for a in team.agents] == ["IDLE", after]

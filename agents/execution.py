@@ -1,0 +1,213 @@
+"""Durable execution of one task: a DBOS workflow whose single preemptible step runs the
+LangGraph graph with a checkpointer.
+
+- Workflow id = task id (a retry adds `:retry-<n>`); LangGraph `thread_id` = task id, so
+  a run that starts again (after a crash, a takeover or a retry) resumes after the last
+  node that finished.
+- Every step of the run is an `Event` in the event log, stamped with the attempt. The
+  first attempt starts with TASK_STATUS RUNNING, a later one with TASK_RESUMED (attempt,
+  worker, the nodes it resumes at). Exactly one terminal event is ever written: the
+  event log refuses anything after one.
+- DBOS registers workflows at import time and keeps one instance per process, so the
+  per-process dependencies live in one `Executor` that `install()` sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import openai
+from dbos import DBOS
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
+from agents.llm import ModelUnavailableError
+from agents.reporting import RunContext
+from agents.state import initial_state
+from db import repository
+from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
+from db.events import Event
+from db.models import EventKind, FailureCode, PostRequest, Task, TaskKind, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+ModelFactory = Callable[[], BaseChatModel]
+#: The DBOS queue every task is enqueued on.
+QUEUE_NAME = "postassist_tasks"
+#: Errors that mean the model endpoint cannot be reached (the task may be retried).
+MODEL_ERRORS = (ModelUnavailableError, openai.APIConnectionError, httpx.ConnectError)
+
+
+@dataclass
+class Executor:
+    """Runs tasks in this process: what a workflow step needs, set once per process.
+
+    - `model_factory()` returns the chat model for one run; it may raise
+      `ModelUnavailableError` (the task then fails with MODEL_UNAVAILABLE).
+    - `max_revisions`: times the meta-supervisor may send a post back.
+    - `timeout`: seconds one attempt may run before the task fails with TIMEOUT.
+    - `running`: task id -> the asyncio task running it here.
+    - `draining`: set when shutdown begins; a run dequeued after it waits, unstarted,
+      until shutdown stops it.
+    - `closing`: set when shutdown stops runs; a run stopped then writes no event and
+      is resumed later, here or by another worker.
+    """
+
+    event_log: EventLog
+    model_factory: ModelFactory
+    checkpointer: BaseCheckpointSaver
+    worker_id: str
+    max_revisions: int = 2
+    timeout: float = 900.0
+    running: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    draining: bool = False
+    closing: bool = False
+
+    async def run(self, task_id: str) -> None:
+        """Run (or resume) task `task_id` to its terminal event; a task that is already
+        terminal is left alone. Re-raises `CancelledError`."""
+        current = asyncio.current_task()
+        assert current is not None
+        self.running[task_id] = current
+        try:
+            if self.draining:
+                await asyncio.Future()  # never starts here: shutdown cancels it
+            async with self.event_log.session_factory() as session:
+                task = await repository.get_task(session=session, task_id=task_id)
+            if task is None or TaskStatus(task.status).is_terminal:
+                return
+            await self._attempt(task, task.attempt + 1)
+        finally:
+            self.running.pop(task_id, None)
+
+    async def _attempt(self, task: Task, attempt: int) -> None:
+        append = _Appender(self.event_log, task.id, attempt)
+        try:
+            graph = self._graph(task)
+            await append(await self._start_event(task, graph, attempt))
+            async with asyncio.timeout(self.timeout):
+                summary = await self._execute(task, graph, append)
+            await append(Event.task_status(TaskStatus.COMPLETED, data=summary, progress=1.0))
+            await self.checkpointer.adelete_thread(task.id)
+        except asyncio.CancelledError:
+            if not self.closing:
+                await append.terminal(Event.task_status(TaskStatus.CANCELLED, "cancelled"))
+            raise
+        except TaskClosedError:
+            pass  # cancelled elsewhere while running; the terminal event is written
+        except TimeoutError:
+            await append.fail(FailureCode.TIMEOUT, f"the attempt ran longer than {self.timeout:g}s")
+        except MODEL_ERRORS as exc:
+            await append.fail(FailureCode.MODEL_UNAVAILABLE, f"the model is unavailable: {exc}")
+        except Exception as exc:
+            logger.exception("task %s failed", task.id)
+            await append.fail(FailureCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
+
+    def _graph(self, task: Task) -> CompiledStateGraph:
+        build = build_verification_graph if task.kind == TaskKind.VERIFY else build_graph
+        return build(checkpointer=self.checkpointer)
+
+    async def _start_event(self, task: Task, graph: CompiledStateGraph, attempt: int) -> Event:
+        """TASK_STATUS RUNNING for a fresh run; TASK_RESUMED naming the nodes it resumes at
+        when a checkpoint exists."""
+        snapshot = await graph.aget_state(_config(task.id))
+        resumed_from = list(snapshot.next)
+        data = {"attempt": attempt, "worker": self.worker_id, "resumed_from": resumed_from}
+        result = {"attempt": attempt, "worker_id": self.worker_id}
+        if task.status == TaskStatus.RUNNING:  # an earlier attempt stopped mid-run
+            where = ", ".join(resumed_from) or "the start"
+            message = f"attempt {attempt} on {self.worker_id} resumes at {where}"
+            return Event(EventKind.TASK_RESUMED, message, data=data, result=result)
+        return Event.task_status(TaskStatus.RUNNING, "started", data=data, result=result)
+
+    async def _execute(
+        self, task: Task, graph: CompiledStateGraph, append: _Appender
+    ) -> dict[str, Any]:
+        config = _config(task.id)
+        snapshot = await graph.aget_state(config)
+        state: Any = None  # resume after the last finished node
+        if not snapshot.next:
+            request = PostRequest.model_validate(task, from_attributes=True)
+            state = initial_state(request, max_revisions=self.max_revisions)
+            if task.kind == TaskKind.VERIFY:
+                state.update(draft={"content": task.content or "", "hashtags": []}, draft_round=0)
+        context = RunContext(model=self.model_factory(), emit=append)
+        out = await graph.ainvoke(state, config, context=context, durability="sync")
+        reports = out.get("reports") or []
+        return {
+            "approved": bool(reports) and all(r["approved"] for r in reports),
+            "revisions": out.get("revision", 0),
+            "characters": len((out.get("draft") or {}).get("content") or ""),
+        }
+
+
+def _config(task_id: str) -> RunnableConfig:
+    return {"recursion_limit": RECURSION_LIMIT, "configurable": {"thread_id": task_id}}
+
+
+@dataclass(frozen=True)
+class _Appender:
+    """Appends the events of one attempt of one task, stamped with the attempt."""
+
+    event_log: EventLog
+    task_id: str
+    attempt: int
+
+    async def __call__(self, event: Event) -> None:
+        await self.event_log.append(self.task_id, replace(event, attempt=self.attempt))
+
+    async def terminal(self, event: Event) -> None:
+        """Append a terminal event unless the task already has one."""
+        try:
+            await self(event)
+        except (TaskClosedError, TaskNotFoundError):
+            pass
+
+    async def fail(self, code: FailureCode, message: str) -> None:
+        """End the task FAILED with `code` (kept for a retry from its checkpoint)."""
+        await self.terminal(
+            Event.task_status(
+                TaskStatus.FAILED,
+                message,
+                data={"error_code": code.value},
+                result={"error": message, "error_code": code},
+            )
+        )
+
+
+_executor: Executor | None = None
+
+
+def install(executor: Executor | None) -> None:
+    """Make `executor` run this process's workflows (None: stop)."""
+    global _executor
+    _executor = executor
+
+
+def installed() -> Executor:
+    """The executor `install` set; `RuntimeError` when this process runs no worker."""
+    if _executor is None:
+        raise RuntimeError("no PostAssist worker runs in this process")
+    return _executor
+
+
+@DBOS.workflow(name="postassist.run_task")
+async def run_task(task_id: str) -> None:
+    """The durable workflow of one task: one step, the whole graph run."""
+    await run_graph(task_id)
+
+
+@DBOS.step(name="postassist.run_graph", preemptible=True)
+async def run_graph(task_id: str) -> None:
+    """Run the graph of `task_id` on this process's executor. Preemptible: a DBOS cancel
+    reaches the graph as `CancelledError`; a crash re-runs the step, and the checkpointer
+    resumes the graph after the last finished node."""
+    await installed().run(task_id)

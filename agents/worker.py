@@ -1,0 +1,185 @@
+"""A worker: the process-wide DBOS instance that pulls tasks from the queue and runs them,
+its LangGraph checkpointer, and the heartbeats that let workers take over a dead one's
+tasks (the open-source DBOS recovers only its own executor's workflows)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from dbos import DBOS
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agents.execution import QUEUE_NAME, Executor, ModelFactory, install
+from db import VERSION, workers
+from db.engine import is_sqlite, plain_url
+from db.event_log import EventLog
+
+logger = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    """`<host name>-<process id>`: unique per process, readable in logs."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker runs.
+
+    - `worker_id`: the DBOS executor id; a worker restarted with the same id resumes
+      its own tasks at once.
+    - `worker_concurrency`: tasks this worker runs at once; `global_concurrency`: tasks
+      all workers run at once (both enforced by the DBOS queue).
+    - `dead_after`: seconds without a heartbeat after which another worker takes the
+      worker's tasks over; `heartbeat`: seconds between heartbeats (well below it).
+    - `queue_poll`: seconds between DBOS's queue polls (the pick-up latency).
+    - `shutdown_grace`: seconds running tasks get to finish on shutdown before they are
+      stopped and left to resume elsewhere.
+    """
+
+    database_url: str
+    worker_id: str
+    worker_concurrency: int = 3
+    global_concurrency: int = 3
+    dead_after: float = 30.0
+    heartbeat: float = 2.0
+    queue_poll: float = 0.25
+    shutdown_grace: float = 10.0
+    max_revisions: int = 2
+    timeout: float = 900.0
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver]:
+    """The LangGraph checkpointer for `database_url`, its tables set up once here.
+
+    SQLite: a separate file beside the database (`<name>.checkpoints.db`, WAL), so the
+    checkpointer's writer does not wait on the event log's. PostgreSQL: the same
+    database, through a small psycopg pool.
+    """
+    url = plain_url(database_url)
+    if is_sqlite(database_url):
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        path = url.removeprefix("sqlite:///")
+        stem, dot, ext = path.rpartition(".")
+        async with AsyncSqliteSaver.from_conn_string(
+            f"{stem}.checkpoints.{ext}" if dot else f"{path}.checkpoints"
+        ) as saver:
+            await saver.conn.execute("PRAGMA journal_mode=WAL")
+            await saver.setup()
+            yield saver
+        return
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    async with AsyncConnectionPool(url, min_size=1, max_size=4, kwargs=kwargs, open=False) as pool:
+        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        await saver.setup()
+        yield saver
+
+
+@contextlib.asynccontextmanager
+async def run_worker(
+    config: WorkerConfig, *, event_log: EventLog, model_factory: ModelFactory
+) -> AsyncIterator[Executor]:
+    """Run a worker for the context's lifetime: launch DBOS on this event loop, take
+    tasks from the queue, beat the heartbeat and take over dead workers' tasks. On
+    exit: stop taking work, give running tasks `shutdown_grace` seconds, then stop
+    them without an event (they resume elsewhere) and retire the heartbeat."""
+    async with open_checkpointer(config.database_url) as checkpointer:
+        executor = Executor(
+            event_log=event_log,
+            model_factory=model_factory,
+            checkpointer=checkpointer,
+            worker_id=config.worker_id,
+            max_revisions=config.max_revisions,
+            timeout=config.timeout,
+        )
+        install(executor)
+        _launch(config)
+        try:
+            await DBOS.register_queue_async(
+                QUEUE_NAME,
+                worker_concurrency=config.worker_concurrency,
+                global_concurrency=config.global_concurrency,
+                polling_interval_sec=config.queue_poll,
+                on_conflict="always_update",
+            )
+            heart = asyncio.create_task(_heartbeats(config, event_log), name="heartbeats")
+            try:
+                yield executor
+            finally:
+                heart.cancel()
+                await _stop(config, executor, event_log)
+        finally:
+            DBOS.destroy()
+            # DBOS shut down the thread pool it gave the loop; the loop gets a new one.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+            install(None)
+
+
+def _launch(config: WorkerConfig) -> None:
+    DBOS(
+        config={
+            "name": "postassist",
+            "system_database_url": plain_url(config.database_url),
+            "application_version": VERSION,
+            "executor_id": config.worker_id,
+            "log_level": "WARNING",
+            "enable_otlp": False,
+        }
+    )
+    DBOS.launch()
+
+
+async def _heartbeats(config: WorkerConfig, event_log: EventLog) -> None:
+    """Beat every `heartbeat` seconds; claim and recover stale workers. On SQLite (one
+    process by design) every other worker row is stale from the start."""
+    dead_after = 0.0 if is_sqlite(config.database_url) else config.dead_after
+    while True:
+        try:
+            async with event_log.session_factory() as session:
+                await workers.beat(session=session, worker_id=config.worker_id)
+                stale = await workers.stale_workers(
+                    session=session, dead_after=dead_after, exclude=config.worker_id
+                )
+                claimed = [
+                    dead
+                    for dead in stale
+                    if await workers.claim_dead(
+                        session=session, worker_id=dead, dead_after=dead_after
+                    )
+                ]
+            if claimed:
+                handles = await asyncio.to_thread(DBOS._recover_pending_workflows, claimed)
+                logger.warning("took over %d tasks of dead workers %s", len(handles), claimed)
+        except Exception:
+            logger.exception("heartbeat failed; trying again")
+        dead_after = config.dead_after
+        await asyncio.sleep(config.heartbeat)
+
+
+async def _stop(config: WorkerConfig, executor: Executor, event_log: EventLog) -> None:
+    executor.draining = True
+    running = list(executor.running.values())
+    if running:
+        logger.info("waiting up to %gs for %d tasks", config.shutdown_grace, len(running))
+        await asyncio.wait(running, timeout=config.shutdown_grace)
+    executor.closing = True
+    leftover = [t for t in executor.running.values() if not t.done()]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        await asyncio.wait(leftover, timeout=5)
+    async with event_log.session_factory() as session:
+        await workers.retire(session=session, worker_id=config.worker_id)
