@@ -38,20 +38,51 @@ RECONNECTS = 5
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default PORT)")] = None,
+    worker: Annotated[
+        bool, typer.Option(help="also run tasks here; --no-worker: API only (RUN_WORKER)")
+    ] = True,
 ) -> None:
-    """Start the GraphQL service (GraphiQL at /graphql)."""
+    """Start the GraphQL service (GraphiQL at /graphql); it also runs tasks unless
+    --no-worker."""
     import uvicorn
 
     from graph.app import create_app
     from graph.settings import get_settings
 
     settings = get_settings()
+    if not worker:
+        settings = settings.model_copy(update={"run_worker": False})
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run tasks from the queue, without an API, until SIGTERM or Ctrl-C (running tasks
+    get SHUTDOWN_GRACE_SECONDS, the rest resume on another worker)."""
+    import logging
+    import signal
+
+    from graph.app import open_services
+    from graph.settings import get_settings
+
+    settings = get_settings().model_copy(update={"run_worker": True})
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_services(settings):
+            console.print(f"worker {settings.worker_config().worker_id} ready")
+            await stop.wait()
+
+    asyncio.run(work())
 
 
 @app.command("export-schema")
