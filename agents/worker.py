@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from dbos import DBOS
+from dbos import _core as dbos_core
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agents.execution import QUEUE_NAME, Executor, ModelFactory, install
@@ -22,6 +23,10 @@ from db.engine import is_sqlite, plain_url
 from db.event_log import EventLog
 
 logger = logging.getLogger(__name__)
+
+
+#: PostgreSQL advisory lock key that serialises the checkpointer's table set-up.
+SETUP_LOCK = 0x706F73746173  # "postas"
 
 
 def default_worker_id() -> str:
@@ -84,7 +89,13 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSa
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
     async with AsyncConnectionPool(url, min_size=1, max_size=4, kwargs=kwargs, open=False) as pool:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-        await saver.setup()
+        async with pool.connection() as lock:
+            # setup() races with itself on CREATE TABLE: one worker at a time
+            await lock.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            try:
+                await saver.setup()
+            finally:
+                await lock.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
         yield saver
 
 
@@ -128,7 +139,25 @@ async def run_worker(
             install(None)
 
 
+#: Seconds between DBOS's checks whether a running task was cancelled (its default, 1 s,
+#: would miss the 1-second cancel target; one indexed query per worker per interval).
+CANCEL_POLL = 0.2
+
+
+class _QuietCancels(logging.Filter):
+    """DBOS logs an ERROR with a traceback for every cancelled workflow; a cancel is
+    expected here (cancelTask), so those records are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        error = record.exc_info[1] if record.exc_info else None
+        return "cancelled" not in text.lower() and "Cancelled" not in type(error).__name__
+
+
 def _launch(config: WorkerConfig) -> None:
+    dbos_core._PREEMPTIBLE_POLL_INTERVAL_SEC = CANCEL_POLL
+    if not any(isinstance(f, _QuietCancels) for f in logging.getLogger("dbos").filters):
+        logging.getLogger("dbos").addFilter(_QuietCancels())
     DBOS(
         config={
             "name": "postassist",
@@ -160,13 +189,27 @@ async def _heartbeats(config: WorkerConfig, event_log: EventLog) -> None:
                         session=session, worker_id=dead, dead_after=dead_after
                     )
                 ]
-            if claimed:
-                handles = await asyncio.to_thread(DBOS._recover_pending_workflows, claimed)
-                logger.warning("took over %d tasks of dead workers %s", len(handles), claimed)
+            if claimed:  # in the background: the heartbeat must not wait for DBOS's pool
+                recovery = asyncio.create_task(_take_over(claimed), name="take-over")
+                _background.add(recovery)
+                recovery.add_done_callback(_background.discard)
         except Exception:
             logger.exception("heartbeat failed; trying again")
         dead_after = config.dead_after
         await asyncio.sleep(config.heartbeat)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def _take_over(dead: list[str]) -> None:
+    """Re-enqueue the PENDING workflows of the `dead` executors (DBOS's own recovery,
+    which only re-enqueues rows still owned by them: idempotent)."""
+    try:
+        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, dead)
+        logger.warning("took over %d tasks of dead workers %s", len(handles), dead)
+    except Exception:
+        logger.exception("could not take over the tasks of %s", dead)
 
 
 async def _stop(config: WorkerConfig, executor: Executor, event_log: EventLog) -> None:

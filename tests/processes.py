@@ -65,6 +65,14 @@ class Proc:
         self._file.close()
         return self.process.returncode
 
+    def wait_output(self, text: str, timeout: float = 60) -> None:
+        """Wait until the process has printed `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.1)
+
     def output(self) -> str:
         """What the process printed so far."""
         return self.log.read_text(errors="replace")[-4000:]

@@ -4,7 +4,7 @@
 arguments built from the tool's JSON schema (the first `enum` value, 0.9 for numbers,
 true, [] or "stub"), so structured outputs parse; other calls get a short, grounded
 research note or post body. `GET /calls` returns `{"count", "log": [{"at", "system",
-"tool"}]}` so a test can tell which calls were made and when.
+"tool"}]}` (`at`: when the call arrived) so a test can tell which calls were made and when.
 
 Run it alone: `python -m tests.stub_model --port 8100 --latency 0.2`.
 """
@@ -53,10 +53,10 @@ def create_stub(latency: float = 0.0) -> Starlette:
 
     async def completions(request: Request) -> JSONResponse:
         body = await request.json()
-        await asyncio.sleep(latency)
         system = str((body.get("messages") or [{}])[0].get("content", ""))
         tools = body.get("tools") or []
         log.append({"at": time.time(), "system": system[:80], "tool": bool(tools)})
+        await asyncio.sleep(latency)
         message: dict[str, Any] = {"role": "assistant", "content": None}
         if tools:
             tool = tools[0]
