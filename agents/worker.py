@@ -9,8 +9,8 @@ import contextlib
 import logging
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dbos import DBOS

@@ -16,13 +16,18 @@ SessionFactory = async_sessionmaker[AsyncSession]
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, echo: bool = False, pool_timeout: float | None = 30.0
+) -> AsyncEngine:
     """Create the async engine for `database_url`.
 
     `database_url` is any SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` (the
     default: WAL journal, foreign keys on, a busy timeout of `SQLITE_BUSY_TIMEOUT_MS`)
     or `postgresql+asyncpg://user@host/db`. A plain `sqlite://` or `postgresql://`
     URL is upgraded to its async driver.
+
+    `pool_timeout`: seconds to wait for a pooled PostgreSQL connection before
+    `sqlalchemy.exc.TimeoutError` (None: SQLAlchemy's default, 30 s).
 
     Raises `sqlalchemy.exc.ArgumentError` for a URL SQLAlchemy cannot parse.
     """
@@ -37,6 +42,8 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True
+        if pool_timeout is not None:
+            kwargs["pool_timeout"] = pool_timeout
     engine = create_async_engine(url, **kwargs)
 
     if url.get_backend_name() == "sqlite":

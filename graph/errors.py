@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy.exc
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
@@ -48,9 +49,13 @@ class ServiceUnavailableError(PostAssistError):
     code = SERVICE_UNAVAILABLE
 
 
+#: Errors of a busy dependency that a client may retry, by what they say.
+_BUSY = (sqlalchemy.exc.TimeoutError,)
+
+
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is None or isinstance(original, PostAssistError)
+    return original is None or isinstance(original, PostAssistError | _BUSY)
 
 
 class MaskUnexpectedErrors(MaskErrors):
@@ -73,6 +78,9 @@ class MaskUnexpectedErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
+            if isinstance(error.original_error, _BUSY):
+                error.message = "the database is busy; try again shortly"
+                error.extensions = {"code": SERVICE_UNAVAILABLE}
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": GRAPHQL_VALIDATION_FAILED}
         return processed

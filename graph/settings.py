@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///file.db or "
         "postgresql+asyncpg://user@host/db",
     )
+    db_pool_timeout_seconds: float = Field(
+        5.0, gt=0, description="API wait for a database connection before SERVICE_UNAVAILABLE"
+    )
     broadcast_url: str = Field(
         "memory://", description="broadcaster URL: memory://, redis://host:6379, postgres://..."
     )
