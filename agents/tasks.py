@@ -1,6 +1,7 @@
 """Starting, cancelling and retrying tasks from any replica, through DBOS's client.
 
-A task row and its workflow are written in one transaction (`DBOSClient.
+A task row, its TASK_QUEUED event (with its place in the queue) and its workflow are
+written in one transaction (`DBOSClient.
 enqueue_in_transaction` on the session's connection; the DBOS system tables live in
 the app's database), so neither exists without the other. Cancel goes through DBOS and
 reaches whichever worker runs the task.
@@ -21,7 +22,7 @@ from db import VERSION, repository
 from db.engine import plain_url
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
 from db.events import Event
-from db.models import PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
+from db.models import EventKind, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
 from db.snapshot import Teams
 
 #: Seconds `cancel` waits for the worker that runs a task to write CANCELLED before it
@@ -64,8 +65,14 @@ class TaskService:
                 commit=False,
             )  # fmt: skip
             await self._enqueue(session, task.id, workflow_id=task.id)
+            position = await repository.count_tasks(session=session, status=TaskStatus.PENDING)
+            queued = Event(
+                EventKind.TASK_QUEUED, f"queued at position {position}", data={"position": position}
+            )
+            row = await self.event_log.write(session, task.id, queued)
             await session.commit()
-        return task
+        await self.event_log.publish(row)
+        return await self.get(task.id)
 
     async def _enqueue(self, session: Any, task_id: str, *, workflow_id: str) -> None:
         options: EnqueueOptions = {

@@ -55,7 +55,7 @@ _BUSY = (sqlalchemy.exc.TimeoutError,)
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is None or isinstance(original, PostAssistError | _BUSY)
+    return original is None or isinstance(original, (PostAssistError, *_BUSY))
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -114,7 +114,11 @@ async def test_queue_limit_position_and_cancel_of_a_queued_task(
             assert (await wait_for(service, task.id, "COMPLETED")).content
             assert_clean_log(await events_of(log, task.id), "COMPLETED")
     events = await events_of(log, second.id)
-    assert [e.data.get("status") for e in events] == ["CANCELLED"]  # never started
+    assert [(e.kind, e.data.get("status")) for e in events] == [
+        ("TASK_QUEUED", None),
+        ("TASK_STATUS", "CANCELLED"),
+    ]  # never started
+    assert events[0].data == {"position": 2}
 
 
 async def test_cancel_a_running_task(log: EventLog, database_url: str) -> None:

@@ -213,3 +213,20 @@ async def test_unexpected_errors_are_masked(gql: GQL, monkeypatch: pytest.Monkey
     assert error["message"] == "Internal server error."
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
     assert "secret" not in str(body)
+
+
+async def test_a_busy_database_pool_is_service_unavailable(
+    gql: GQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy.exc
+
+    from db import repository
+
+    async def busy(**_: object) -> None:
+        raise sqlalchemy.exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached")
+
+    monkeypatch.setattr(repository, "get_task", busy)
+    body = await gql(TASK, id="x")
+    error = body["errors"][0]
+    assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+    assert "QueuePool" not in str(body)

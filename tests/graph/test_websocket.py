@@ -69,7 +69,8 @@ async def test_graphql_transport_ws_streams_every_event_then_completes(
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(seqs) + 1))
     assert events[-1]["isTerminal"] and events[-1]["status"] == "COMPLETED"
-    assert events[0]["status"] == "RUNNING"
+    assert events[0]["kind"] == "TASK_QUEUED" and events[0]["data"] == {"position": 1}
+    assert events[1]["status"] == "RUNNING"
     kinds = [(e["kind"], e["agent"]) for e in events]
     for agent in ("paper_researcher", "linkedin_creator", "tech_verifier", "style_checker"):
         assert ("AGENT_STARTED", agent) in kinds and ("AGENT_FINISHED", agent) in kinds
