@@ -166,6 +166,8 @@ def _launch(config: WorkerConfig) -> None:
             "executor_id": config.worker_id,
             "log_level": "WARNING",
             "enable_otlp": False,
+            # SQLite has no LISTEN/NOTIFY: DBOS polls; 0.05 s keeps destroy() fast
+            "notification_listener_polling_interval_sec": 0.05,
         }
     )
     DBOS.launch()
