@@ -95,7 +95,11 @@ class Executor:
             await append(await self._start_event(task, graph, attempt))
             async with asyncio.timeout(self.timeout):
                 summary = await self._execute(task, graph, append)
-            await append(Event.task_status(TaskStatus.COMPLETED, data=summary, progress=1.0))
+            outcome = {"approved": summary["approved"], "open_issues": summary.pop("open_issues")}
+            completed = Event.task_status(
+                TaskStatus.COMPLETED, data=summary, progress=1.0, result=outcome
+            )
+            await append(completed)
             await self.checkpointer.adelete_thread(task.id)
         except asyncio.CancelledError:
             if not self.closing:
@@ -142,8 +146,10 @@ class Executor:
         context = RunContext(model=self.model_factory(), emit=append)
         out = await graph.ainvoke(state, config, context=context, durability="sync")
         reports = out.get("reports") or []
+        rejected = [r for r in reports if not r["approved"]]
         return {
-            "approved": bool(reports) and all(r["approved"] for r in reports),
+            "approved": bool(reports) and not rejected,
+            "open_issues": [issue for r in rejected for issue in r["issues"]],
             "revisions": out.get("revision", 0),
             "characters": len((out.get("draft") or {}).get("content") or ""),
         }

@@ -21,6 +21,8 @@ RESULT_FIELDS = frozenset(
         "error_code",
         "attempt",
         "worker_id",
+        "approved",
+        "open_issues",
     }
 )
 #: Longest string kept in an event's `data`; longer text lives in the task's columns.

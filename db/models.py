@@ -179,7 +179,9 @@ class Task(PostRequestBase, table=True):
     `teams` is a `db.snapshot.Teams` as JSON. `last_seq` is the `seq` of the newest
     event (0 before the first). `attempt` counts the runs that started (1 for the
     first, +1 for each resume after a crash, takeover or retry); `worker_id` names the
-    worker that runs, or last ran, the task.
+    worker that runs, or last ran, the task. `approved` tells, once the task completed,
+    whether both verifiers approved the final post; `open_issues` lists what the
+    rejecting reports still found (None / empty before).
     """
 
     __tablename__ = "task"
@@ -207,6 +209,8 @@ class Task(PostRequestBase, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     revisions: int = 0
+    approved: bool | None = Field(default=None, index=True)
+    open_issues: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text))
     error_code: FailureCode | None = Field(default=None, sa_type=String(64))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
@@ -51,15 +52,15 @@ async def list_tasks(
     limit: int,
     after: tuple[datetime, str] | None = None,
     status: TaskStatus | None = None,
+    approved: bool | None = None,
 ) -> list[Task]:
-    """Return up to `limit` tasks, newest first.
+    """Return up to `limit` tasks, newest first (only those with `status` and
+    `approved`, when given).
 
     `after` is the keyset `(created_at, id)` of the last task of the previous page;
     only tasks strictly older in `(created_at DESC, id DESC)` order are returned.
     """
-    query = select(Task)
-    if status is not None:
-        query = query.where(Task.status == status.value)
+    query = _filtered(select(Task), status=status, approved=approved)
     if after is not None:
         created_at, task_id = after
         query = query.where(
@@ -72,12 +73,20 @@ async def list_tasks(
     return list((await session.exec(query)).all())
 
 
-async def count_tasks(*, session: AsyncSession, status: TaskStatus | None = None) -> int:
-    """Return how many tasks there are (with `status`, when given)."""
-    query = select(func.count()).select_from(Task)
+async def count_tasks(
+    *, session: AsyncSession, status: TaskStatus | None = None, approved: bool | None = None
+) -> int:
+    """Return how many tasks there are (with `status` and `approved`, when given)."""
+    query = _filtered(select(func.count()).select_from(Task), status=status, approved=approved)
+    return int((await session.exec(query)).one())
+
+
+def _filtered(query: Any, *, status: TaskStatus | None, approved: bool | None) -> Any:
     if status is not None:
         query = query.where(Task.status == status.value)
-    return int((await session.exec(query)).one())
+    if approved is not None:
+        query = query.where(Task.approved == approved)
+    return query
 
 
 async def list_agent_logs(

@@ -219,10 +219,12 @@ def _print_result(task: dict[str, Any]) -> None:
         )
         return
     result = task["result"]
+    approved = result.get("approved") is not False
     out.print(
         Panel(
             result["content"],
-            title="LinkedIn post",
+            title="LinkedIn post" if approved else "[red]LinkedIn post (NOT APPROVED)[/red]",
+            border_style="green" if approved else "red",
             subtitle=(f"{result['characterCount']} characters, {result['wordCount']} words"),
         )
     )
@@ -241,6 +243,10 @@ def _print_result(task: dict[str, Any]) -> None:
         f"{usage['llmCalls']} LLM calls, {usage['inputTokens']} input + "
         f"{usage['outputTokens']} output tokens; {task['revisions']} revisions"
     )
+    if result.get("approved") is False:
+        out.print("[red]warning: the verifiers did not approve this post; open issues:[/red]")
+        for issue in result.get("openIssues") or []:
+            out.print(f"[red]  - {issue}[/red]")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ import httpx
 import websockets
 
 TASK_FIELDS = """
-  id kind status paperTitle progress currentTeam currentAgent revisions lastSeq
+  id kind status paperTitle progress currentTeam currentAgent revisions lastSeq approved
   createdAt startedAt completedAt
-  result { content hashtags wordCount characterCount }
+  result { content hashtags wordCount characterCount approved openIssues }
   verificationReports { agent kind score approved issues modelJudgement }
   error { code message }
   usage { llmCalls inputTokens outputTokens totalTokens }

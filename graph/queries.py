@@ -23,13 +23,17 @@ class TaskQuery:
             row = await repository.get_task(session=session, task_id=str(id))
         return Task.from_model(row) if row else None
 
-    @strawberry.field(description="Tasks, newest first; `first` is capped at 100.")
+    @strawberry.field(
+        description="Tasks, newest first; `first` is capped at 100. `approved: false` finds "
+        "completed tasks whose final post a verifier still rejects."
+    )
     async def tasks(
         self,
         info: Info,
         first: int = 20,
         after: str | None = None,
         status: TaskStatus | None = None,
+        approved: bool | None = None,
     ) -> TaskConnection:
         limit = page_size(first)
         keyset = None
@@ -38,9 +42,15 @@ class TaskQuery:
         status_value = TaskStatusValue(status.value) if status else None
         async with info.context.services.session_factory() as session:
             rows = await repository.list_tasks(
-                session=session, limit=limit + 1, after=keyset, status=status_value
+                session=session,
+                limit=limit + 1,
+                after=keyset,
+                status=status_value,
+                approved=approved,
             )
-            total = await repository.count_tasks(session=session, status=status_value)
+            total = await repository.count_tasks(
+                session=session, status=status_value, approved=approved
+            )
         nodes = [
             (encode_cursor("task", r.created_at.isoformat(), r.id), Task.from_model(r))
             for r in rows[:limit]

@@ -81,6 +81,12 @@ class PostResult:
     hashtags: list[str] = strawberry.field(description="without '#'")
     word_count: int
     character_count: int
+    approved: bool | None = strawberry.field(
+        description="whether both verifiers approved this post (null until the task ends)"
+    )
+    open_issues: list[str] = strawberry.field(
+        description="what the rejecting verifiers still found in the final post"
+    )
 
 
 @strawberry.type(description="PaperResearcher's notes.")
@@ -162,6 +168,9 @@ class Task:
     revisions: int
     error: TaskError | None
     usage: TokenUsage
+    approved: bool | None = strawberry.field(
+        description="once COMPLETED: whether both verifiers approved the final post"
+    )
     last_seq: int = strawberry.field(description="seq of the newest event (0: none yet)")
     attempt: int = strawberry.field(
         description="runs started: 1, +1 per resume after a crash, takeover or retry"
@@ -188,6 +197,8 @@ class Task:
                 hashtags=list(row.hashtags or []),
                 word_count=len(row.content.split()),
                 character_count=len(row.content),
+                approved=row.approved,
+                open_issues=list(row.open_issues or []),
             )
         copied = {name: getattr(row, name) for name in _COPIED_COLUMNS}
         usage = TokenUsage(**{name: getattr(row, name) for name in _USAGE_COLUMNS})
@@ -224,6 +235,7 @@ _COPIED_COLUMNS = (
     "current_agent",
     "revisions",
     "last_seq",
+    "approved",
     "attempt",
     "worker_id",
     "created_at",

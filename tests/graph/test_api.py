@@ -230,3 +230,16 @@ async def test_a_busy_database_pool_is_service_unavailable(
     error = body["errors"][0]
     assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
     assert "QueuePool" not in str(body)
+
+
+async def test_tasks_filter_by_approval(gql: GQL) -> None:
+    task_id = await generate(gql)
+    await gql.wait_until_finished(task_id)
+    query = "query($a: Boolean) { tasks(approved: $a) { totalCount edges { node { approved } } } }"
+    approved = (await gql(query, a=True))["data"]["tasks"]
+    assert approved["totalCount"] == 1 and approved["edges"][0]["node"]["approved"] is True
+    assert (await gql(query, a=False))["data"]["tasks"]["totalCount"] == 0
+    result = await gql(
+        "query($id: ID!) { task(id: $id) { result { approved openIssues } } }", id=task_id
+    )
+    assert result["data"]["task"]["result"] == {"approved": True, "openIssues": []}

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from graph.cli import app
+from tests.fakes import ScriptedChatModel, scripted
 
 pytestmark = pytest.mark.anyio
 
@@ -53,3 +54,22 @@ async def test_generate_reports_bad_input_and_unreachable_servers(
     assert code == 2 and "BAD_USER_INPUT" in err
     code, _, err = await invoke(*ARGS, "--url", "http://127.0.0.1:9/graphql")
     assert code == 3 and "cannot reach" in err
+
+
+class TestAPostTheVerifiersReject:
+    @pytest.fixture
+    def model(self) -> ScriptedChatModel:
+        return scripted(approve=False)
+
+    async def test_is_shown_in_red_with_its_issues_and_exits_0(
+        self, live_server: Callable[[str], str]
+    ) -> None:
+        url = f"http://{live_server('/graphql')}"
+        code, out, err = await invoke(*ARGS, "--url", url)
+        assert code == 0, out + err
+        assert "NOT APPROVED" in out and "warning: the verifiers did not approve" in out
+        assert "needs work" in out  # the open issue the scripted verifier named
+        code, out, _ = await invoke(*ARGS, "--json", "--url", url)
+        task = json.loads(out)
+        assert task["approved"] is False and task["result"]["approved"] is False
+        assert "needs work" in task["result"]["openIssues"]
