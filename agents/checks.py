@@ -100,26 +100,6 @@ def score_from_issues(issues: list[str]) -> float:
     return max(0.0, 1.0 - 0.25 * len(issues))
 
 
-def technical_check(post: str, source_text: str) -> dict[str, Any]:
-    """Check `post` against `source_text`: the user's title and context, never the
-    model-written research notes (a claim is not true because two model outputs repeat it).
-
-    Returns `{"unsupported_numbers": [...], "overstated_claims": [...], "issues": [...],
-    "score": 0..1, "passed": bool}`; `passed` is True when no issue was found.
-    """
-    unsupported = sorted(numbers_in(post) - numbers_in(source_text))
-    overstated = overstated_claims_in(post)
-    issues = [f"number not found in the title or context: {n}" for n in unsupported]
-    issues += [f"overstated claim: '{w}'" for w in overstated]
-    return {
-        "unsupported_numbers": unsupported,
-        "overstated_claims": overstated,
-        "issues": issues,
-        "score": score_from_issues(issues),
-        "passed": not issues,
-    }
-
-
 def style_check(post: str, max_hashtags: int) -> dict[str, Any]:
     """Check `post` against LinkedIn's hard limits and the house style.
 

@@ -11,19 +11,13 @@ from agents.checks import (
     LINKEDIN_MAX_CHARS,
     SEE_MORE_FOLD,
     numbers_in,
-    overstated_claims_in,
     sentences,
     without_hashtags,
 )
+from agents.grounding import filler_hook, split_sentences
 
 #: Sentences at least this similar (difflib ratio, 0..1) count as repeats.
 NEAR_DUPLICATE_RATIO = 0.85
-
-_STOPWORDS = frozenset(
-    "a an and are as at be by for from how in is it its of on or the their this to via "
-    "we with without what when where which who why all you your our using towards toward "
-    "need needs new paper study".split()
-)
 #: Topic keywords -> the hashtag people follow for them.
 _TOPIC_HASHTAGS = (
     ("transformer", "Transformers"),
@@ -43,7 +37,6 @@ _TOPIC_HASHTAGS = (
     ("nlp", "NLP"),
     ("natural language", "NLP"),
 )
-_GENERIC_HASHTAGS = ("MachineLearning", "AI", "DeepLearning", "Research")
 
 
 def _sentence_key(sentence: str) -> str:
@@ -86,22 +79,12 @@ def drop_trailing_fragment(text: str) -> str:
     return stripped[: cut + 1] if cut > 0 else stripped
 
 
-def hashtags_for(title: str, text: str, max_hashtags: int) -> list[str]:
-    """Suggest up to `max_hashtags` hashtags (without '#') for a post on paper `title`.
-
-    Topic tags come first (from keywords in title and `text`), then CamelCase tags of
-    the title's key words, then generic ML tags. Case-insensitively unique.
-    """
-    haystack = f"{title}\n{text}".lower()
-    candidates = [tag for key, tag in _TOPIC_HASHTAGS if key in haystack]
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9-]+", title) if w.lower() not in _STOPWORDS]
-    candidates += ["".join(p.capitalize() for p in w.split("-")) for w in words if len(w) > 3]
-    candidates += list(_GENERIC_HASHTAGS)
-    out: list[str] = []
-    for tag in candidates:
-        if tag.lower() not in {t.lower() for t in out}:
-            out.append(tag)
-    return out[: max(0, max_hashtags)]
+def topic_hashtags(text: str) -> list[str]:
+    """The hashtags people follow for the topics `text` mentions (`_TOPIC_HASHTAGS`),
+    then #MachineLearning: a fallback when key phrases give too few tags."""
+    haystack = text.lower()
+    tags = [tag for key, tag in _TOPIC_HASHTAGS if key in haystack] + ["MachineLearning"]
+    return list(dict.fromkeys(tags))
 
 
 def extract_key_sentences(text: str, *, limit: int) -> list[str]:
@@ -113,26 +96,60 @@ def extract_key_sentences(text: str, *, limit: int) -> list[str]:
     return (with_numbers + rest)[:limit]
 
 
-def strip_claims(text: str, *, numbers: list[str], words: list[str]) -> str:
-    """Remove the sentences of `text` that contain any of `numbers` or `words`
-    (the fix for a TechVerifier report); paragraphs are kept."""
-    if not numbers and not words:
+def _fits_hook(sentence: str) -> bool:
+    return (
+        bool(sentence)
+        and len(sentence) <= SEE_MORE_FOLD - 2
+        and not sentence.endswith((":", "?"))
+        and filler_hook(sentence) is None
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters (with "…")."""
+    text = text.strip()
+    if len(text) <= limit:
         return text
-    kept_paragraphs = []
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+#: First-person author words -> the reader's third person ("we propose" -> "the
+#: authors propose"), for sentences taken from an abstract the authors wrote.
+_READER_VOICE = (
+    (r"\bWe\b", "The authors"),
+    (r"\bwe\b", "the authors"),
+    (r"\bOur\b", "Their"),
+    (r"\bour\b", "their"),
+    (r"\bUs\b", "Them"),
+    (r"\bus\b", "them"),
+    (r"\bours\b", "theirs"),
+)
+
+
+def reader_voice(sentence: str) -> str:
+    """`sentence` as a reader would say it: first-person author words in the third
+    person ("We propose our model" -> "The authors propose their model")."""
+    for pattern, replacement in _READER_VOICE:
+        sentence = re.sub(pattern, replacement, sentence)
+    return sentence
+
+
+def drop_sentences(text: str, bad: set[str]) -> str:
+    """`text` without the sentences in `bad` (as `grounding.split_sentences` gives them);
+    paragraphs are kept, empty ones dropped."""
+    if not bad:
+        return text
+    paragraphs = []
     for paragraph in re.split(r"\n\s*\n", text):
-        kept = [
-            s
-            for s in sentences(paragraph)
-            if not (numbers_in(s) & set(numbers)) and not set(overstated_claims_in(s)) & set(words)
-        ]
+        kept = [s for s in split_sentences(paragraph) if s not in bad]
         if kept:
-            kept_paragraphs.append(" ".join(kept))
-    return "\n\n".join(kept_paragraphs)
+            paragraphs.append(" ".join(kept))
+    return "\n\n".join(paragraphs)
 
 
 def compose_post(
     *,
-    title: str,
+    key_point: str,
     body: str,
     takeaways: list[str],
     question: str,
@@ -141,20 +158,20 @@ def compose_post(
     """Assemble a LinkedIn post within the hard limits.
 
     Layout: hook line, body, "Key takeaways" bullets, question, hashtags. The hook is
-    the body's first sentence when it fits before `SEE_MORE_FOLD`, otherwise a hook
-    made from `title`. Hashtags inside `body` are removed (the tag line is the only
-    place for them); the body is cut at a sentence end so the whole post stays within
-    `LINKEDIN_MAX_CHARS`.
+    the body's first sentence when it fits before `SEE_MORE_FOLD` and is not a filler
+    opener; otherwise `key_point` (the paper's key idea or result), cut to fit. Hashtags
+    inside `body` are removed (the tag line is the only place for them); the body is cut
+    at a sentence end so the whole post stays within `LINKEDIN_MAX_CHARS`.
     """
     body = without_hashtags(body)
     body = re.sub(r"[ \t]+", " ", body).strip()
     body = drop_trailing_fragment(body)
     first = next(iter(sentences(body)), "")
-    if first and len(first) <= SEE_MORE_FOLD - 2 and not first.endswith(":"):
+    if _fits_hook(first):
         hook = first
         body = body[len(first) :].strip() if body.startswith(first) else body
     else:
-        hook = f'New paper worth your time: "{title[: SEE_MORE_FOLD - 40]}"'
+        hook = _cut(key_point, SEE_MORE_FOLD - 2)
     tag_line = " ".join(f"#{t}" for t in hashtags)
     bullets = "\n".join(f"• {t.strip()}" for t in takeaways if t.strip())
     tail = "\n\n".join(

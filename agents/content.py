@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents import checks, compose, prompts, tools
+from agents import checks, compose, post_checks, prompts, tools
 from agents.reporting import Reporter
 from agents.state import PostState, request_of
 from db.models import PostRequest
@@ -15,8 +15,10 @@ from db.models import PostRequest
 #: Output-token caps per call, sized for the 135M local model at ~40 tokens/s.
 RESEARCH_MAX_TOKENS = 320
 POST_MAX_TOKENS = 400
-#: Takeaways in a post (LinkedIn readers skim; three is the house style).
+#: Takeaways in a post (LinkedIn readers skim; three is the house style), and the longest
+#: one in characters (a bullet longer than two lines on a phone is a paragraph).
 MAX_TAKEAWAYS = 3
+MAX_TAKEAWAY_CHARS = 200
 
 
 def source_text(request: PostRequest) -> str:
@@ -53,34 +55,45 @@ async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dic
 
 
 async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
-    """LinkedInCreator: draft the body with the model, then assemble the post (hook,
-    body, takeaways, question, hashtags) within LinkedIn's limits."""
+    """LinkedInCreator: draft the body with the model, drop every sentence a verifier
+    would reject (unsupported claims, hype, the authors' voice), then assemble the post
+    (hook, body, takeaways, question, hashtags) within LinkedIn's limits."""
     request, notes = request_of(state), state.get("research") or {}
     text = await _draft_body(reporter, state, request, notes)
+    grounded = await reporter.tool(
+        tools.ground_draft,
+        {
+            "text": text,
+            "paper_title": request.paper_title,
+            "additional_context": request.additional_context,
+        },
+    )
+    body = grounded["text"]
     hashtags = await reporter.tool(
         tools.suggest_hashtags,
         {
             "paper_title": request.paper_title,
-            "text": notes_text(notes),
+            "additional_context": request.additional_context,
             "max_hashtags": min(request.max_hashtags, checks.RECOMMENDED_MAX_HASHTAGS),
         },
     )
-    question = _question(text, request.paper_title)
+    takeaways = _takeaways(notes, request)
+    question = _question(body, request.paper_title)
     post = await reporter.tool(
         tools.format_linkedin_post,
         {
-            "paper_title": request.paper_title,
-            "body": text.replace(question, "").strip(),
-            "takeaways": _takeaways(notes, request),
+            "key_point": _key_point(takeaways, request),
+            "body": body.replace(question, "").strip(),
+            "takeaways": takeaways,
             "question": question,
             "hashtags": hashtags,
         },
     )
-    update = {
-        "draft": {"content": post, "hashtags": hashtags},
-        "draft_round": state.get("revision", 0),
-    }
-    summary = f"post written: {len(post)} characters, {len(hashtags)} hashtags"
+    draft = {"content": post, "hashtags": hashtags}
+    update = {"draft": draft, "draft_round": state.get("revision", 0)}
+    dropped = len(grounded["dropped"])
+    summary = f"post written: {len(post)} characters, {len(hashtags)} hashtags, {dropped} "
+    summary += "unsupported sentences dropped"
     return update, summary, {"content": post, "hashtags": hashtags}
 
 
@@ -101,27 +114,34 @@ async def _draft_body(
         technical=technical,
         feedback=_feedback(state),
     )
-    text = await reporter.write(
+    return await reporter.write(
         [SystemMessage(system), HumanMessage(user)], purpose="post body", max_tokens=POST_MAX_TOKENS
     )
-    if state.get("feedback"):
-        # A revision: drop every claim the title and context cannot back (the
-        # TechVerifier's findings), whatever the model wrote this time.
-        check = checks.technical_check(text, source_text(request))
-        text = compose.strip_claims(
-            text, numbers=check["unsupported_numbers"], words=check["overstated_claims"]
-        )
-    return text
 
 
 def _takeaways(notes: dict[str, Any], request: PostRequest) -> list[str]:
-    grounded_numbers = checks.numbers_in(source_text(request))
-    return [
-        insight
-        for insight in notes.get("key_insights") or []
-        if checks.numbers_in(insight) <= grounded_numbers
-        and not checks.overstated_claims_in(insight)
-    ][:MAX_TAKEAWAYS]
+    """Up to `MAX_TAKEAWAYS` insights in the reader's voice that pass the verifiers'
+    sentence checks (the context's own sentences lead the insights)."""
+    out: list[str] = []
+    for insight in notes.get("key_insights") or []:
+        line = compose.reader_voice(insight).strip()
+        if len(line) > MAX_TAKEAWAY_CHARS or not line:
+            continue
+        if not post_checks.rejected_sentences(
+            line, title=request.paper_title, context=request.additional_context
+        ):
+            out.append(line)
+        if len(out) == MAX_TAKEAWAYS:
+            break
+    return out
+
+
+def _key_point(takeaways: list[str], request: PostRequest) -> str:
+    """The hook when the draft has none: the first takeaway (the context's key fact, in
+    the reader's voice), else the title itself."""
+    if takeaways:
+        return takeaways[0]
+    return f"{request.paper_title}: the key ideas, from the paper itself."
 
 
 def parse_research_notes(text: str, sources: dict[str, Any]) -> dict[str, Any]:

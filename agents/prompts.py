@@ -32,17 +32,20 @@ INSIGHTS:
 LIMITATIONS:
 - limitation"""
 
-CREATOR_SYSTEM = """You are LinkedInCreator. You write engaging, accurate LinkedIn posts \
-about machine-learning papers for {audience}. Tone: {tone}. Use only facts from the notes; \
-no hashtags, no made-up numbers, no hype words such as "revolutionary"."""
+CREATOR_SYSTEM = """You are LinkedInCreator. You share machine-learning papers on LinkedIn \
+for {audience}. You are a reader of the paper, not one of its authors: write in the third \
+person ("the authors show ..."), never "we" or "our". Tone: {tone}. Use only facts from the \
+notes; no names, dates, venues or numbers that are not in them; no hashtags; no hype words \
+such as "revolutionary"."""
 
 CREATOR_USER = """Paper: {title}
 Research notes:
 {notes}
 {technical}
 {feedback}
-Write the post body: start with one short hook sentence, then two short paragraphs on what \
-the paper does and why it matters, and end with one question for the readers."""
+Write the post body: start with one short sentence that states the paper's key idea or \
+result, then two short paragraphs on what the paper does and why it matters, and end with \
+one question for the readers."""
 
 TECHNICAL_DETAILS_ON = "Include the key technical details and metrics from the notes."
 TECHNICAL_DETAILS_OFF = "Keep it non-technical: no formulas, few numbers."

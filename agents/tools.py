@@ -1,4 +1,5 @@
-"""LangChain tools of the teams; each wraps a pure function of `checks` or `compose`."""
+"""LangChain tools of the teams; each wraps a pure function of `checks`, `compose`,
+`hashtags` or `post_checks`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 from langchain_core.tools import tool
 
-from agents.checks import numbers_in, style_check, technical_check
-from agents.compose import compose_post, extract_key_sentences, hashtags_for
+from agents import compose, hashtags, post_checks
+from agents.checks import numbers_in
+from agents.compose import extract_key_sentences
 
 
 @tool
@@ -35,20 +37,43 @@ def collect_paper_sources(paper_title: str, additional_context: str = "") -> dic
 
 
 @tool
-def suggest_hashtags(paper_title: str, text: str, max_hashtags: int) -> list[str]:
-    """Suggest hashtags (without '#') for a LinkedIn post about a paper.
+def suggest_hashtags(paper_title: str, additional_context: str, max_hashtags: int) -> list[str]:
+    """Suggest hashtags (without '#') for a LinkedIn post about a paper: CamelCase key
+    phrases of the title and context (yake), topic tags when those are too few.
 
     Args:
         paper_title: the paper's title.
-        text: research notes or draft text to take topic keywords from.
+        additional_context: the context the user gave (not model-written notes).
         max_hashtags: the most hashtags to return (1..20).
     """
-    return hashtags_for(paper_title, text, max_hashtags)
+    tags = hashtags.hashtags_for(paper_title, additional_context, max_hashtags)
+    for tag in compose.topic_hashtags(f"{paper_title}\n{additional_context}"):
+        if len(tags) >= max_hashtags:
+            break
+        if tag.lower() not in {t.lower() for t in tags}:
+            tags.append(tag)
+    return tags
+
+
+@tool
+def ground_draft(text: str, paper_title: str, additional_context: str) -> dict[str, Any]:
+    """Drop the sentences of a draft that a verifier would reject outright: claims the
+    title and context do not support, overstated words, the authors' voice.
+
+    Args:
+        text: the drafted body.
+        paper_title: the paper's title.
+        additional_context: the context the user gave.
+
+    Returns {"text": the draft without them, "dropped": [the sentences dropped]}.
+    """
+    bad = post_checks.rejected_sentences(text, title=paper_title, context=additional_context)
+    return {"text": compose.drop_sentences(text, bad), "dropped": sorted(bad)}
 
 
 @tool
 def format_linkedin_post(
-    paper_title: str,
+    key_point: str,
     body: str,
     takeaways: list[str],
     question: str,
@@ -58,38 +83,41 @@ def format_linkedin_post(
     within 3000 characters and with the hook before the ~210-character fold.
 
     Args:
-        paper_title: the paper's title (for a hook when the body has none that fits).
+        key_point: the paper's key idea or result, the hook when the body has none.
         body: the drafted text.
         takeaways: 2-4 short, factual takeaways.
         question: one question that invites comments.
         hashtags: hashtags without '#'.
     """
-    return compose_post(
-        title=paper_title, body=body, takeaways=takeaways, question=question, hashtags=hashtags
+    return compose.compose_post(
+        key_point=key_point, body=body, takeaways=takeaways, question=question, hashtags=hashtags
     )
 
 
 @tool
-def check_technical_accuracy(post: str, source_text: str) -> dict[str, Any]:
-    """Check a post's technical claims against the user's title and context.
+def check_technical_accuracy(post: str, paper_title: str, additional_context: str) -> dict:
+    """Check a post's claims, sentence by sentence, against the user's title and context:
+    numbers with units, dates, named entities, attribution, comparisons; and hype words.
 
     Args:
         post: the full post text.
-        source_text: the title and context the user gave; the post must agree with them.
+        paper_title: the paper's title.
+        additional_context: the context the user gave; the post must agree with it.
 
-    Returns unsupported numbers, overstated-claim words, issues, a score 0..1 and
-    whether the check passed.
+    Returns the unsupported sentences with reasons, issues, a score 0..1 and whether
+    the check passed.
     """
-    return technical_check(post, source_text)
+    return post_checks.technical_report(post, title=paper_title, context=additional_context)
 
 
 @tool
 def check_linkedin_style(post: str, max_hashtags: int) -> dict[str, Any]:
-    """Check a post against LinkedIn's limits: 3000 characters, at most `max_hashtags`
-    hashtags, a hook that ends before the ~210-character "see more" fold, a question.
+    """Check a post against LinkedIn's limits (3000 characters, at most `max_hashtags`
+    hashtags, a hook before the ~210-character "see more" fold), the reader's voice and
+    a hook that states the key idea; and a question.
 
     Args:
         post: the full post text.
         max_hashtags: the most hashtags the user allows (1..20).
     """
-    return style_check(post, max_hashtags)
+    return post_checks.style_report(post, max_hashtags)

@@ -21,8 +21,8 @@ from agents.reporting import Reporter
 from agents.state import STYLE_CHECKER, TECH_VERIFIER, PostState, request_of
 from db.models import PostRequest
 
-#: Lowest report score that can be approved (0..1): an "approved" post with a failing
-#: grade would contradict itself.
+#: A report is approved only with a score above this (0..1): a middling 0.5, the score
+#: a model gives when it has no opinion, is not an approval.
 APPROVAL_SCORE = 0.5
 #: Model issues kept per report, and their length in characters.
 MAX_MODEL_ISSUES, MAX_ISSUE_CHARS = 5, 200
@@ -52,7 +52,11 @@ VERIFIERS: dict[str, Verifier] = {
     TECH_VERIFIER: Verifier(
         kind="TECHNICAL",
         check=tools.check_technical_accuracy,
-        check_args=lambda request, post: {"post": post, "source_text": source_text(request)},
+        check_args=lambda request, post: {
+            "post": post,
+            "paper_title": request.paper_title,
+            "additional_context": request.additional_context,
+        },
         prompt=prompts.TECH_VERIFIER,
         prompt_fields=lambda request: {"source": source_text(request)},
     ),
@@ -126,7 +130,7 @@ def build_report(
         "agent": agent,
         "kind": kind,
         "score": round(score, 3),
-        "approved": approved and score >= APPROVAL_SCORE,
+        "approved": approved and score > APPROVAL_SCORE,
         "issues": issues,
         "checks": {k: v for k, v in check.items() if k not in ("issues", "score", "passed")},
         "model_judgement": judgement is not None,

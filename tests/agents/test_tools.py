@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents import checks, compose
+from agents import checks, compose, post_checks
 
 
 def test_numbers_are_normalised_and_small_counts_ignored() -> None:
@@ -10,14 +10,30 @@ def test_numbers_are_normalised_and_small_counts_ignored() -> None:
     assert checks.numbers_in(text) == {"28.4", "1000", "5%", "2014"}
 
 
-def test_technical_check_flags_unsupported_numbers_and_hype() -> None:
-    source = "It reaches 28.4 BLEU on WMT 2014."
-    good = checks.technical_check("It reaches 28.4 BLEU on WMT 2014.", source)
-    assert good["passed"] and good["score"] == 1.0
-    bad = checks.technical_check("A revolutionary model with 99% accuracy and 28.4 BLEU.", source)
-    assert bad["unsupported_numbers"] == ["99%"]
+def test_technical_report_quotes_each_unsupported_sentence_with_its_reason() -> None:
+    context = "It reaches 28.4 BLEU on WMT 2014 English-to-German."
+    good = post_checks.technical_report(
+        "It reaches 28.4 BLEU on WMT 2014.", title="Attention Is All You Need", context=context
+    )
+    assert good["passed"] and good["score"] == 1.0 and good["issues"] == []
+    post = "A revolutionary model with 99% accuracy. It reaches 28.4 BLEU on WMT 2014."
+    bad = post_checks.technical_report(post, title="Attention Is All You Need", context=context)
+    assert [c["sentence"] for c in bad["unsupported_claims"]] == [
+        "A revolutionary model with 99% accuracy."
+    ]
+    assert "99%" in bad["unsupported_claims"][0]["reason"]
     assert bad["overstated_claims"] == ["revolutionary"]
     assert not bad["passed"] and bad["score"] == 0.5
+
+
+def test_style_report_adds_reader_voice_and_filler_hooks_as_hard_issues() -> None:
+    post = "Exciting news!\n\nWe propose a new model. What do you think?\n\n#AI"
+    report = post_checks.style_report(post, 5)
+    assert not report["passed"]
+    assert report["filler_hook"] and "Exciting news" in report["filler_hook"]
+    assert len(report["author_voice"]) == 1 and "We propose" in report["author_voice"][0]
+    clean = post_checks.style_report("LoRA cuts trainable parameters.\n\nWhy?\n\n#AI", 5)
+    assert clean["passed"] and clean["hard_issues"] == []
 
 
 def test_style_check_hard_limits() -> None:
@@ -34,7 +50,7 @@ def test_style_check_hard_limits() -> None:
 def test_compose_post_stays_within_the_limits_whatever_the_body() -> None:
     body = ("This sentence repeats itself forever. " * 200) + "#spam #tags"
     post = compose.compose_post(
-        title="A Paper Title",
+        key_point="A Paper Title",
         body=body,
         takeaways=["One.", "Two."],
         question="What do you think?",
@@ -47,28 +63,31 @@ def test_compose_post_stays_within_the_limits_whatever_the_body() -> None:
     assert checks.hook_of(post) == "This sentence repeats itself forever."
 
 
-def test_compose_post_makes_a_hook_when_the_body_has_none_that_fits() -> None:
-    post = compose.compose_post(
-        title="Attention Is All You Need",
-        body="z" * 400,
-        takeaways=[],
-        question="Why?",
-        hashtags=[],
+def test_compose_post_makes_a_hook_from_the_key_point_when_the_body_has_none() -> None:
+    for body in ("z" * 400, "Exciting news! The model is small."):
+        post = compose.compose_post(
+            key_point="The authors cut trainable parameters by 10,000 times.",
+            body=body,
+            takeaways=[],
+            question="Why?",
+            hashtags=[],
+        )
+        assert checks.hook_of(post) == "The authors cut trainable parameters by 10,000 times."
+
+
+def test_topic_hashtags_and_reader_voice() -> None:
+    assert compose.topic_hashtags("A transformer for translation") == [
+        "Transformers",
+        "MachineTranslation",
+        "MachineLearning",
+    ]
+    assert compose.reader_voice("We propose our model; it beats us.") == (
+        "The authors propose their model; it beats them."
     )
-    assert checks.hook_of(post) == 'New paper worth your time: "Attention Is All You Need"'
 
 
-def test_hashtags_are_topical_unique_and_capped() -> None:
-    tags = compose.hashtags_for("Attention Is All You Need", "transformer translation", 4)
-    assert tags == ["Transformers", "AttentionMechanism", "MachineTranslation", "Attention"]
-    assert len(compose.hashtags_for("Some Paper", "", 20)) == len(
-        {t.lower() for t in compose.hashtags_for("Some Paper", "", 20)}
-    )
-
-
-def test_strip_claims_and_trailing_fragments() -> None:
-    text = "Good claim with 28.4 BLEU. Bad claim with 99.9 points. A revolutionary idea. Kept."
-    assert compose.strip_claims(text, numbers=["99.9"], words=["revolutionary"]) == (
-        "Good claim with 28.4 BLEU. Kept."
-    )
+def test_drop_sentences_and_trailing_fragments() -> None:
+    text = "Good claim with 28.4 BLEU. Bad claim with 99.9 points.\n\nA revolutionary idea. Kept."
+    bad = {"Bad claim with 99.9 points.", "A revolutionary idea."}
+    assert compose.drop_sentences(text, bad) == "Good claim with 28.4 BLEU.\n\nKept."
     assert compose.drop_trailing_fragment("Done. The Transformer is a") == "Done."

@@ -181,7 +181,9 @@ async def test_verify_post_runs_the_verification_team_alone(gql: GQL) -> None:
     reports = {r["agent"]: r for r in body["data"]["verifyPost"]}
     assert set(reports) == {"tech_verifier", "style_checker"}
     assert not reports["tech_verifier"]["approved"]
-    assert reports["tech_verifier"]["checks"]["unsupported_numbers"] == ["99.9"]
+    claims = reports["tech_verifier"]["checks"]["unsupported_claims"]
+    assert [c["sentence"] for c in claims] == ["It reaches 99.9 BLEU."]
+    assert any("99.9 BLEU" in issue for issue in reports["tech_verifier"]["issues"])
     assert reports["style_checker"]["approved"]
     tasks = await gql("{ tasks { edges { node { kind status } } } }")
     assert tasks["data"]["tasks"]["edges"] == [{"node": {"kind": "VERIFY", "status": "COMPLETED"}}]

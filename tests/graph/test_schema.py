@@ -20,10 +20,13 @@ def test_schema_has_the_documented_surface() -> None:
     sdl = SCHEMA_FILE.read_text()
     for line in (
         "task(id: ID!): Task",
-        "tasks(first: Int! = 20, after: String = null, status: TaskStatus = null): TaskConnection!",
+        "tasks(first: Int! = 20, after: String = null, status: TaskStatus = null, "
+        "approved: Boolean = null): TaskConnection!",
         "generatePost(input: GeneratePostInput!): Task!",
         "verifyPost(input: VerifyPostInput!): [VerificationReport!]!",
         "cancelTask(id: ID!): Task!",
+        "retryTask(id: ID!): Task!",
+        "queuePosition: Int",
         "taskProgress(taskId: ID!, afterSeq: Int! = 0): TaskEvent!",
         "taskUpdates(status: TaskStatus = null): Task!",
     ):
