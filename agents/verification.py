@@ -126,11 +126,17 @@ def build_report(
             issue = str(issue).strip()[:MAX_ISSUE_CHARS]
             if issue and issue not in issues:
                 issues.append(issue)
+    approved = approved and score > APPROVAL_SCORE
+    if not approved and not issues:  # a rejection always says why, if only that
+        issues.append(
+            f"the model rejected the post (score {score:.2f}, approval needs more than "
+            f"{APPROVAL_SCORE}) without naming an issue"
+        )
     return {
         "agent": agent,
         "kind": kind,
         "score": round(score, 3),
-        "approved": approved and score > APPROVAL_SCORE,
+        "approved": approved,
         "issues": issues,
         "checks": {k: v for k, v in check.items() if k not in ("issues", "score", "passed")},
         "model_judgement": judgement is not None,

@@ -222,3 +222,13 @@ def test_report_combines_checks_and_judgement() -> None:
         agent="s", kind="STYLE", check=passed, judgement=None, judgement_error="unparseable answer"
     )
     assert alone["approved"] and not alone["model_judgement"]
+
+
+def test_a_bare_rejection_still_names_an_issue() -> None:
+    from agents.verification import Judgement, build_report
+
+    passed = {"issues": [], "score": 1.0, "passed": True}
+    middling = Judgement(score=0.5, approved=True)  # no opinion is not an approval
+    report = build_report(agent="t", kind="TECHNICAL", check=passed, judgement=middling)
+    assert not report["approved"]
+    assert report["issues"] and "without naming an issue" in report["issues"][0]
