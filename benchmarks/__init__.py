@@ -1,0 +1,1 @@
+"""Benchmarks of the service against the bare graph; see README.md."""
