@@ -92,14 +92,14 @@ class Executor:
         append = _Appender(self.event_log, task.id, attempt)
         try:
             graph = self._graph(task)
-            await append(await self._start_event(task, graph, attempt))
+            await append.now(await self._start_event(task, graph, attempt))
             async with asyncio.timeout(self.timeout):
                 summary = await self._execute(task, graph, append)
             outcome = {"approved": summary["approved"], "open_issues": summary.pop("open_issues")}
             completed = Event.task_status(
                 TaskStatus.COMPLETED, data=summary, progress=1.0, result=outcome
             )
-            await append(completed)
+            await append.now(completed)
             await self.checkpointer.adelete_thread(task.id)
         except asyncio.CancelledError:
             if not self.closing:
@@ -143,7 +143,7 @@ class Executor:
             state = initial_state(request, max_revisions=self.max_revisions)
             if task.kind == TaskKind.VERIFY:
                 state.update(draft={"content": task.content or "", "hashtags": []}, draft_round=0)
-        context = RunContext(model=self.model_factory(), emit=append)
+        context = RunContext(model=self.model_factory(), emit=append, flush=append.flush)
         out = await graph.ainvoke(state, config, context=context, durability="sync")
         reports = out.get("reports") or []
         rejected = [r for r in reports if not r["approved"]]
@@ -159,21 +159,54 @@ def _config(task_id: str) -> RunnableConfig:
     return {"recursion_limit": RECURSION_LIMIT, "configurable": {"thread_id": task_id}}
 
 
-@dataclass(frozen=True)
 class _Appender:
-    """Appends the events of one attempt of one task, stamped with the attempt."""
+    """Writes the events of one attempt of one task, stamped with the attempt.
 
-    event_log: EventLog
-    task_id: str
-    attempt: int
+    Calling it (the graph's `emit`) only buffers the event: a background writer appends
+    what is buffered, several events per transaction, while the graph goes on (the
+    database is not on the path between two model calls). `flush()` waits until every
+    buffered event is durable; every node flushes before it returns, so a checkpoint
+    never gets ahead of its node's events. `now()` flushes, then appends one event.
+    """
+
+    def __init__(self, event_log: EventLog, task_id: str, attempt: int) -> None:
+        self.event_log, self.task_id, self.attempt = event_log, task_id, attempt
+        self._pending: list[Event] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._error: Exception | None = None
 
     async def __call__(self, event: Event) -> None:
+        if self._error is not None:
+            raise self._error
+        self._pending.append(replace(event, attempt=self.attempt))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name=f"events-{self.task_id}")
+
+    async def _drain(self) -> None:
+        while self._pending and self._error is None:
+            batch, self._pending = self._pending, []
+            try:
+                await self.event_log.append_many(self.task_id, batch)
+            except Exception as exc:  # raised to the graph at its next emit or flush
+                self._error = exc
+
+    async def flush(self) -> None:
+        """Wait until every buffered event is stored; re-raise a failed append's error
+        (`TaskClosedError` when the task was cancelled elsewhere)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        if self._error is not None:
+            raise self._error
+
+    async def now(self, event: Event) -> None:
+        """Flush, then append `event` at once."""
+        await self.flush()
         await self.event_log.append(self.task_id, replace(event, attempt=self.attempt))
 
     async def terminal(self, event: Event) -> None:
         """Append a terminal event unless the task already has one."""
         try:
-            await self(event)
+            await self.now(event)
         except (TaskClosedError, TaskNotFoundError):
             pass
 

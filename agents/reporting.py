@@ -32,14 +32,21 @@ async def discard(_event: Event) -> None:
     return None
 
 
+async def nothing_to_flush() -> None:
+    """The `flush` of an `emit` that stores each event before it returns."""
+    return None
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What one graph run needs, passed as LangGraph's runtime context
-    (`graph.ainvoke(state, config, context=RunContext(...))`): the chat model and where
-    to report events."""
+    (`graph.ainvoke(state, config, context=RunContext(...))`): the chat model, where to
+    report events, and `flush()`, which every node awaits before it returns so that a
+    buffering `emit` has stored the node's events before LangGraph checkpoints it."""
 
     model: BaseChatModel
     emit: Emit = discard
+    flush: Callable[[], Awaitable[None]] = nothing_to_flush
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ def agent_node(agent: str, activity: str, work: Work) -> Node:
         await reporter.emit(
             EventKind.AGENT_FINISHED, summary, progress=plan.progress(after), result=result
         )
+        await runtime.context.flush()
         return update
 
     node.__name__ = agent

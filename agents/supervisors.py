@@ -129,6 +129,7 @@ async def meta_supervisor(state: PostState, runtime: Runtime[RunContext]) -> dic
             progress=plan.progress({**state, **update}),  # type: ignore[typeddict-item]
             result={"revisions": revision},
         )
+    await runtime.context.flush()
     return update
 
 
@@ -156,6 +157,7 @@ def team_supervisor(team: str) -> Node:
                 agent=None,
                 progress=plan.progress(state),
             )
+        await runtime.context.flush()
         return {"next": decision.next}
 
     supervise.__name__ = supervisor

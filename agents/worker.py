@@ -55,7 +55,7 @@ class WorkerConfig:
     global_concurrency: int = 3
     dead_after: float = 30.0
     heartbeat: float = 2.0
-    queue_poll: float = 0.25
+    queue_poll: float = 0.1
     shutdown_grace: float = 10.0
     max_revisions: int = 2
     timeout: float = 900.0

@@ -26,7 +26,7 @@ REQUEST = PostRequest.model_validate(
 CANCEL = "mutation($id: ID!) { cancelTask(id: $id) { id status } }"
 #: tests/processes.service_env shortens these for the tests; the benchmarks measure the
 #: defaults a deployment gets.
-DEFAULT_POLLS = {"QUEUE_POLL_SECONDS": "0.25", "HEARTBEAT_SECONDS": "2", "FOLLOW_POLL_SECONDS": "5"}
+DEFAULT_POLLS = {"QUEUE_POLL_SECONDS": "0.1", "HEARTBEAT_SECONDS": "2", "FOLLOW_POLL_SECONDS": "5"}
 
 
 def bare_model(model_url: str) -> Any:

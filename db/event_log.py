@@ -94,11 +94,20 @@ class EventLog:
         return await asyncio.shield(self._append(task_id, event))
 
     async def _append(self, task_id: str, event: Event) -> AgentLog:
+        return (await self._append_many(task_id, [event]))[0]
+
+    async def append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
+        """Persist `events` of `task_id` in order, in ONE transaction (all or none), then
+        publish them; the rows in order. Raises as `append` (nothing written)."""
+        return await asyncio.shield(self._append_many(task_id, events))
+
+    async def _append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
         async with self._lock(task_id), self.session_factory() as session:
-            row = await self.write(session, task_id, event)
+            rows = await self.write_many(session, task_id, events)
             await session.commit()
-        await self.publish(row)
-        return row
+        for row in rows:
+            await self.publish(row)
+        return rows
 
     async def write(
         self, session: AsyncSession, task_id: str, event: Event, *, reopen: bool = False
@@ -107,40 +116,53 @@ class EventLog:
         (the caller commits, then calls `publish`). With `reopen`, the event may follow
         a FAILED status (a retry). Raises as `append`; on a raise the caller rolls back.
         """
-        event.check()
+        return (await self.write_many(session, task_id, [event], reopen=reopen))[0]
+
+    async def write_many(
+        self, session: AsyncSession, task_id: str, events: list[Event], *, reopen: bool = False
+    ) -> list[AgentLog]:
+        """`write` for several events: their `seq`s are taken with one UPDATE and the
+        task is read once. Raises `ValueError` when an event follows a terminal one."""
+        for event in events:
+            event.check()
+        if any(event.is_terminal for event in events[:-1]):
+            raise ValueError("no event may follow a terminal event")
         closed = [s.value for s in TERMINAL_STATUSES if not (reopen and s == TaskStatus.FAILED)]
         bumped = await session.exec(  # type: ignore[call-overload]
             update(Task)
             .where(col(Task.id) == task_id)
             .where(col(Task.status).not_in(closed))
-            .values(last_seq=Task.last_seq + 1)
+            .values(last_seq=Task.last_seq + len(events))
             .returning(Task.last_seq)
         )
-        seq = bumped.scalar_one_or_none()
-        if seq is None:
+        last = bumped.scalar_one_or_none()
+        if last is None:
             await session.rollback()
             if await repository.get_task(session=session, task_id=task_id) is None:
                 raise TaskNotFoundError(task_id)
             raise TaskClosedError(f"task {task_id} is already finished")
         task = await session.get(Task, task_id, populate_existing=True)
         assert task is not None
-        row = AgentLog(
-            task_id=task_id,
-            seq=seq,
-            team=event.team,
-            agent=event.agent,
-            kind=event.kind.value,
-            message=event.message[:MAX_MESSAGE],
-            data=event.payload(),
-            progress=task.progress if event.progress is None else event.progress,
-            attempt=event.attempt,
-        )
-        fold(task, row)
-        for name, value in (event.result or {}).items():
-            setattr(task, name, value)
-        session.add(row)
+        rows = []
+        for seq, event in enumerate(events, start=last - len(events) + 1):
+            row = AgentLog(
+                task_id=task_id,
+                seq=seq,
+                team=event.team,
+                agent=event.agent,
+                kind=event.kind.value,
+                message=event.message[:MAX_MESSAGE],
+                data=event.payload(),
+                progress=task.progress if event.progress is None else event.progress,
+                attempt=event.attempt,
+            )
+            fold(task, row)
+            for name, value in (event.result or {}).items():
+                setattr(task, name, value)
+            session.add(row)
+            rows.append(row)
         session.add(task)
-        return row
+        return rows
 
     async def reopen(self, session: AsyncSession, task_id: str) -> AgentLog | None:
         """Move a FAILED task back to PENDING for a retry, in `session`'s transaction;

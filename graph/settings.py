@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         30.0, gt=0, description="silence after which another worker takes a worker's tasks"
     )
     heartbeat_seconds: float = Field(2.0, gt=0, description="between worker heartbeats")
-    queue_poll_seconds: float = Field(0.25, gt=0, description="between DBOS queue polls")
+    queue_poll_seconds: float = Field(0.1, gt=0, description="between DBOS queue polls")
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="for running tasks to finish when a worker stops"
     )
