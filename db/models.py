@@ -93,6 +93,8 @@ class FailureCode(enum.StrEnum):
 
     TIMEOUT = "TIMEOUT"
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    #: Only on tasks failed before durable execution (0.1.0); a stopped process now
+    #: leaves its tasks to resume instead.
     INTERRUPTED = "INTERRUPTED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 

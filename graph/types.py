@@ -135,7 +135,7 @@ class VerificationReport:
 
 @strawberry.type(description="Why a task failed.")
 class TaskError:
-    code: str = strawberry.field(description="TIMEOUT, MODEL_UNAVAILABLE, INTERRUPTED, ...")
+    code: str = strawberry.field(description="TIMEOUT, MODEL_UNAVAILABLE, INTERNAL_ERROR, ...")
     message: str
 
 
