@@ -60,11 +60,13 @@ Title and context:
 Post:
 {post}
 Automatic checks found: {findings}
-Answer with `score` (0 to 1), `approved` (true or false) and `issues` (a short list)."""
+Answer with `score` (0 to 1), `approved` (true or false) and `issues`: if you do not \
+approve, name each problem; a rejection without a named problem is ignored."""
 
 STYLE_CHECKER = """You are StyleChecker. Judge whether this post reads well on LinkedIn for \
 {audience}, in a {tone} tone: a strong hook, short paragraphs, a clear question at the end.
 Post:
 {post}
 Automatic checks found: {findings}
-Answer with `score` (0 to 1), `approved` (true or false) and `issues` (a short list)."""
+Answer with `score` (0 to 1), `approved` (true or false) and `issues`: if you do not \
+approve, name each problem; a rejection without a named problem is ignored."""

@@ -110,28 +110,32 @@ def build_report(
 ) -> dict[str, Any]:
     """Combine a deterministic check with the model's judgement into a report.
 
-    The hard check always counts: `approved` needs it to pass, and the score is the
-    lower of the two. Without a usable judgement the check alone decides. A report
-    is never approved below `APPROVAL_SCORE`.
+    The check always counts: `approved` needs it to pass. The model's judgement counts
+    when it is concrete: an approval with a score above `APPROVAL_SCORE`, or a
+    rejection that names at least one issue (its issues are added, the score is the
+    lower of the two). A judgement that is neither (a bare "no", an "approved" with a
+    failing or middling score: what a small model gives when it has no opinion) is
+    recorded in `model_judgement_error` and the check decides alone. Approval always
+    needs a score above `APPROVAL_SCORE`; a rejected report always names an issue.
     Returns `{"agent", "kind", "score", "approved", "issues", "checks",
     "model_judgement", "model_judgement_error"}`.
     """
     issues = list(check["issues"])
     score = float(check["score"])
     approved = bool(check["passed"])
-    if judgement is not None:
-        score = min(score, min(1.0, max(0.0, float(judgement.score))))
+    used = judgement is not None and _concrete(judgement)
+    if judgement is not None and used:
+        score = min(score, _clamp(judgement.score))
         approved = approved and bool(judgement.approved)
-        for issue in judgement.issues[:MAX_MODEL_ISSUES]:
-            issue = str(issue).strip()[:MAX_ISSUE_CHARS]
-            if issue and issue not in issues:
-                issues.append(issue)
-    approved = approved and score > APPROVAL_SCORE
-    if not approved and not issues:  # a rejection always says why, if only that
-        issues.append(
-            f"the model rejected the post (score {score:.2f}, approval needs more than "
-            f"{APPROVAL_SCORE}) without naming an issue"
+        issues += [i for i in _model_issues(judgement) if i not in issues]
+    elif judgement is not None:
+        judgement_error = (
+            f"judgement ignored: approved={judgement.approved} with score "
+            f"{_clamp(judgement.score):.2f} and no issue named; the checks decide"
         )
+    approved = approved and score > APPROVAL_SCORE
+    if not approved and not issues:  # the checks passed with a low soft score
+        issues.append(f"score {score:.2f}; approval needs more than {APPROVAL_SCORE}")
     return {
         "agent": agent,
         "kind": kind,
@@ -139,6 +143,23 @@ def build_report(
         "approved": approved,
         "issues": issues,
         "checks": {k: v for k, v in check.items() if k not in ("issues", "score", "passed")},
-        "model_judgement": judgement is not None,
+        "model_judgement": used,
         "model_judgement_error": judgement_error,
     }
+
+
+def _clamp(score: float) -> float:
+    return min(1.0, max(0.0, float(score)))
+
+
+def _model_issues(judgement: Judgement) -> list[str]:
+    issues = [str(i).strip()[:MAX_ISSUE_CHARS] for i in judgement.issues[:MAX_MODEL_ISSUES]]
+    return [i for i in issues if i]
+
+
+def _concrete(judgement: Judgement) -> bool:
+    """A judgement that says something: an approval above the threshold, or a
+    rejection with a named issue."""
+    if judgement.approved:
+        return _clamp(judgement.score) > APPROVAL_SCORE
+    return bool(_model_issues(judgement))

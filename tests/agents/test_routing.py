@@ -212,9 +212,12 @@ def test_report_combines_checks_and_judgement() -> None:
     assert report["checks"] == {"hook": "h"}
     # the model cannot override a failed hard check
     assert not build_report(agent="s", kind="STYLE", check=failed, judgement=yes)["approved"]
-    # nor approve with a failing grade; an out-of-range score is clamped
-    low = Judgement(score=0.3, approved=True)
-    assert not build_report(agent="s", kind="STYLE", check=passed, judgement=low)["approved"]
+    # a concrete rejection counts: its issues are named and it lowers the score
+    no = Judgement(score=0.2, approved=False, issues=["credits the wrong lab"])
+    rejected = build_report(agent="t", kind="TECHNICAL", check=passed, judgement=no)
+    assert not rejected["approved"] and rejected["issues"] == ["credits the wrong lab"]
+    assert rejected["score"] == 0.2 and rejected["model_judgement"]
+    # an out-of-range score is clamped
     high = Judgement(score=7, approved=True)
     assert build_report(agent="s", kind="STYLE", check=passed, judgement=high)["score"] == 1.0
     # without a usable judgement the checks alone decide
@@ -224,11 +227,25 @@ def test_report_combines_checks_and_judgement() -> None:
     assert alone["approved"] and not alone["model_judgement"]
 
 
-def test_a_bare_rejection_still_names_an_issue() -> None:
+@pytest.mark.parametrize(
+    "judgement",
+    [
+        {"score": 0.5, "approved": True},  # "approved" with the middling default
+        {"score": 0.3, "approved": True},  # "approved" with a failing grade
+        {"score": 0.5, "approved": False},  # a bare "no"
+    ],
+)
+def test_a_judgement_without_substance_is_ignored_and_said_so(judgement: dict) -> None:
     from agents.verification import Judgement, build_report
 
     passed = {"issues": [], "score": 1.0, "passed": True}
-    middling = Judgement(score=0.5, approved=True)  # no opinion is not an approval
-    report = build_report(agent="t", kind="TECHNICAL", check=passed, judgement=middling)
-    assert not report["approved"]
-    assert report["issues"] and "without naming an issue" in report["issues"][0]
+    failed = {"issues": ["'OpenAI' is not in the context"], "score": 0.75, "passed": False}
+    ignored = build_report(
+        agent="t", kind="TECHNICAL", check=passed, judgement=Judgement(**judgement)
+    )
+    assert ignored["approved"] and ignored["score"] == 1.0 and not ignored["model_judgement"]
+    assert "judgement ignored" in ignored["model_judgement_error"]
+    still = build_report(
+        agent="t", kind="TECHNICAL", check=failed, judgement=Judgement(**judgement)
+    )
+    assert not still["approved"] and still["issues"] == failed["issues"]
