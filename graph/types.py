@@ -119,6 +119,9 @@ class VerificationReport:
     issues: list[str]
     checks: JSON = strawberry.field(description="the deterministic checks' findings")
     model_judgement: bool = strawberry.field(description="false when only checks decided")
+    model_judgement_error: str | None = strawberry.field(
+        description="why the model's judgement was not used (unparseable, or not concrete)"
+    )
 
     @classmethod
     def from_model(cls, data: dict[str, Any]) -> VerificationReport:
@@ -130,6 +133,7 @@ class VerificationReport:
             issues=list(data.get("issues", [])),
             checks=data.get("checks", {}),
             model_judgement=bool(data.get("model_judgement")),
+            model_judgement_error=data.get("model_judgement_error"),
         )
 
 
