@@ -96,12 +96,31 @@ def extract_key_sentences(text: str, *, limit: int) -> list[str]:
     return (with_numbers + rest)[:limit]
 
 
-def _fits_hook(sentence: str) -> bool:
+#: Title words too common to show that a hook is about this paper.
+_COMMON_TITLE_WORDS = frozenset(
+    "about across after against all analysis approach based beyond from into learning "
+    "language large model models network networks neural paper study their through toward "
+    "towards training using with without".split()
+)
+
+
+def subject_words(title: str) -> set[str]:
+    """The title's distinctive words (lower case): names, acronyms and terms of four
+    or more letters that are not `_COMMON_TITLE_WORDS`."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9-]*", title)}
+    return {w for w in words if (len(w) >= 4 or w.isupper()) and w not in _COMMON_TITLE_WORDS}
+
+
+def _fits_hook(sentence: str, subject: set[str]) -> bool:
+    """A hook sits before the fold, is a statement, opens with no filler and names the
+    paper's subject (a distinctive title word), so it carries the key idea."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9-]*", sentence)}
     return (
         bool(sentence)
         and len(sentence) <= SEE_MORE_FOLD - 2
         and not sentence.endswith((":", "?"))
         and filler_hook(sentence) is None
+        and bool(words & subject)
     )
 
 
@@ -149,6 +168,7 @@ def drop_sentences(text: str, bad: set[str]) -> str:
 
 def compose_post(
     *,
+    title: str,
     key_point: str,
     body: str,
     takeaways: list[str],
@@ -158,20 +178,26 @@ def compose_post(
     """Assemble a LinkedIn post within the hard limits.
 
     Layout: hook line, body, "Key takeaways" bullets, question, hashtags. The hook is
-    the body's first sentence when it fits before `SEE_MORE_FOLD` and is not a filler
-    opener; otherwise `key_point` (the paper's key idea or result), cut to fit. Hashtags
-    inside `body` are removed (the tag line is the only place for them); the body is cut
-    at a sentence end so the whole post stays within `LINKEDIN_MAX_CHARS`.
+    the body's first sentence when it fits before `SEE_MORE_FOLD`, opens with no filler
+    and names the paper (`_fits_hook`); otherwise `key_point` (the paper's key idea or
+    result, prefixed with the title's short name when it lacks it), cut to fit, and
+    left out of the takeaways. Hashtags inside `body` are removed (the tag line is the
+    only place for them); the body is cut at a sentence end so the whole post stays
+    within `LINKEDIN_MAX_CHARS`.
     """
     body = without_hashtags(body)
     body = re.sub(r"[ \t]+", " ", body).strip()
     body = drop_trailing_fragment(body)
     first = next(iter(sentences(body)), "")
-    if _fits_hook(first):
+    subject = subject_words(title)
+    if _fits_hook(first, subject):
         hook = first
         body = body[len(first) :].strip() if body.startswith(first) else body
     else:
-        hook = _cut(key_point, SEE_MORE_FOLD - 2)
+        takeaways = [t for t in takeaways if t != key_point]
+        short = title.split(":")[0].strip()
+        named = _fits_hook(key_point, subject) or not key_point
+        hook = _cut(key_point if named else f"{short}: {key_point}", SEE_MORE_FOLD - 2)
     tag_line = " ".join(f"#{t}" for t in hashtags)
     bullets = "\n".join(f"• {t.strip()}" for t in takeaways if t.strip())
     tail = "\n\n".join(

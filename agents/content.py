@@ -82,6 +82,7 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
     post = await reporter.tool(
         tools.format_linkedin_post,
         {
+            "paper_title": request.paper_title,
             "key_point": _key_point(takeaways, request),
             "body": body.replace(question, "").strip(),
             "takeaways": takeaways,
@@ -141,7 +142,7 @@ def _key_point(takeaways: list[str], request: PostRequest) -> str:
     the reader's voice), else the title itself."""
     if takeaways:
         return takeaways[0]
-    return f"{request.paper_title}: the key ideas, from the paper itself."
+    return request.paper_title
 
 
 def parse_research_notes(text: str, sources: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import openai
+import sqlalchemy.exc
 from dbos import DBOS
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -29,7 +30,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
-from agents.llm import ModelUnavailableError
+from agents.llm import ModelUnavailableError, model_failure
 from agents.reporting import RunContext
 from agents.state import initial_state
 from db import repository
@@ -108,12 +109,34 @@ class Executor:
         except TaskClosedError:
             pass  # cancelled elsewhere while running; the terminal event is written
         except TimeoutError:
-            await append.fail(FailureCode.TIMEOUT, f"the attempt ran longer than {self.timeout:g}s")
-        except MODEL_ERRORS as exc:
-            await append.fail(FailureCode.MODEL_UNAVAILABLE, f"the model is unavailable: {exc}")
+            message = f"the attempt ran longer than {self.timeout:g}s"
+            await append.fail(FailureCode.TIMEOUT, message, retryable=True)
         except Exception as exc:
+            await self._fail(task, append, exc)
+
+    async def _fail(self, task: Task, append: _Appender, exc: Exception) -> None:
+        """End the task FAILED for `exc`: MODEL_ERROR for the provider's errors (5xx,
+        429, timeouts; the provider's own text only in this log), MODEL_UNAVAILABLE when
+        the endpoint cannot be reached, INTERNAL_ERROR otherwise (a database error's text,
+        which may carry SQL, only in this log)."""
+        if (failure := model_failure(exc)) is not None:
+            message, retryable = failure
+            logger.warning("task %s: model error: %s: %s", task.id, type(exc).__name__, exc)
+            await append.fail(FailureCode.MODEL_ERROR, message, retryable=retryable)
+        elif isinstance(exc, MODEL_ERRORS):
+            message = f"the model is unavailable: {exc}"
+            if not isinstance(exc, ModelUnavailableError):  # the client's text, not ours
+                logger.warning("task %s: model unreachable: %s", task.id, exc)
+                message = f"the model is unavailable ({type(exc).__name__})"
+            await append.fail(FailureCode.MODEL_UNAVAILABLE, message, retryable=True)
+        elif isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+            logger.exception("task %s failed on the database", task.id)
+            message = f"a database error stopped the task ({type(exc).__name__})"
+            await append.fail(FailureCode.INTERNAL_ERROR, message, retryable=True)
+        else:
             logger.exception("task %s failed", task.id)
-            await append.fail(FailureCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:1000])
+            message = f"{type(exc).__name__}: {exc}"[:1000]
+            await append.fail(FailureCode.INTERNAL_ERROR, message, retryable=False)
 
     def _graph(self, task: Task) -> CompiledStateGraph:
         build = build_verification_graph if task.kind == TaskKind.VERIFY else build_graph
@@ -210,13 +233,14 @@ class _Appender:
         except (TaskClosedError, TaskNotFoundError):
             pass
 
-    async def fail(self, code: FailureCode, message: str) -> None:
-        """End the task FAILED with `code` (kept for a retry from its checkpoint)."""
+    async def fail(self, code: FailureCode, message: str, *, retryable: bool) -> None:
+        """End the task FAILED with `code` (kept for a retry from its checkpoint);
+        `retryable` (in the event's data) says whether `retryTask` may help."""
         await self.terminal(
             Event.task_status(
                 TaskStatus.FAILED,
                 message,
-                data={"error_code": code.value},
+                data={"error_code": code.value, "retryable": retryable},
                 result={"error": message, "error_code": code},
             )
         )

@@ -9,20 +9,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
+#: Where `LLM_PROVIDER=openai` goes without `OPENAI_BASE_URL`.
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class ModelUnavailableError(RuntimeError):
     """The chat model cannot be reached or started; the message names the fix."""
+
+
+class ModelTimeoutError(RuntimeError):
+    """One model call, with its retries, ran past its deadline (`ModelConfig.timeout`)."""
+
+
+def model_failure(exc: BaseException) -> tuple[str, bool] | None:
+    """For an error of the model provider, `(message, retryable)`: a message of ours
+    (status code or deadline, never the provider's text) and whether trying the task
+    again may help (timeouts, 429 and 5xx: yes; other 4xx: no). None for other errors."""
+    if isinstance(exc, (ModelTimeoutError, openai.APITimeoutError)):
+        return "the model did not answer in time", True
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            return "the model endpoint is rate limiting requests (HTTP 429)", True
+        if status >= 500:
+            return f"the model endpoint failed (HTTP {status})", True
+        return f"the model endpoint refused the request (HTTP {status})", False
+    if isinstance(exc, openai.APIResponseValidationError):
+        return "the model endpoint sent a response that is not valid", False
+    return None
 
 
 @dataclass(frozen=True)
@@ -35,8 +63,10 @@ class ModelConfig:
     - `base_url`: endpoint root ending in /v1; None means api.openai.com.
     - `temperature`: sampling temperature, 0..2.
     - `max_tokens`: cap on output tokens per call.
-    - `timeout`: seconds per request before it fails; `max_retries`: retries on
-      connection errors and 429/5xx (the OpenAI client's own back-off).
+    - `timeout`: seconds one model call may take, retries included: each of the
+      `1 + max_retries` attempts gets an equal share, and the call fails with
+      `ModelTimeoutError` past `timeout`; `max_retries`: retries on connection errors,
+      timeouts and 429/5xx (the OpenAI client's own exponential back-off, 0.5-8 s).
     - `local_*`: for "local", the GGUF to serve (None: the bundled one), llama.cpp's
       context window in tokens, and how long to wait for the server to start.
     """
@@ -54,7 +84,33 @@ class ModelConfig:
     local_startup_seconds: float = 120.0
 
 
-class _CompatChatOpenAI(ChatOpenAI):
+class _BoundedChatOpenAI(ChatOpenAI):
+    """`ChatOpenAI` whose async calls fail with `ModelTimeoutError` after `call_deadline`
+    seconds however the client's retries go, so a hung provider costs one call its
+    deadline, never the run slot."""
+
+    call_deadline: float | None = None
+
+    def _timed_out(self) -> ModelTimeoutError:
+        return ModelTimeoutError(f"the model did not answer within {self.call_deadline:g}s")
+
+    async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.call_deadline):
+                return await super()._agenerate(*args, **kwargs)
+        except TimeoutError:
+            raise self._timed_out() from None
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.call_deadline):
+                async for chunk in super()._astream(*args, **kwargs):
+                    yield chunk
+        except TimeoutError:
+            raise self._timed_out() from None
+
+
+class _CompatChatOpenAI(_BoundedChatOpenAI):
     """`ChatOpenAI` for OpenAI-compatible servers that read `max_tokens`, not
     `max_completion_tokens` (llama.cpp's server ignores the latter and would generate
     until the context is full)."""
@@ -76,8 +132,9 @@ def build_chat_model(config: ModelConfig) -> BaseChatModel:
         "model": config.model,
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
-        "timeout": config.timeout,
+        "timeout": config.timeout / (config.max_retries + 1),
         "max_retries": config.max_retries,
+        "call_deadline": config.timeout,
         "stream_usage": True,
     }
     if config.provider == "local":
@@ -95,7 +152,7 @@ def build_chat_model(config: ModelConfig) -> BaseChatModel:
             "LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a "
             "self-hosted OpenAI-compatible server)"
         )
-    cls = _CompatChatOpenAI if config.base_url else ChatOpenAI
+    cls = _CompatChatOpenAI if config.base_url else _BoundedChatOpenAI
     return cls(base_url=config.base_url, api_key=config.api_key or "not-needed", **common)
 
 
@@ -104,13 +161,34 @@ class ModelSource:
     """Where runs get their chat model while the app lives.
 
     `factory()` returns a model for one run (raises `ModelUnavailableError` when the
-    local server has died); `ready()` is True while the model can take requests.
+    local server has died); `ready()` is True while the model can take requests;
+    `probe(seconds)`, when the model is behind an HTTP endpoint, checks that endpoint
+    and returns None when it answers, or why not.
     """
 
     provider: str
     name: str
     factory: Callable[[], BaseChatModel]
     ready: Callable[[], bool]
+    probe: Callable[[float], Awaitable[str | None]] | None = None
+
+
+async def probe_endpoint(base_url: str, api_key: str | None, seconds: float) -> str | None:
+    """GET `{base_url}/models` of an OpenAI-compatible endpoint (cheap: no tokens) within
+    `seconds`; None when it answers 2xx, else a short reason (status or error
+    class, never the endpoint's body)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=seconds) as client:
+            response = await client.get(f"{base_url.rstrip('/')}/models", headers=headers)
+    except httpx.HTTPError as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return None if response.is_success else f"HTTP {response.status_code}"
+
+
+def endpoint_probe(config: ModelConfig) -> Callable[[float], Awaitable[str | None]]:
+    """`probe_endpoint` bound to the endpoint of `config` (api.openai.com by default)."""
+    return partial(probe_endpoint, config.base_url or OPENAI_DEFAULT_BASE_URL, config.api_key)
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +201,13 @@ async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
     """
     if config.provider != "local":
         build_chat_model(config)
-        yield ModelSource(config.provider, config.model, lambda: build_chat_model(config), _always)
+        yield ModelSource(
+            config.provider,
+            config.model,
+            lambda: build_chat_model(config),
+            _always,
+            endpoint_probe(config),
+        )
         return
     from agents.local_model import LocalModelServer
 
@@ -139,7 +223,9 @@ async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
             server.check_alive()
             return build_chat_model(served)
 
-        yield ModelSource(config.provider, config.model, factory, server.is_running)
+        yield ModelSource(
+            config.provider, config.model, factory, server.is_running, endpoint_probe(served)
+        )
 
 
 def _always() -> bool:

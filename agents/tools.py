@@ -73,6 +73,7 @@ def ground_draft(text: str, paper_title: str, additional_context: str) -> dict[s
 
 @tool
 def format_linkedin_post(
+    paper_title: str,
     key_point: str,
     body: str,
     takeaways: list[str],
@@ -83,6 +84,7 @@ def format_linkedin_post(
     within 3000 characters and with the hook before the ~210-character fold.
 
     Args:
+        paper_title: the paper's title (a hook must name its subject).
         key_point: the paper's key idea or result, the hook when the body has none.
         body: the drafted text.
         takeaways: 2-4 short, factual takeaways.
@@ -90,7 +92,12 @@ def format_linkedin_post(
         hashtags: hashtags without '#'.
     """
     return compose.compose_post(
-        key_point=key_point, body=body, takeaways=takeaways, question=question, hashtags=hashtags
+        title=paper_title,
+        key_point=key_point,
+        body=body,
+        takeaways=takeaways,
+        question=question,
+        hashtags=hashtags,
     )
 
 
