@@ -93,6 +93,9 @@ class FailureCode(enum.StrEnum):
 
     TIMEOUT = "TIMEOUT"
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    #: The model endpoint answered with an error (5xx, 429, another 4xx) or not within
+    #: the call deadline; the FAILED event's data says whether it is `retryable`.
+    MODEL_ERROR = "MODEL_ERROR"
     #: Only on tasks failed before durable execution (0.1.0); a stopped process now
     #: leaves its tasks to resume instead.
     INTERRUPTED = "INTERRUPTED"

@@ -1,19 +1,19 @@
-"""The FastAPI app: GraphQL at /graphql (GraphiQL, both WebSocket protocols) and a
-lifespan that owns the engine, the bus, the model, the task service and the worker."""
+"""The FastAPI app: GraphQL at /graphql (GraphiQL, both WebSocket protocols), `/healthz`
+and `/readyz`, the request body cap, and a lifespan that owns the engine, the bus, the
+model (and its monitor), the task service and the worker."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from broadcaster import Broadcast
 from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
-from strawberry.fastapi import GraphQLRouter
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from agents.llm import ModelSource, ModelUnavailableError, open_model
+from agents.llm import ModelSource, ModelUnavailableError, endpoint_probe, open_model
 from agents.tasks import open_task_service
 from agents.worker import run_worker
 from db import VERSION
@@ -21,6 +21,9 @@ from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
 from db.migrate import upgrade_to_head
 from graph.context import Services, get_context
+from graph.health import ModelMonitor, healthz, readyz
+from graph.middleware import BodyLimitMiddleware
+from graph.router import PostAssistRouter
 from graph.schema import build_schema
 from graph.settings import Settings, get_settings
 
@@ -29,19 +32,34 @@ logger = logging.getLogger(__name__)
 ModelFactory = Callable[[], BaseChatModel]
 
 
+def _configured_probe(settings: Settings) -> Any:
+    """The endpoint probe of `LLM_PROVIDER=openai`; None for the local model (it lives
+    in the worker's process)."""
+    return endpoint_probe(settings.llm_config()) if settings.llm_provider == "openai" else None
+
+
 @contextlib.asynccontextmanager
 async def _given_model(settings: Settings, factory: ModelFactory) -> AsyncIterator[ModelSource]:
-    yield ModelSource(settings.llm_provider, "custom", factory, lambda: True)
+    yield ModelSource(
+        settings.llm_provider, "custom", factory, lambda: True, _configured_probe(settings)
+    )
 
 
 @contextlib.asynccontextmanager
 async def _remote_model(settings: Settings) -> AsyncIterator[ModelSource]:
-    """An API-only replica runs no model: the workers do."""
+    """An API-only replica runs no model: the workers do (an OpenAI-compatible endpoint
+    is still probed: the workers use the same one)."""
 
     def factory() -> BaseChatModel:
         raise ModelUnavailableError("this replica runs no worker")
 
-    yield ModelSource(settings.llm_provider, settings.resolved_model, factory, lambda: True)
+    yield ModelSource(
+        settings.llm_provider,
+        settings.resolved_model,
+        factory,
+        lambda: True,
+        _configured_probe(settings),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -65,6 +83,12 @@ async def open_services(
             if settings.run_worker
             else _remote_model(settings)
         )
+        monitor = ModelMonitor(
+            model,
+            interval=settings.readiness_cache_seconds,
+            timeout=settings.readiness_timeout_seconds,
+        )
+        model = await stack.enter_async_context(monitor.run())
         session_factory = create_session_factory(engine)
         event_log = EventLog(
             session_factory=session_factory,
@@ -78,7 +102,9 @@ async def open_services(
                     settings.worker_config(), event_log=event_log, model_factory=model.factory
                 )
             )
-        yield Services(settings, engine, session_factory, event_log, tasks, model)
+        services = Services(settings, engine, session_factory, event_log, tasks, model)
+        services.model_monitor = monitor  # type: ignore[attr-defined]
+        yield services
 
 
 def create_app(
@@ -93,19 +119,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, model_factory=model_factory) as services:
             app.state.services = services
+            app.state.model_monitor = services.model_monitor  # type: ignore[attr-defined]
             yield
 
     app = FastAPI(title="PostAssist", version=VERSION, lifespan=lifespan)
-    router = GraphQLRouter(
-        build_schema(),
+    router = PostAssistRouter(
+        build_schema(settings),
         context_getter=get_context,
-        graphql_ide="graphiql",
-        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        graphql_ide="graphiql" if settings.graphql_introspection else None,
+        init_timeout=settings.ws_init_timeout_seconds,
+        max_subscriptions=settings.ws_max_subscriptions,
     )
     app.include_router(router, prefix="/graphql")
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.add_api_route("/healthz", healthz, include_in_schema=False)
+    app.add_api_route("/readyz", readyz, include_in_schema=False)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

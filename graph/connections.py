@@ -70,21 +70,29 @@ def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
 
 
+#: The largest `seq` a log cursor may carry: the column is a 32-bit INTEGER on PostgreSQL.
+MAX_SEQ = 2**31 - 1
+
+
 def decode_task_cursor(cursor: str) -> tuple[datetime, str]:
-    """Decode a `tasks` cursor into its keyset `(created_at, id)`; `UserInputError`
-    for anything else."""
+    """Decode a `tasks` cursor into its keyset `(created_at, id)`: `created_at` is an
+    aware ISO-8601 time (cursors we make are UTC). `UserInputError` for anything else
+    (a time without a time zone among them)."""
     created_at, task_id = decode_cursor(cursor, kind="task", arity=2)
     try:
-        return datetime.fromisoformat(created_at), task_id
+        when = datetime.fromisoformat(created_at)
     except ValueError:
         raise _bad_cursor() from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise _bad_cursor()
+    return when, task_id
 
 
 def decode_log_cursor(cursor: str) -> int:
-    """Decode an `agentLogs` cursor into the `seq` it points at; `UserInputError` for
-    anything else."""
+    """Decode an `agentLogs` cursor into the `seq` it points at (0..MAX_SEQ, ASCII
+    digits); `UserInputError` for anything else."""
     (seq,) = decode_cursor(cursor, kind="log", arity=1)
-    if not seq.isdigit():
+    if not (seq.isascii() and seq.isdigit()) or len(seq) > 10 or int(seq) > MAX_SEQ:
         raise _bad_cursor()
     return int(seq)
 
@@ -100,6 +108,6 @@ def decode_cursor(cursor: str, *, kind: str, arity: int) -> list[str]:
         parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         parts = []
-    if len(parts) != arity + 1 or parts[0] != kind:
+    if len(parts) != arity + 1 or parts[0] != kind or any("\x00" in p for p in parts):
         raise _bad_cursor()
     return parts[1:]

@@ -1,19 +1,38 @@
-"""GraphQL errors with `extensions.code`, and masking of everything unexpected."""
+"""GraphQL errors with `extensions.code`, the classification of every error a request can
+produce (a client's mistake or a bug), and masking of the unexpected ones.
+
+Codes of client mistakes: `BAD_USER_INPUT` (a value breaks a limit or does not coerce to
+its variable's type; `extensions.field` names it), `GRAPHQL_PARSE_FAILED` (the document
+does not parse), `GRAPHQL_VALIDATION_FAILED` (it does not validate, or breaks a query
+limit: `extensions.limit` names which), `OPERATION_NAME_REQUIRED`, `BAD_REQUEST` (HTTP
+400: the body is not a GraphQL request). Anything else is a bug: it is logged with its
+traceback and a request id, and the client sees `INTERNAL_SERVER_ERROR` with that
+`extensions.requestId` only.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import uuid
 from typing import Any
 
 import sqlalchemy.exc
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+logger = logging.getLogger("graph.errors")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 CONFLICT = "CONFLICT"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+BAD_REQUEST = "BAD_REQUEST"
 
 
 class PostAssistError(GraphQLError):
@@ -49,38 +68,150 @@ class ServiceUnavailableError(PostAssistError):
     code = SERVICE_UNAVAILABLE
 
 
-#: Errors of a busy dependency that a client may retry, by what they say.
+class LimitExceededError(PostAssistError):
+    """The operation breaks a query limit before it runs; `extensions.limit` is one of
+    depth, aliases, tokens, cost."""
+
+    code = GRAPHQL_VALIDATION_FAILED
+
+
+#: Errors of a busy dependency that a client may retry.
 _BUSY = (sqlalchemy.exc.TimeoutError,)
+#: GraphQL's "Did you mean ...?" hints, left out when field suggestions are off.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+#: Messages of strawberry's own limit rules, and the limit each one enforces.
+_LIMIT_MESSAGES = (
+    (re.compile(r"exceeds maximum operation depth"), "depth"),
+    (re.compile(r"\d+ aliases found\. Allowed"), "aliases"),
+    (re.compile(r"Document contains more than \d+ tokens"), "tokens"),
+)
 
 
-def _is_expected(error: GraphQLError) -> bool:
+def is_expected(error: GraphQLError) -> bool:
+    """True for errors a client caused or may retry (GraphQL's own errors, which have no
+    original error, and `PostAssistError`s); False for bugs."""
     original = error.original_error
     return original is None or isinstance(original, (PostAssistError, *_BUSY))
 
 
-class MaskUnexpectedErrors(MaskErrors):
-    """Replace errors that are not `PostAssistError`s (bugs, driver errors) with
-    "Internal server error." and `extensions.code = INTERNAL_SERVER_ERROR`, so no stack
-    trace or SQL leaks; give GraphQL's own parse/validation errors
-    `GRAPHQL_VALIDATION_FAILED`."""
+def client_code(error: GraphQLError) -> str:
+    """The `extensions.code` of an expected error (see `is_expected`)."""
+    code = (error.extensions or {}).get("code")
+    if code:
+        return str(code)
+    if isinstance(error.original_error, _BUSY):
+        return SERVICE_UNAVAILABLE
+    if isinstance(error, GraphQLSyntaxError) or error.message.startswith("Syntax Error"):
+        return GRAPHQL_PARSE_FAILED
+    return GRAPHQL_VALIDATION_FAILED
 
-    def __init__(self) -> None:
-        super().__init__(
-            should_mask_error=lambda error: not _is_expected(error),
-            error_message="Internal server error.",
+
+def _limit_of(error: GraphQLError) -> str | None:
+    for pattern, limit in _LIMIT_MESSAGES:
+        if pattern.search(error.message):
+            return limit
+    return None
+
+
+def normalise(error: GraphQLError) -> GraphQLError:
+    """Give an expected error its code (and `limit` for a broken query limit) in place."""
+    limit = _limit_of(error)
+    code = GRAPHQL_VALIDATION_FAILED if limit else client_code(error)
+    extensions = {**(error.extensions or {}), "code": code}
+    if limit:
+        extensions["limit"] = limit
+    if isinstance(error.original_error, _BUSY):
+        error.message = "the database is busy; try again shortly"
+        extensions = {"code": SERVICE_UNAVAILABLE}
+    error.extensions = extensions
+    return error
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Log each error of a result: one line for a client's mistake (code and message),
+    a traceback for a bug, tagged with a new request id that is also put in the error's
+    `extensions.requestId` (the masked error the client gets keeps it)."""
+    for error in errors:
+        if is_expected(error):
+            logger.info("client error %s: %s", client_code(error), error.message[:300])
+            continue
+        request_id = uuid.uuid4().hex[:16]
+        error.extensions = {**(error.extensions or {}), "requestId": request_id}
+        original = error.original_error or error
+        logger.error(
+            "unexpected error (requestId %s) at %s",
+            request_id,
+            ".".join(map(str, error.path or [])) or "-",
+            exc_info=(type(original), original, original.__traceback__),
         )
 
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replace errors that are not expected (bugs, driver errors) with "Internal server
+    error." and `extensions = {code: INTERNAL_SERVER_ERROR, requestId}`, so no stack
+    trace or SQL leaks; give every expected error its code (`normalise`)."""
+
+    def __init__(self, *, suggestions: bool = True) -> None:
+        super().__init__(
+            should_mask_error=lambda error: not is_expected(error),
+            error_message="Internal server error.",
+        )
+        self.suggestions = suggestions
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        """The masked copy: message, locations and path, the code and the request id."""
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        request_id = (error.extensions or {}).get("requestId") or uuid.uuid4().hex[:16]
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
         return masked
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
-            if isinstance(error.original_error, _BUSY):
-                error.message = "the database is busy; try again shortly"
-                error.extensions = {"code": SERVICE_UNAVAILABLE}
-            if not (error.extensions or {}).get("code"):
-                error.extensions = {**(error.extensions or {}), "code": GRAPHQL_VALIDATION_FAILED}
+            if not (error.extensions or {}).get("requestId"):
+                normalise(error)
+            if not self.suggestions:
+                error.message = _SUGGESTION.sub("", error.message)
         return processed
+
+
+#: How a coercion message names the bad field, most specific first.
+_FIELD_PATTERNS = (
+    re.compile(r"(?:required|unknown) field '(\w+)'"),
+    re.compile(r"field '(\w+)' of required type"),
+    re.compile(r" at [\w.\[\]]*\.(\w+)(?:\[\d+\])*:"),
+    re.compile(r"Variable '\$(\w+)'"),
+)
+
+
+def coercion_field(message: str) -> str | None:
+    """The input field (or variable) a variable-coercion message is about."""
+    for pattern in _FIELD_PATTERNS:
+        if match := pattern.search(message):
+            return match.group(1)
+    return None
+
+
+def _bad_variable(error: GraphQLError) -> GraphQLError:
+    """A variable-coercion error as BAD_USER_INPUT with `extensions.field`."""
+    field = coercion_field(error.message)
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        extensions={"code": BAD_USER_INPUT, **({"field": field} if field else {})},
+    )
+
+
+class CoercingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's execution context whose set-up errors (variables that do not
+    coerce to their types: a wrong enum value, "5" for an Int, a missing required or an
+    unknown input field) are BAD_USER_INPUT with `extensions.field`, as the same mistake
+    written inline is a validation error, instead of being masked as internal ones."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        """`ExecutionContext.build`, with variable errors rewritten (see the class)."""
+        built = super().build(*args, **kwargs)
+        if isinstance(built, list):
+            return [_bad_variable(e) if e.message.startswith("Variable") else e for e in built]
+        return built

@@ -1,23 +1,48 @@
-"""The Strawberry schema: `Query`, `Mutation` and `Subscription`, composed per area."""
+"""The Strawberry schema: `Query`, `Mutation` and `Subscription`, composed per area,
+with the query limits, error codes and masking, and error logging."""
 
 from __future__ import annotations
 
-import strawberry
+from functools import partial
+from typing import Any
 
-from graph.errors import MaskUnexpectedErrors
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+
+from graph.errors import CoercingExecutionContext, MaskUnexpectedErrors, log_errors
+from graph.limits import limit_extensions
 from graph.mutations import Mutation
 from graph.queries import Query
+from graph.settings import Settings, get_settings
 from graph.subscriptions import Subscription
 
 
-def build_schema() -> strawberry.Schema:
-    """Return the PostAssist schema (errors masked unless they are PostAssistErrors)."""
-    return strawberry.Schema(
+class PostAssistSchema(strawberry.Schema):
+    """A `strawberry.Schema` that logs a client's mistake in one line and a bug with its
+    traceback and request id (`graph.errors.log_errors`) instead of a traceback for all."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log `errors` (see the class); called before masking."""
+        log_errors(errors)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """Return the PostAssist schema: errors masked unless they are a client's mistake,
+    and the query limits of `settings` (the defaults of `Settings` without it; the SDL
+    does not depend on them)."""
+    settings = settings or get_settings()
+    return PostAssistSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[MaskUnexpectedErrors],
+        extensions=[
+            partial(MaskUnexpectedErrors, suggestions=settings.graphql_field_suggestions),
+            *limit_extensions(settings),
+        ],
+        config=StrawberryConfig(disable_field_suggestions=not settings.graphql_field_suggestions),
+        execution_context_class=CoercingExecutionContext,
     )
 
 
-__all__ = ["build_schema"]
+__all__ = ["PostAssistSchema", "build_schema"]

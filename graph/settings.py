@@ -70,6 +70,40 @@ class Settings(BaseSettings):
     follow_poll_seconds: float = Field(
         5.0, gt=0, description="subscription re-read interval if a bus notice is lost"
     )
+    max_query_depth: int = Field(
+        10, ge=2, le=100, description="deepest field nesting of an operation (introspection apart)"
+    )
+    max_query_aliases: int = Field(30, ge=1, le=10_000, description="aliases per document")
+    max_query_tokens: int = Field(
+        2000, ge=100, le=1_000_000, description="lexical tokens per document; parsing stops past it"
+    )
+    max_query_cost: int = Field(
+        20_000,
+        ge=100,
+        description="estimated fields resolved per operation: list fields multiply their "
+        "children by `first` (connections) or 10 (other lists)",
+    )
+    max_body_bytes: int = Field(
+        262_144, ge=1024, description="HTTP request body cap in bytes; larger bodies get HTTP 413"
+    )
+    graphql_introspection: bool = Field(
+        True, description="false in production: no __schema/__type queries and no GraphiQL"
+    )
+    graphql_field_suggestions: bool = Field(
+        True, description='false in production: no "Did you mean ...?" in validation errors'
+    )
+    ws_init_timeout_seconds: float = Field(
+        3.0, gt=0, description="WebSocket close (4408) when no connection_init arrives in time"
+    )
+    ws_max_subscriptions: int = Field(
+        10, ge=1, le=1000, description="operations one WebSocket connection may run at once"
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0, gt=0, description="per readiness probe (database, bus, model endpoint)"
+    )
+    readiness_cache_seconds: float = Field(
+        5.0, ge=0, description="how long a model-endpoint probe result is reused"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "info"

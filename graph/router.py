@@ -1,0 +1,150 @@
+"""The GraphQL router: Strawberry's FastAPI router with request bodies checked strictly
+(HTTP 400 with a GraphQL-shaped body for anything that is not a GraphQL request), and a
+legacy graphql-ws handler that closes connections that skip `connection_init` and
+answers malformed messages instead of crashing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UNSET
+
+from graph.errors import BAD_REQUEST
+
+logger = logging.getLogger(__name__)
+
+#: Close code for a connection that sent no `connection_init` in time (the one
+#: graphql-transport-ws uses), and for a message that is not a protocol message.
+INIT_TIMEOUT_CLOSE = 4408
+INVALID_MESSAGE_CLOSE = 4400
+
+
+def error_body(message: str, code: str = BAD_REQUEST) -> dict[str, Any]:
+    """A GraphQL-shaped response body with one error."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def _valid_start(message: dict[str, Any]) -> str | None:
+    """Why a legacy `start` message is malformed, or None."""
+    payload = message.get("payload")
+    if not isinstance(message.get("id"), str):
+        return "start needs a string id"
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "start needs a payload with a query string"
+    if not isinstance(payload.get("variables"), (dict, type(None))):
+        return "variables must be an object"
+    if not isinstance(payload.get("operationName"), (str, type(None))):
+        return "operationName must be a string"
+    return None
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler):
+    """The legacy `graphql-ws` protocol, with the same `connection_init` deadline as
+    graphql-transport-ws (close 4408 "Connection initialisation timeout"; the deadline
+    is the router's `connection_init_wait_timeout`), and malformed messages closed with
+    4400 (or answered with an `error` for a bad `start` that has an id)."""
+
+    async def handle(self) -> None:
+        """Run the connection; a watchdog closes it if no `connection_init` comes."""
+        watchdog = asyncio.create_task(self._close_without_init())
+        try:
+            await super().handle()
+        finally:
+            watchdog.cancel()
+
+    async def _close_without_init(self) -> None:
+        timeout = self.view.connection_init_wait_timeout.total_seconds()
+        await asyncio.sleep(timeout)
+        if not self.connection_acknowledged:
+            logger.info("graphql-ws connection closed: no connection_init in %gs", timeout)
+            await self.websocket.close(INIT_TIMEOUT_CLOSE, "Connection initialisation timeout")
+
+    async def handle_message(self, message: Any) -> None:
+        """Dispatch a message after checking its shape."""
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.websocket.close(INVALID_MESSAGE_CLOSE, "Invalid message")
+            return
+        if message["type"] == "start" and (problem := _valid_start(message)):
+            if isinstance(message.get("id"), str):
+                error = {"message": problem, "extensions": {"code": BAD_REQUEST}}
+                await self.send_message({"type": "error", "id": message["id"], "payload": error})
+            else:
+                await self.websocket.close(INVALID_MESSAGE_CLOSE, problem)
+            return
+        if message["type"] == "stop" and not isinstance(message.get("id"), str):
+            return
+        await super().handle_message(message)
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws, with a message that is not a JSON object (a number, a
+    list, a string) closed with 4400 like any other invalid message, instead of
+    crashing the connection (strawberry only checks the keys of objects)."""
+
+    async def handle_message(self, message: Any) -> None:
+        """Dispatch a message after checking it is an object with a string type."""
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
+
+
+class PostAssistRouter(GraphQLRouter):
+    """`GraphQLRouter` that answers every HTTP error of its own (a body that is not
+    JSON, not UTF-8, not an object; batching; a GET mutation) with a GraphQL-shaped
+    JSON body and the status code, and speaks both WebSocket protocols with an init
+    deadline of `init_timeout` seconds and at most `max_subscriptions` operations per
+    connection."""
+
+    graphql_ws_handler_class = LegacyWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    def __init__(self, schema: Any, *, init_timeout: float, max_subscriptions: int,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(
+            schema,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            connection_init_wait_timeout=timedelta(seconds=init_timeout),
+            max_subscriptions_per_connection=max_subscriptions,
+            **kwargs,
+        )
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's `run`, with its HTTP errors as GraphQL-shaped JSON."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if self.is_websocket_request(request):
+                raise
+            logger.info("HTTP %s: %s", exc.status_code, exc.reason)
+            return JSONResponse(error_body(exc.reason), status_code=exc.status_code)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """The request body as JSON: UTF-8 only, an object (or a list, which batching
+        refuses); HTTP 400 otherwise."""
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            parsed = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, "the request body is not valid UTF-8") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+        if not isinstance(parsed, (dict, list)):
+            kind = type(parsed).__name__ if parsed is not None else "null"
+            raise HTTPException(400, f"the request body must be a JSON object, not {kind}")
+        return parsed
+
+
+__all__ = ["LegacyWSHandler", "PostAssistRouter", "TransportWSHandler", "error_body"]
