@@ -97,11 +97,16 @@ async def open_services(
         )
         tasks = await stack.enter_async_context(open_task_service(settings.database_url, event_log))
         if settings.run_worker:
-            await stack.enter_async_context(
-                run_worker(
-                    settings.worker_config(), event_log=event_log, model_factory=model.factory
-                )
+            # Tasks write through a pool of their own: API queries cannot starve them.
+            task_engine = create_engine(settings.database_url, pool_timeout=None)
+            stack.push_async_callback(task_engine.dispose)
+            task_log = EventLog(
+                session_factory=create_session_factory(task_engine), broadcast=broadcast
             )
+            worker = run_worker(
+                settings.worker_config(), event_log=task_log, model_factory=model.factory
+            )
+            await stack.enter_async_context(worker)
         services = Services(settings, engine, session_factory, event_log, tasks, model)
         services.model_monitor = monitor  # type: ignore[attr-defined]
         yield services
