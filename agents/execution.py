@@ -93,9 +93,10 @@ class Executor:
         append = _Appender(self.event_log, task.id, attempt)
         try:
             graph = self._graph(task)
-            await append.now(await self._start_event(task, graph, attempt))
+            resume_at = list((await graph.aget_state(_config(task.id))).next)
+            await append.now(self._start_event(task, resume_at, attempt))
             async with asyncio.timeout(self.timeout):
-                summary = await self._execute(task, graph, append)
+                summary = await self._execute(task, graph, append, resume=bool(resume_at))
             outcome = {"approved": summary["approved"], "open_issues": summary.pop("open_issues")}
             completed = Event.task_status(
                 TaskStatus.COMPLETED, data=summary, progress=1.0, result=outcome
@@ -142,11 +143,9 @@ class Executor:
         build = build_verification_graph if task.kind == TaskKind.VERIFY else build_graph
         return build(checkpointer=self.checkpointer)
 
-    async def _start_event(self, task: Task, graph: CompiledStateGraph, attempt: int) -> Event:
+    def _start_event(self, task: Task, resumed_from: list[str], attempt: int) -> Event:
         """TASK_STATUS RUNNING for a fresh run; TASK_RESUMED naming the nodes it resumes at
-        when a checkpoint exists."""
-        snapshot = await graph.aget_state(_config(task.id))
-        resumed_from = list(snapshot.next)
+        (`resumed_from`, from the checkpoint) when an earlier attempt stopped mid-run."""
         data = {"attempt": attempt, "worker": self.worker_id, "resumed_from": resumed_from}
         result = {"attempt": attempt, "worker_id": self.worker_id}
         if task.status == TaskStatus.RUNNING:  # an earlier attempt stopped mid-run
@@ -156,12 +155,11 @@ class Executor:
         return Event.task_status(TaskStatus.RUNNING, "started", data=data, result=result)
 
     async def _execute(
-        self, task: Task, graph: CompiledStateGraph, append: _Appender
+        self, task: Task, graph: CompiledStateGraph, append: _Appender, *, resume: bool
     ) -> dict[str, Any]:
         config = _config(task.id)
-        snapshot = await graph.aget_state(config)
         state: Any = None  # resume after the last finished node
-        if not snapshot.next:
+        if not resume:
             request = PostRequest.model_validate(task, from_attributes=True)
             state = initial_state(request, max_revisions=self.max_revisions)
             if task.kind == TaskKind.VERIFY:

@@ -72,7 +72,7 @@ class TaskService:
             row = await self.event_log.write(session, task.id, queued)
             await session.commit()
         await self.event_log.publish(row)
-        return await self.get(task.id)
+        return task  # the event's fold updated this very object before the commit
 
     async def _enqueue(self, session: Any, task_id: str, *, workflow_id: str) -> None:
         options: EnqueueOptions = {

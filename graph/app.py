@@ -107,9 +107,7 @@ async def open_services(
                 settings.worker_config(), event_log=task_log, model_factory=model.factory
             )
             await stack.enter_async_context(worker)
-        services = Services(settings, engine, session_factory, event_log, tasks, model)
-        services.model_monitor = monitor  # type: ignore[attr-defined]
-        yield services
+        yield Services(settings, engine, session_factory, event_log, tasks, model, monitor)
 
 
 def create_app(
@@ -124,7 +122,6 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, model_factory=model_factory) as services:
             app.state.services = services
-            app.state.model_monitor = services.model_monitor  # type: ignore[attr-defined]
             yield
 
     app = FastAPI(title="PostAssist", version=VERSION, lifespan=lifespan)

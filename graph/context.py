@@ -13,6 +13,7 @@ from agents.llm import ModelSource
 from agents.tasks import TaskService
 from db.engine import SessionFactory
 from db.event_log import EventLog
+from graph.health import ModelMonitor
 from graph.settings import Settings
 
 
@@ -27,6 +28,7 @@ class Services:
     event_log: EventLog
     tasks: TaskService
     model: ModelSource
+    model_monitor: ModelMonitor
 
 
 class Context(BaseContext):

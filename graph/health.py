@@ -120,7 +120,7 @@ async def readyz(request: Request) -> JSONResponse:
     if services is None:
         return JSONResponse({"ready": False, "checks": {}}, status_code=503)
     timeout = services.settings.readiness_timeout_seconds
-    report = await readiness(services, state.model_monitor, timeout)
+    report = await readiness(services, services.model_monitor, timeout)
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 
