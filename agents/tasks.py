@@ -22,7 +22,7 @@ from db import VERSION, repository
 from db.engine import plain_url
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
 from db.events import Event
-from db.models import EventKind, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
+from db.models import LOCAL_OWNER, EventKind, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
 from db.snapshot import Teams
 
 #: Seconds `cancel` waits for the worker that runs a task to write CANCELLED before it
@@ -44,25 +44,34 @@ class TaskService:
         """The event log's session factory."""
         return self.event_log.session_factory
 
-    async def create_generation(self, request: PostRequest) -> Task:
-        """Store a PENDING generation task with its queued workflow; return it."""
-        return await self._create(request, TaskKind.GENERATE, initial_teams())
+    async def create_generation(self, request: PostRequest, *, owner: str = LOCAL_OWNER) -> Task:
+        """Store a PENDING generation task of principal `owner` with its queued
+        workflow; return it."""
+        return await self._create(request, TaskKind.GENERATE, initial_teams(), owner=owner)
 
-    async def run_verification(self, request: VerifyRequest) -> Task:
-        """Queue the Verification team alone on `request.content`, wait for it and
-        return the finished task (bound the wait with `asyncio.timeout`)."""
+    async def run_verification(self, request: VerifyRequest, *, owner: str = LOCAL_OWNER) -> Task:
+        """Queue the Verification team alone on `request.content` (a task of principal
+        `owner`), wait for it and return the finished task (bound the wait with
+        `asyncio.timeout`)."""
+        teams = initial_teams(teams=(VERIFICATION_TEAM,))
         task = await self._create(
-            request, TaskKind.VERIFY, initial_teams(teams=(VERIFICATION_TEAM,)), request.content
+            request, TaskKind.VERIFY, teams, content=request.content, owner=owner
         )
         return await self.wait(task.id)
 
     async def _create(
-        self, request: PostRequest, kind: TaskKind, teams: Teams, content: str | None = None
+        self,
+        request: PostRequest,
+        kind: TaskKind,
+        teams: Teams,
+        *,
+        owner: str,
+        content: str | None = None,
     ) -> Task:
         async with self.session_factory() as session:
             task = await repository.create_task(
                 session=session, request=request, kind=kind, teams=teams, content=content,
-                commit=False,
+                owner=owner, commit=False,
             )  # fmt: skip
             await self._enqueue(session, task.id, workflow_id=task.id)
             position = await repository.count_tasks(session=session, status=TaskStatus.PENDING)

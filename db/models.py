@@ -22,6 +22,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The owner of tasks created in local mode (no authentication), and of every task
+#: created before principals existed (migration 0004).
+LOCAL_OWNER = "local"
+
+
 def new_id() -> str:
     """Return a new task id: a UUID4 as 32 lowercase hex characters."""
     return uuid.uuid4().hex
@@ -186,12 +191,15 @@ class Task(PostRequestBase, table=True):
     first, +1 for each resume after a crash, takeover or retry); `worker_id` names the
     worker that runs, or last ran, the task. `approved` tells, once the task completed,
     whether both verifiers approved the final post; `open_issues` lists what the
-    rejecting reports still found (None / empty before).
+    rejecting reports still found (None / empty before). `owner` is the id of the
+    principal that created the task (`graph.auth.Principal.id`); only it, and admins,
+    can see the task.
     """
 
     __tablename__ = "task"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    owner: str = Field(default=LOCAL_OWNER, index=True, max_length=255)
     kind: TaskKind = Field(default=TaskKind.GENERATE, sa_type=String(16))
     status: TaskStatus = Field(default=TaskStatus.PENDING, index=True, sa_type=String(20))
 
@@ -272,3 +280,25 @@ class Worker(SQLModel, table=True):
     heartbeat_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: a principal that sends `Authorization: Bearer <token>`.
+
+    The token (`pa_<id>_<secret>`, 43 random URL-safe characters of secret) is shown
+    once, when the key is created; only its SHA-256 (`secret_hash`, 64 hex characters)
+    is stored. A high-entropy random token needs no slow password hash: nobody can
+    guess a preimage of its SHA-256. A revoked key (`revoked_at` set) authenticates
+    nobody; its row stays, so `postassist keys list` still shows who owned which tasks.
+    """
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    secret_hash: str = Field(max_length=64, unique=True)
+    admin: bool = False
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import AgentLog, PostRequest, Task, TaskKind, TaskStatus
+from db.models import LOCAL_OWNER, AgentLog, PostRequest, Task, TaskKind, TaskStatus
 from db.snapshot import Teams
 
 
@@ -21,16 +21,18 @@ async def create_task(
     kind: TaskKind,
     teams: Teams,
     content: str | None = None,
+    owner: str = LOCAL_OWNER,
     commit: bool = True,
 ) -> Task:
     """Insert a PENDING task for `request` with `last_seq = 0` and commit (or, with
     `commit=False`, only flush: the caller's transaction decides); return it.
 
     `teams` is the initial snapshot of the team/agent structure (every status IDLE);
-    `content` is the post to check, for a VERIFY task.
+    `content` is the post to check, for a VERIFY task; `owner` the id of the principal
+    that asked for it.
     """
     task = Task.model_validate(
-        request, update={"kind": kind, "teams": teams.dump(), "content": content}
+        request, update={"kind": kind, "teams": teams.dump(), "content": content, "owner": owner}
     )
     session.add(task)
     if not commit:
@@ -53,14 +55,15 @@ async def list_tasks(
     after: tuple[datetime, str] | None = None,
     status: TaskStatus | None = None,
     approved: bool | None = None,
+    owner: str | None = None,
 ) -> list[Task]:
-    """Return up to `limit` tasks, newest first (only those with `status` and
-    `approved`, when given).
+    """Return up to `limit` tasks, newest first (only those with `status`, `approved`
+    and `owner`, when given).
 
     `after` is the keyset `(created_at, id)` of the last task of the previous page;
     only tasks strictly older in `(created_at DESC, id DESC)` order are returned.
     """
-    query = _filtered(select(Task), status=status, approved=approved)
+    query = _filtered(select(Task), status=status, approved=approved, owner=owner)
     if after is not None:
         created_at, task_id = after
         query = query.where(
@@ -74,14 +77,25 @@ async def list_tasks(
 
 
 async def count_tasks(
-    *, session: AsyncSession, status: TaskStatus | None = None, approved: bool | None = None
+    *,
+    session: AsyncSession,
+    status: TaskStatus | None = None,
+    approved: bool | None = None,
+    owner: str | None = None,
 ) -> int:
-    """Return how many tasks there are (with `status` and `approved`, when given)."""
-    query = _filtered(select(func.count()).select_from(Task), status=status, approved=approved)
+    """Return how many tasks there are (with `status`, `approved` and `owner`, when
+    given)."""
+    query = _filtered(
+        select(func.count()).select_from(Task), status=status, approved=approved, owner=owner
+    )
     return int((await session.exec(query)).one())
 
 
-def _filtered(query: Any, *, status: TaskStatus | None, approved: bool | None) -> Any:
+def _filtered(
+    query: Any, *, status: TaskStatus | None, approved: bool | None, owner: str | None
+) -> Any:
+    if owner is not None:
+        query = query.where(Task.owner == owner)
     if status is not None:
         query = query.where(Task.status == status.value)
     if approved is not None:

@@ -1,6 +1,7 @@
 """The FastAPI app: GraphQL at /graphql (GraphiQL, both WebSocket protocols), `/healthz`
-and `/readyz`, the request body cap, and a lifespan that owns the engine, the bus, the
-model (and its monitor), the task service and the worker."""
+and `/readyz`, the HTTP guards (allowed hosts, CORS, cross-origin refusal, the request
+body cap), and a lifespan that owns the engine, the bus, the model (and its monitor),
+who callers are, the task service and the worker."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from typing import Any
 from broadcaster import Broadcast
 from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from agents.llm import ModelSource, ModelUnavailableError, endpoint_probe, open_model
 from agents.tasks import open_task_service
@@ -20,16 +25,30 @@ from db import VERSION
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
 from db.migrate import upgrade_to_head
+from graph.auth import Authenticator, ConnectionLimiter
 from graph.context import Services, get_context
+from graph.errors import UNAUTHENTICATED, UnauthenticatedError
 from graph.health import ModelMonitor, healthz, readyz
-from graph.middleware import BodyLimitMiddleware
-from graph.router import PostAssistRouter
+from graph.middleware import BodyLimitMiddleware, OriginGuard
+from graph.ratelimit import MutationRateLimiter, limiter_storage
+from graph.router import PostAssistRouter, error_body
 from graph.schema import build_schema
 from graph.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 ModelFactory = Callable[[], BaseChatModel]
+#: Request headers a browser app may send cross-origin: credentials, JSON, and the ones
+#: Apollo Client adds.
+CORS_HEADERS = [
+    "authorization",
+    "content-type",
+    "accept",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "x-apollo-operation-name",
+    "apollo-require-preflight",
+]
 
 
 def _configured_probe(settings: Settings) -> Any:
@@ -107,7 +126,30 @@ async def open_services(
                 settings.worker_config(), event_log=task_log, model_factory=model.factory
             )
             await stack.enter_async_context(worker)
-        yield Services(settings, engine, session_factory, event_log, tasks, model, monitor)
+        yield Services(
+            settings,
+            engine,
+            session_factory,
+            event_log,
+            tasks,
+            model,
+            monitor,
+            auth=Authenticator(settings, session_factory),
+            connections=ConnectionLimiter(settings.ws_max_connections_per_principal),
+            rate_limiter=MutationRateLimiter(
+                settings.rate_limit_mutations, limiter_storage(settings.broadcast_url)
+            ),
+        )
+
+
+async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
+    """HTTP 401 with a GraphQL-shaped body and a Bearer challenge."""
+    assert isinstance(exc, UnauthenticatedError)
+    return JSONResponse(
+        error_body(exc.message, UNAUTHENTICATED),
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="postassist"'},
+    )
 
 
 def create_app(
@@ -121,6 +163,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, model_factory=model_factory) as services:
+            await services.auth.start(settings.host)
             app.state.services = services
             yield
 
@@ -135,5 +178,16 @@ def create_app(
     app.include_router(router, prefix="/graphql")
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/readyz", readyz, include_in_schema=False)
+    app.add_exception_handler(UnauthenticatedError, _unauthenticated)
+    # Outermost last: Host check, CORS (answers preflights), cross-origin refusal, body cap.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(OriginGuard, allowed_origins=settings.cors_origins)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        max_age=600,
+    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     return app

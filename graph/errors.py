@@ -33,6 +33,8 @@ GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
 BAD_REQUEST = "BAD_REQUEST"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+RATE_LIMITED = "RATE_LIMITED"
 
 
 class PostAssistError(GraphQLError):
@@ -66,6 +68,20 @@ class ServiceUnavailableError(PostAssistError):
     """A dependency (the model) is not ready."""
 
     code = SERVICE_UNAVAILABLE
+
+
+class UnauthenticatedError(PostAssistError):
+    """No credentials, or credentials that authenticate nobody (HTTP 401 over HTTP,
+    a rejected `connection_init` over WebSocket)."""
+
+    code = UNAUTHENTICATED
+
+
+class RateLimitedError(PostAssistError):
+    """The principal ran out of its mutation budget; `extensions.retryAfter` is the
+    number of whole seconds until it may try again."""
+
+    code = RATE_LIMITED
 
 
 class LimitExceededError(PostAssistError):

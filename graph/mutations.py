@@ -14,6 +14,7 @@ from db.models import TaskStatus
 from graph.context import Info
 from graph.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from graph.inputs import GeneratePostInput, VerifyPostInput
+from graph.ratelimit import RateLimited
 from graph.types import Task, VerificationReport
 
 
@@ -22,23 +23,39 @@ def _require_model(info: Info) -> None:
         raise ServiceUnavailableError("the model is not ready; see the health query")
 
 
+async def _visible(info: Info, task_id: strawberry.ID) -> str:
+    """`task_id` if the caller may see the task; NOT_FOUND otherwise (also for another
+    principal's task: ids leak nothing)."""
+    if await info.context.visible_task(str(task_id)) is None:
+        raise NotFoundError(f"no task with id {task_id}", field="id")
+    return str(task_id)
+
+
 @strawberry.type
 class GenerationMutation:
-    @strawberry.mutation(description="Start a generation; returns the PENDING task at once.")
+    @strawberry.mutation(
+        description="Start a generation; returns the PENDING task at once.",
+        extensions=[RateLimited()],
+    )
     async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
         request = input.to_request()
         _require_model(info)
-        row = await info.context.services.tasks.create_generation(request)
+        owner = info.context.principal.id
+        row = await info.context.services.tasks.create_generation(request, owner=owner)
         return Task.from_model(row)
 
-    @strawberry.mutation(description="Run the Verification team alone on a post; waits.")
+    @strawberry.mutation(
+        description="Run the Verification team alone on a post; waits.",
+        extensions=[RateLimited()],
+    )
     async def verify_post(self, info: Info, input: VerifyPostInput) -> list[VerificationReport]:
         request = input.to_request()
         _require_model(info)
         services = info.context.services
+        owner = info.context.principal.id
         try:
             async with asyncio.timeout(services.settings.generation_timeout_seconds):
-                row = await services.tasks.run_verification(request)
+                row = await services.tasks.run_verification(request, owner=owner)
         except TimeoutError:
             raise ServiceUnavailableError("verification did not finish in time") from None
         if row.status != TaskStatus.COMPLETED:
@@ -48,19 +65,23 @@ class GenerationMutation:
         return [VerificationReport.from_model(r) for r in row.verification_reports]
 
     @strawberry.mutation(
-        description="Cancel a PENDING or RUNNING task, on whichever worker runs it."
+        description="Cancel a PENDING or RUNNING task, on whichever worker runs it.",
+        extensions=[RateLimited()],
     )
     async def cancel_task(self, info: Info, id: strawberry.ID) -> Task:
+        task_id = await _visible(info, id)
         async with _task_errors(id):
-            return Task.from_model(await info.context.services.tasks.cancel(str(id)))
+            return Task.from_model(await info.context.services.tasks.cancel(task_id))
 
     @strawberry.mutation(
-        description="Run a FAILED task again from its last checkpoint; CONFLICT otherwise."
+        description="Run a FAILED task again from its last checkpoint; CONFLICT otherwise.",
+        extensions=[RateLimited()],
     )
     async def retry_task(self, info: Info, id: strawberry.ID) -> Task:
+        task_id = await _visible(info, id)
         _require_model(info)
         async with _task_errors(id):
-            return Task.from_model(await info.context.services.tasks.retry(str(id)))
+            return Task.from_model(await info.context.services.tasks.retry(task_id))
 
 
 @contextlib.asynccontextmanager

@@ -19,13 +19,13 @@ from graph.types import AgentLogConnection, Task, TaskConnection, TaskEvent, Tas
 class TaskQuery:
     @strawberry.field(description="One task by id, or null.")
     async def task(self, info: Info, id: strawberry.ID) -> Task | None:
-        async with info.context.services.session_factory() as session:
-            row = await repository.get_task(session=session, task_id=str(id))
+        row = await info.context.visible_task(str(id))
         return Task.from_model(row) if row else None
 
     @strawberry.field(
-        description="Tasks, newest first; `first` is capped at 100. `approved: false` finds "
-        "completed tasks whose final post a verifier still rejects."
+        description="The caller's tasks (an admin's: every task), newest first; `first` is "
+        "capped at 100. `approved: false` finds completed tasks whose final post a verifier "
+        "still rejects."
     )
     async def tasks(
         self,
@@ -40,6 +40,7 @@ class TaskQuery:
         if after is not None:
             keyset = decode_task_cursor(after)
         status_value = TaskStatusValue(status.value) if status else None
+        owner = info.context.principal.owner_filter
         async with info.context.services.session_factory() as session:
             rows = await repository.list_tasks(
                 session=session,
@@ -47,9 +48,10 @@ class TaskQuery:
                 after=keyset,
                 status=status_value,
                 approved=approved,
+                owner=owner,
             )
             total = await repository.count_tasks(
-                session=session, status=status_value, approved=approved
+                session=session, status=status_value, approved=approved, owner=owner
             )
         nodes = [
             (encode_cursor("task", r.created_at.isoformat(), r.id), Task.from_model(r))
@@ -74,9 +76,9 @@ class AgentLogQuery:
     ) -> AgentLogConnection:
         limit = page_size(first)
         after_seq = decode_log_cursor(after) if after else 0
+        if await info.context.visible_task(str(task_id)) is None:
+            raise NotFoundError(f"no task with id {task_id}", field="taskId")
         async with info.context.services.session_factory() as session:
-            if await repository.get_task(session=session, task_id=str(task_id)) is None:
-                raise NotFoundError(f"no task with id {task_id}", field="taskId")
             rows = await repository.list_agent_logs(
                 session=session,
                 task_id=str(task_id),

@@ -13,15 +13,18 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.responses import JSONResponse
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
 
-from graph.errors import BAD_REQUEST
+from graph.auth import authorization_from_params, rejection_payload
+from graph.context import Context
+from graph.errors import BAD_REQUEST, UNAUTHENTICATED, UnauthenticatedError
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 #: graphql-transport-ws uses), and for a message that is not a protocol message.
 INIT_TIMEOUT_CLOSE = 4408
 INVALID_MESSAGE_CLOSE = 4400
+#: `extensions.code` of a `connection_init` refused because the principal already
+#: holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections.
+TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 
 
 def error_body(message: str, code: str = BAD_REQUEST) -> dict[str, Any]:
@@ -50,7 +56,23 @@ def _valid_start(message: dict[str, Any]) -> str | None:
     return None
 
 
-class LegacyWSHandler(BaseGraphQLWSHandler):
+class _CountedConnection:
+    """Gives back the connection a principal was counted for (at `connection_init`)
+    when the WebSocket ends, however it ends."""
+
+    context: Context
+
+    async def handle(self) -> None:
+        """Run the connection, then release its count."""
+        try:
+            await super().handle()  # type: ignore[misc]
+        finally:
+            if self.context.counted is not None:
+                self.context.services.connections.release(self.context.counted)
+                self.context.counted = None
+
+
+class LegacyWSHandler(_CountedConnection, BaseGraphQLWSHandler):
     """The legacy `graphql-ws` protocol, with the same `connection_init` deadline as
     graphql-transport-ws (close 4408 "Connection initialisation timeout"; the deadline
     is the router's `connection_init_wait_timeout`), and malformed messages closed with
@@ -88,7 +110,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
         await super().handle_message(message)
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler):
+class TransportWSHandler(_CountedConnection, BaseGraphQLTransportWSHandler):
     """graphql-transport-ws, with a message that is not a JSON object (a number, a
     list, a string) closed with 4400 like any other invalid message, instead of
     crashing the connection (strawberry only checks the keys of objects)."""
@@ -120,6 +142,30 @@ class PostAssistRouter(GraphQLRouter):
             max_subscriptions_per_connection=max_subscriptions,
             **kwargs,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket at `connection_init`: the `Authorization` in its
+        payload (see `authorization_from_params`), else the upgrade request's header.
+        Refused (graphql-ws: `connection_error` with UNAUTHENTICATED or
+        TOO_MANY_CONNECTIONS; graphql-transport-ws: close 4403) without a principal, or
+        when the principal already holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections."""
+        services = context.services
+        authorization = (
+            authorization_from_params(context.connection_params) or context.upgrade_authorization
+        )
+        try:
+            principal = await services.auth.authenticate(authorization)
+        except UnauthenticatedError as exc:
+            logger.info("WebSocket connection_init refused: %s", exc.message)
+            raise ConnectionRejectionError(rejection_payload(exc, UNAUTHENTICATED)) from None
+        if not services.connections.acquire(principal):
+            limit = services.connections.limit
+            logger.info("WebSocket refused: %s holds %d connections", principal.id, limit)
+            message = f"at most {limit} WebSocket connections per principal"
+            raise ConnectionRejectionError(rejection_payload(message, TOO_MANY_CONNECTIONS))
+        context.principal = principal
+        context.counted = principal
+        return UNSET
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's `run`, with its HTTP errors as GraphQL-shaped JSON."""

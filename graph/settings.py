@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
 from agents.worker import WorkerConfig, default_worker_id
@@ -104,9 +105,78 @@ class Settings(BaseSettings):
     readiness_cache_seconds: float = Field(
         5.0, ge=0, description="how long a model-endpoint probe result is reused"
     )
+    auth_disabled: bool = Field(
+        False,
+        description="true: no authentication even on a non-loopback bind (every caller is "
+        "the one local principal); only behind a gateway that authenticates",
+    )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="how long a checked API key is trusted before it is read again "
+        "(a revoked key stops working within this time)",
+    )
+    jwt_issuer: str | None = Field(None, description="JWTs are accepted when set: their `iss`")
+    jwt_audience: str | None = Field(None, description="the `aud` JWTs must carry")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 shared secret for JWTs")
+    jwt_public_key_file: Path | None = Field(
+        None, description="PEM public key for RS256/ES256 JWTs"
+    )
+    jwt_jwks_file: Path | None = Field(
+        None, description="JWKS JSON file for RS256/ES256 JWTs (the key is chosen by `kid`)"
+    )
+    jwt_admin_scope: str = Field(
+        "postassist:admin",
+        description="a JWT whose `scope`/`scp` holds this scope is an admin principal",
+    )
+    jwt_leeway_seconds: float = Field(30.0, ge=0, description="clock skew allowed on exp/nbf")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["localhost", "127.0.0.1", "::1"],
+        description="Host header values accepted (comma-separated; `*` for any, "
+        "`*.example.com` for subdomains); others get HTTP 400",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="browser origins allowed to call the API over HTTP and WebSocket "
+        "(comma-separated, e.g. https://app.example.com); same-origin pages always may",
+    )
+    rate_limit_mutations: str = Field(
+        "60/minute",
+        description="mutations one principal may run, in `limits` notation "
+        '("60/minute", "10/second;500/hour"); counted in Redis when BROADCAST_URL is Redis',
+    )
+    ws_max_connections_per_principal: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="WebSocket connections one principal may hold open per API process",
+    )
+    db_statement_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="PostgreSQL statement_timeout of API queries",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "info"
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Accept `a,b,c` (and a JSON list) from the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """Whether JWTs are accepted (JWT_ISSUER and a key are set)."""
+        return bool(self.jwt_issuer) and any(
+            (self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_file)
+        )
 
     @property
     def resolved_model(self) -> str:

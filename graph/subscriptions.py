@@ -6,7 +6,6 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from db import repository
 from db.event_log import TaskNotFoundError
 from graph.context import Info
 from graph.errors import NotFoundError, UserInputError
@@ -24,6 +23,8 @@ class Subscription:
     ) -> AsyncGenerator[TaskEvent, None]:
         if after_seq < 0:
             raise UserInputError("afterSeq must be >= 0", field="afterSeq")
+        if await info.context.visible_task(str(task_id)) is None:
+            raise NotFoundError(f"no task with id {task_id}", field="taskId")
         try:
             async for row in info.context.services.event_log.follow(
                 str(task_id), after_seq=after_seq
@@ -33,16 +34,15 @@ class Subscription:
             raise NotFoundError(f"no task with id {task_id}", field="taskId") from None
 
     @strawberry.subscription(
-        description="Every task's status changes from now on (optionally one status)."
+        description="Status changes of the caller's tasks (an admin's: every task) from now "
+        "on, optionally of one status only."
     )
     async def task_updates(
         self, info: Info, status: TaskStatus | None = None
     ) -> AsyncGenerator[Task, None]:
-        services = info.context.services
-        async for notice in services.event_log.follow_status():
+        async for notice in info.context.services.event_log.follow_status():
             if status is not None and notice["status"] != status.value:
                 continue
-            async with services.session_factory() as session:
-                row = await repository.get_task(session=session, task_id=notice["task_id"])
+            row = await info.context.visible_task(notice["task_id"])
             if row is not None:
                 yield Task.from_model(row)

@@ -180,6 +180,9 @@ class Task:
         description="runs started: 1, +1 per resume after a crash, takeover or retry"
     )
     worker_id: str | None = strawberry.field(description="the worker that runs or ran it")
+    owner: str = strawberry.field(
+        description="the principal that created it: key:<key id>, jwt:<subject> or local"
+    )
 
     @strawberry.field(description="1 = the next task to start; null unless PENDING")
     async def queue_position(self, info: Info) -> int | None:
@@ -229,6 +232,7 @@ class Task:
 
 #: `Task` row columns that `Task` shows as they are.
 _COPIED_COLUMNS = (
+    "owner",
     "paper_title",
     "additional_context",
     "target_audience",

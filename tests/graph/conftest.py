@@ -28,7 +28,12 @@ def model() -> ScriptedChatModel:
 
 @pytest.fixture
 def app(sqlite_url: str, model: ScriptedChatModel) -> FastAPI:
-    settings = Settings(database_url=sqlite_url, follow_poll_seconds=0.5, _env_file=None)
+    settings = Settings(
+        database_url=sqlite_url,
+        follow_poll_seconds=0.5,
+        rate_limit_mutations="10000/minute",  # the rate limit has tests of its own
+        _env_file=None,
+    )
     return create_app(settings, model_factory=lambda: model)
 
 
@@ -56,7 +61,7 @@ class GQL:
 async def gql(app: FastAPI) -> AsyncIterator[GQL]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield GQL(client)
 
 

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module")
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://localhost") as test_client:
         yield test_client
 
 
@@ -42,6 +42,9 @@ def check(client: TestClient, body: object) -> None:
     response = client.post("/graphql", json=body)
     RUN["cases"] += 1
     assert response.status_code < 500, (body, response.text[:500])
+    # Every answer is GraphQL-shaped JSON (a plain-text 400 would mean the request never
+    # reached GraphQL, e.g. a refused Host).
+    assert response.headers["content-type"].startswith("application/json"), response.text
     assert not LEAKS.search(response.text), (body, response.text[:500])
     if response.status_code == 200:
         assert "data" in response.json() or "errors" in response.json()

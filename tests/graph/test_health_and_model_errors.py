@@ -32,7 +32,7 @@ async def serve(settings: Settings, model: Any) -> AsyncIterator[GQL]:
     app = create_app(settings, model_factory=lambda: model)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield GQL(client)
 
 

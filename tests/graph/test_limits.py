@@ -206,7 +206,7 @@ async def test_production_switches_hide_introspection_suggestions_and_graphiql(
     app = create_app(settings, model_factory=lambda: scripted())
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             gql = GQL(client)
             assert set(codes(await gql("{ __schema { types { name } } }"))) == {
                 "GRAPHQL_VALIDATION_FAILED"

@@ -1,0 +1,303 @@
+"""Who is calling: principals, API keys and JWTs, the local mode, and WebSocket
+connections per principal.
+
+A request names its principal with `Authorization: Bearer <token>` (HTTP, the
+WebSocket upgrade request, or the `connection_init` payload of either WebSocket
+protocol). A token that starts with `pa_` is an API key (`db.keys`); any other is a JWT,
+checked with PyJWT against `JWT_ISSUER`, `JWT_AUDIENCE` and a key (HS256 `JWT_SECRET`,
+or RS256/ES256 from `JWT_PUBLIC_KEY_FILE` or `JWT_JWKS_FILE`).
+
+Modes (decided at start-up, `Authenticator.start`):
+
+* required: a key exists or JWTs are configured; every operation needs a principal.
+* local: no key, no JWT, a loopback bind; a request without credentials is the one
+  implicit local principal (an admin: it sees every task, as before principals existed).
+  A request that does send a token is still checked, and once a key is created the
+  server switches to required within `AUTH_CACHE_SECONDS`.
+* disabled: `AUTH_DISABLED=true`; every request is the local principal, tokens unread.
+
+Binding to a non-loopback address with no key, no JWT and no `AUTH_DISABLED` refuses to
+start (`InsecureBindError`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+from db import keys
+from db.engine import SessionFactory
+from db.models import LOCAL_OWNER
+from graph.errors import UnauthenticatedError
+from graph.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["required", "local", "disabled"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A caller: `id` is what `Task.owner` stores (`key:<key id>` for an API key,
+    `jwt:<sub>` for a JWT, `local` in local mode); an `admin` sees every task."""
+
+    id: str
+    name: str
+    admin: bool = False
+
+    def can_see(self, owner: str) -> bool:
+        """Whether a task owned by `owner` is visible to this principal."""
+        return self.admin or owner == self.id
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner to filter task lists by: None (every task) for an admin."""
+        return None if self.admin else self.id
+
+
+#: The one principal of local and disabled mode.
+LOCAL_PRINCIPAL = Principal(LOCAL_OWNER, "local", admin=True)
+
+
+class InsecureBindError(RuntimeError):
+    """The API would listen on a non-loopback address without authentication."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a bind address or name) only accepts connections from this
+    machine: `localhost`, 127.0.0.0/8 or ::1."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None when there is no
+    value. Raises `UnauthenticatedError` for another scheme or an empty token."""
+    if authorization is None or not authorization.strip():
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthenticatedError('use "Authorization: Bearer <API key or JWT>"')
+    return token.strip()
+
+
+def authorization_from_params(params: Any) -> str | None:
+    """The `Authorization` value a WebSocket `connection_init` payload carries, as the
+    clients send it: `{"Authorization": "Bearer ..."}` (any case), `{"headers":
+    {"Authorization": ...}}` (Apollo's `connectionParams` habit), or a bare token as
+    `authToken` / `token`."""
+    if not isinstance(params, Mapping):
+        return None
+    for source in (params, params.get("headers")):
+        if isinstance(source, Mapping):
+            for key, value in source.items():
+                if isinstance(key, str) and key.lower() == "authorization" and value:
+                    return str(value)
+    for key in ("authToken", "token"):
+        if isinstance(params.get(key), str) and params[key]:
+            return f"Bearer {params[key]}"
+    return None
+
+
+class JWTVerifier:
+    """Checks JWTs: signature (HS256 with the secret; RS256/ES256 with the PEM key or
+    the JWKS key named by `kid`), `iss`, `aud` (when `JWT_AUDIENCE` is set), `exp`
+    (required), `nbf`, with `JWT_LEEWAY_SECONDS` of clock skew.
+
+    Raises `ValueError` at construction for an unreadable key file."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.leeway = settings.jwt_leeway_seconds
+        self.admin_scope = settings.jwt_admin_scope
+        self.secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self.public_key = (
+            settings.jwt_public_key_file.read_text() if settings.jwt_public_key_file else None
+        )
+        self.jwks: dict[str | None, Any] = {}
+        if settings.jwt_jwks_file:
+            jwk_set = jwt.PyJWKSet.from_json(settings.jwt_jwks_file.read_text())
+            self.jwks = {key.key_id: key for key in jwk_set.keys}
+
+    def _key(self, token: str) -> tuple[Any, list[str]]:
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm == "HS256" and self.secret:
+            return self.secret, ["HS256"]
+        if algorithm in ("RS256", "ES256"):
+            if self.jwks:
+                key = self.jwks.get(header.get("kid"))
+                if key is None and len(self.jwks) == 1 and "kid" not in header:
+                    key = next(iter(self.jwks.values()))
+                if key is not None:
+                    return key.key, [algorithm]
+                raise jwt.InvalidTokenError("no key in the JWKS has this kid")
+            if self.public_key:
+                return self.public_key, [algorithm]
+        raise jwt.InvalidTokenError(f"algorithm {algorithm!r} is not accepted")
+
+    def principal(self, token: str) -> Principal:
+        """The principal `jwt:<sub>` of a valid token (an admin when its `scope`, space
+        separated, or `scp` list holds `JWT_ADMIN_SCOPE`). Raises `UnauthenticatedError`."""
+        try:
+            key, algorithms = self._key(token)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "sub"], "verify_aud": bool(self.audience)},
+            )
+        except jwt.PyJWTError as exc:
+            raise UnauthenticatedError(f"the JWT is not valid: {exc}") from None
+        scopes = claims.get("scp") or str(claims.get("scope", "")).split()
+        admin = isinstance(scopes, list) and self.admin_scope in scopes
+        subject = str(claims["sub"])
+        return Principal(f"jwt:{subject}", str(claims.get("name") or subject), admin=admin)
+
+
+class Authenticator:
+    """Turns an `Authorization` value into a `Principal` (see the module for modes).
+
+    API keys are read from the database and trusted for `AUTH_CACHE_SECONDS` (so a
+    revoked key stops working within that time); a token that names no key is
+    remembered as bad for the same time.
+    """
+
+    def __init__(self, settings: Settings, session_factory: SessionFactory) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.jwt = JWTVerifier(settings) if settings.jwt_enabled else None
+        self.mode: Mode = "disabled" if settings.auth_disabled else "required"
+        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._keys_checked_at = 0.0
+
+    async def start(self, bind_host: str) -> Mode:
+        """Decide the mode for an API bound to `bind_host` and log it; return it.
+        Raises `InsecureBindError` for a non-loopback bind without authentication."""
+        if self.settings.auth_disabled:
+            logger.warning("authentication is DISABLED (AUTH_DISABLED=true): every caller "
+                           "is the local principal and sees every task")  # fmt: skip
+            self.mode = "disabled"
+            return self.mode
+        if self.jwt is not None or await self._any_key():
+            self.mode = "required"
+            logger.info("authentication required: API keys%s", " and JWTs" if self.jwt else "")
+            return self.mode
+        if not is_loopback(bind_host):
+            raise InsecureBindError(
+                f"refusing to serve on {bind_host} without authentication: create a key "
+                "(postassist keys create --name NAME), configure JWT_ISSUER, or set "
+                "AUTH_DISABLED=true if a gateway in front authenticates callers"
+            )
+        self.mode = "local"
+        self._keys_checked_at = time.monotonic()
+        logger.warning("local mode: no API key or JWT configured, so every caller on this "
+                       "machine is the local principal; create a key to require one")  # fmt: skip
+        return self.mode
+
+    async def _any_key(self) -> bool:
+        async with self.session_factory() as session:
+            return await keys.count_active_keys(session=session) > 0
+
+    async def _still_local(self) -> bool:
+        """In local mode, look for a new key now and then; switch to required if one
+        appeared."""
+        now = time.monotonic()
+        if now - self._keys_checked_at >= self.settings.auth_cache_seconds:
+            self._keys_checked_at = now
+            if await self._any_key():
+                self.mode = "required"
+                logger.warning("an API key exists now: authentication is required from here on")
+        return self.mode == "local"
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal of an `Authorization` header value (None: none sent). Raises
+        `UnauthenticatedError` when a principal is needed and none is proven."""
+        if self.mode == "disabled":
+            return LOCAL_PRINCIPAL
+        token = bearer_token(authorization)
+        if token is None:
+            if self.mode == "local" and await self._still_local():
+                return LOCAL_PRINCIPAL
+            raise UnauthenticatedError(
+                'authentication required: send "Authorization: Bearer <API key or JWT>"'
+            )
+        if token.startswith(keys.TOKEN_PREFIX):
+            return await self._key_principal(token)
+        if self.jwt is None:
+            raise UnauthenticatedError("the token is not a valid API key")
+        return self.jwt.principal(token)
+
+    async def _key_principal(self, token: str) -> Principal:
+        now = time.monotonic()
+        cached = self._cache.get(token)
+        if cached is None or cached[1] <= now:
+            async with self.session_factory() as session:
+                key = await keys.find_key(session=session, token=token)
+            principal = Principal(f"key:{key.id}", key.name, key.admin) if key else None
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            cached = (principal, now + self.settings.auth_cache_seconds)
+            self._cache[token] = cached
+        if cached[0] is None:
+            raise UnauthenticatedError("the API key is not valid (unknown or revoked)")
+        return cached[0]
+
+
+class ConnectionLimiter:
+    """Counts the open WebSocket connections of each principal in this process;
+    `acquire` refuses past `limit` (`WS_MAX_CONNECTIONS_PER_PRINCIPAL`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    def acquire(self, principal: Principal) -> bool:
+        """Count one more connection of `principal`; False (and nothing counted) when it
+        already holds `limit`."""
+        if self.open[principal.id] >= self.limit:
+            return False
+        self.open[principal.id] += 1
+        return True
+
+    def release(self, principal: Principal) -> None:
+        """Count one connection of `principal` less."""
+        self.open[principal.id] -= 1
+        if self.open[principal.id] <= 0:
+            del self.open[principal.id]
+
+
+def rejection_payload(error: UnauthenticatedError | str, code: str) -> dict[str, Any]:
+    """The payload of a refused `connection_init` (graphql-ws's `connection_error`;
+    graphql-transport-ws closes with 4403 and this as JSON in the reason)."""
+    message = error if isinstance(error, str) else error.message
+    return {"message": message, "extensions": {"code": code}}
+
+
+__all__ = [
+    "LOCAL_PRINCIPAL",
+    "Authenticator",
+    "ConnectionLimiter",
+    "InsecureBindError",
+    "JWTVerifier",
+    "Principal",
+    "authorization_from_params",
+    "bearer_token",
+    "is_loopback",
+    "rejection_payload",
+]
