@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -119,7 +120,8 @@ class Executor:
         """End the task FAILED for `exc`: MODEL_ERROR for the provider's errors (5xx,
         429, timeouts; the provider's own text only in this log), MODEL_UNAVAILABLE when
         the endpoint cannot be reached, INTERNAL_ERROR otherwise (a database error's text,
-        which may carry SQL, only in this log)."""
+        which may carry SQL, and a bug's message only in this log: the client gets the
+        exception type, or a reference to the log line)."""
         if (failure := model_failure(exc)) is not None:
             message, retryable = failure
             logger.warning("task %s: model error: %s: %s", task.id, type(exc).__name__, exc)
@@ -135,8 +137,9 @@ class Executor:
             message = f"a database error stopped the task ({type(exc).__name__})"
             await append.fail(FailureCode.INTERNAL_ERROR, message, retryable=True)
         else:
-            logger.exception("task %s failed", task.id)
-            message = f"{type(exc).__name__}: {exc}"[:1000]
+            reference = uuid.uuid4().hex[:16]
+            logger.exception("task %s failed (reference %s)", task.id, reference)
+            message = f"an internal error stopped the task (reference {reference} in the log)"
             await append.fail(FailureCode.INTERNAL_ERROR, message, retryable=False)
 
     def _graph(self, task: Task) -> CompiledStateGraph:

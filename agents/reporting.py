@@ -118,7 +118,8 @@ class Reporter:
 def agent_node(agent: str, activity: str, work: Work) -> Node:
     """The graph node of `agent`: its `work`, reported as AGENT_STARTED, then
     AGENT_FINISHED (with the plan's progress and any task columns to store) or
-    AGENT_ERROR, after which the error is re-raised."""
+    AGENT_ERROR (the exception's type only: its text may be a provider's raw answer or
+    SQL; the task's error says what happened), after which the error is re-raised."""
     team = TEAM_OF[agent]
 
     async def node(state: PostState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def agent_node(agent: str, activity: str, work: Work) -> Node:
         try:
             update, summary, result = await work(reporter, state)
         except Exception as exc:
-            await reporter.emit(EventKind.AGENT_ERROR, f"{type(exc).__name__}: {exc}")
+            await reporter.emit(EventKind.AGENT_ERROR, f"{agent} stopped: {type(exc).__name__}")
             raise
         update["steps_done"] = state.get("steps_done", 0) + 1
         after: PostState = {**state, **update}  # type: ignore[typeddict-item]

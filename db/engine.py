@@ -17,7 +17,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def create_engine(
-    database_url: str, *, echo: bool = False, pool_timeout: float | None = 30.0
+    database_url: str,
+    *,
+    echo: bool = False,
+    pool_timeout: float | None = 30.0,
+    statement_timeout: float | None = None,
 ) -> AsyncEngine:
     """Create the async engine for `database_url`.
 
@@ -28,6 +32,11 @@ def create_engine(
 
     `pool_timeout`: seconds to wait for a pooled PostgreSQL connection before
     `sqlalchemy.exc.TimeoutError` (None: SQLAlchemy's default, 30 s).
+
+    `statement_timeout`: seconds after which PostgreSQL cancels a statement of this
+    engine (its `statement_timeout`; the statement raises `sqlalchemy.exc.DBAPIError`
+    wrapping asyncpg's `QueryCanceledError`). None: no limit. SQLite has no such
+    setting; it is ignored there.
 
     Raises `sqlalchemy.exc.ArgumentError` for a URL SQLAlchemy cannot parse.
     """
@@ -44,6 +53,9 @@ def create_engine(
         kwargs["pool_pre_ping"] = True
         if pool_timeout is not None:
             kwargs["pool_timeout"] = pool_timeout
+        if statement_timeout is not None and url.drivername == "postgresql+asyncpg":
+            milliseconds = str(max(1, round(statement_timeout * 1000)))
+            kwargs["connect_args"] = {"server_settings": {"statement_timeout": milliseconds}}
     engine = create_async_engine(url, **kwargs)
 
     if url.get_backend_name() == "sqlite":

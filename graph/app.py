@@ -89,7 +89,11 @@ async def open_services(
     service, and the worker unless `run_worker` is off) and close them in reverse.
     `model_factory` replaces the configured model."""
     async with contextlib.AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url, pool_timeout=settings.db_pool_timeout_seconds)
+        engine = create_engine(
+            settings.database_url,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            statement_timeout=settings.db_statement_timeout_seconds,
+        )
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
         broadcast = Broadcast(settings.broadcast_url)

@@ -47,6 +47,7 @@ class ModelHealth:
 @strawberry.type(description="Service health.")
 class Health:
     status: str = strawberry.field(description="ok or degraded")
-    database: bool
+    database: bool = strawberry.field(description="the database answers a query")
+    bus: bool = strawberry.field(description="the event bus (BROADCAST_URL) takes a message")
     model: ModelHealth
     version: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from sqlalchemy import text
 from strawberry.tools import merge_types
 
 from db import VERSION, repository
@@ -11,6 +10,7 @@ from db.models import TaskStatus as TaskStatusValue
 from graph.connections import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
 from graph.context import Info
 from graph.errors import NotFoundError
+from graph.health import readiness
 from graph.info import Health, ModelHealth, TeamInfo
 from graph.types import AgentLogConnection, Task, TaskConnection, TaskEvent, TaskStatus
 
@@ -105,19 +105,17 @@ class TeamQuery:
 
 @strawberry.type
 class HealthQuery:
-    @strawberry.field(description="Database and model status.")
+    @strawberry.field(description="Database, event bus and model status.")
     async def health(self, info: Info) -> Health:
         services = info.context.services
-        try:
-            async with services.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-            database = True
-        except Exception:
-            database = False
+        seconds = services.settings.readiness_timeout_seconds
+        report = await readiness(services, services.model_monitor, seconds)
+        database, bus = report["checks"]["database"]["ok"], report["checks"]["bus"]["ok"]
         ready = services.model.ready()
         return Health(
-            status="ok" if database and ready else "degraded",
+            status="ok" if database and bus and ready else "degraded",
             database=database,
+            bus=bus,
             model=ModelHealth(
                 provider=services.model.provider, model=services.model.name, ready=ready
             ),
