@@ -178,6 +178,7 @@ def create_app(
         graphql_ide="graphiql" if settings.graphql_introspection else None,
         init_timeout=settings.ws_init_timeout_seconds,
         max_subscriptions=settings.ws_max_subscriptions,
+        allowed_origins=settings.cors_origins,  # strawberry's own WebSocket Origin check
     )
     app.include_router(router, prefix="/graphql")
     app.add_api_route("/healthz", healthz, include_in_schema=False)

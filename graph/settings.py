@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     )
     jwt_leeway_seconds: float = Field(30.0, ge=0, description="clock skew allowed on exp/nbf")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        ["localhost", "127.0.0.1", "::1"],
+        ["localhost", "127.0.0.1", "[::1]"],
         description="Host header values accepted (comma-separated; `*` for any, "
         "`*.example.com` for subdomains); others get HTTP 400",
     )
