@@ -1,4 +1,7 @@
 # PostAssist with the bundled local model. Build: docker build -t postassist .
+# It listens on 0.0.0.0, so it needs authentication to start: create a key in its
+# volume first (docker run --rm -v pa:/data postassist postassist keys create --name me),
+# or configure JWT_ISSUER and a JWT key. Add the name clients use to ALLOWED_HOSTS.
 FROM python:3.11-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake \

@@ -14,7 +14,6 @@ from broadcaster import Broadcast
 from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -29,7 +28,7 @@ from graph.auth import Authenticator, ConnectionLimiter
 from graph.context import Services, get_context
 from graph.errors import UNAUTHENTICATED, UnauthenticatedError
 from graph.health import ModelMonitor, healthz, readyz
-from graph.middleware import BodyLimitMiddleware, OriginGuard
+from graph.middleware import BodyLimitMiddleware, HostGuard, OriginGuard
 from graph.ratelimit import MutationRateLimiter, limiter_storage
 from graph.router import PostAssistRouter, error_body
 from graph.schema import build_schema
@@ -194,5 +193,7 @@ def create_app(
         allow_headers=CORS_HEADERS,
         max_age=600,
     )
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(
+        HostGuard, allowed_hosts=settings.allowed_hosts, probe_paths={"/healthz", "/readyz"}
+    )
     return app

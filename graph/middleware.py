@@ -8,6 +8,7 @@ import logging
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,3 +136,20 @@ class OriginGuard:
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class HostGuard(TrustedHostMiddleware):
+    """Starlette's `TrustedHostMiddleware` (HTTP 400 for a `Host` not in
+    `ALLOWED_HOSTS`, WebSocket handshakes included), except for the probe paths in
+    `probe_paths`: orchestrators probe by IP address (Kubernetes sends the pod's IP as
+    `Host`), and the probes hold no data."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: list[str], probe_paths: set[str]) -> None:
+        super().__init__(app, allowed_hosts=allowed_hosts, www_redirect=False)
+        self.probe_paths = probe_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in self.probe_paths:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
