@@ -171,7 +171,8 @@ async def test_model_errors_are_reported_and_raised() -> None:
         await build_graph().ainvoke(initial_state(REQUEST, max_revisions=1), context=context)
     error = events[-1]
     assert (error.kind, error.agent) == (EventKind.AGENT_ERROR, "paper_researcher")
-    assert "model went away" in error.message
+    # The type only: an exception's text may be a provider's raw answer or SQL.
+    assert error.message == "paper_researcher stopped: ConnectionError"
 
 
 async def test_verification_graph_alone_checks_a_given_post() -> None:
