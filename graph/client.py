@@ -1,5 +1,9 @@
 """A small GraphQL client for the CLI and the end-to-end test: queries over HTTP
-(httpx) and subscriptions over WebSocket with the `graphql-transport-ws` protocol."""
+(httpx) and subscriptions over WebSocket with the `graphql-transport-ws` protocol.
+
+With an API key (or JWT) it authenticates as the server expects: `Authorization:
+Bearer <key>` on every HTTP request (the WebSocket upgrade included) and
+`{"Authorization": "Bearer <key>"}` as the `connection_init` payload."""
 
 from __future__ import annotations
 
@@ -34,8 +38,16 @@ subscription TaskProgress($taskId: ID!, $afterSeq: Int!) {
 }"""
 
 
+#: `extensions.code` of a request without a principal (HTTP 401, a refused WebSocket).
+UNAUTHENTICATED = "UNAUTHENTICATED"
+#: graphql-transport-ws close codes of a refused `connection_init` (strawberry closes
+#: with 4403 "Forbidden" when the server rejects the credentials or the connection).
+REFUSED_CLOSE_CODES = frozenset({4401, 4403})
+
+
 class GraphQLClientError(RuntimeError):
-    """The server answered with GraphQL errors; `errors` holds them as sent."""
+    """The server answered with GraphQL errors; `errors` holds them as sent (or as the
+    client made them up for an answer without any: see `GraphQLClientError.of`)."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
@@ -43,10 +55,31 @@ class GraphQLClientError(RuntimeError):
         code = (first.get("extensions") or {}).get("code", "ERROR")
         super().__init__(f"{code}: {first.get('message', 'unknown error')}")
 
+    @classmethod
+    def of(cls, message: str, code: str) -> GraphQLClientError:
+        """One error `{"message": message, "extensions": {"code": code}}`."""
+        return cls([{"message": message, "extensions": {"code": code}}])
+
     @property
     def code(self) -> str:
         """`extensions.code` of the first error."""
         return (self.errors[0].get("extensions") or {}).get("code", "ERROR")
+
+
+def _graphql_errors(body: Any) -> list[dict[str, Any]] | None:
+    """The `errors` list of a GraphQL-shaped body (a dict, or JSON text or bytes of
+    one); None when `body` is anything else."""
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    if not isinstance(body, dict):
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+        return errors
+    return None
 
 
 def websocket_url(url: str) -> str:
@@ -62,21 +95,54 @@ class GraphQLClient:
     """Client for one GraphQL endpoint URL (e.g. http://127.0.0.1:8000/graphql).
 
     `timeout` is seconds per HTTP request (a `verifyPost` waits for the model).
+    `api_key` is an API key (`pa_...`, from `postassist keys create`) or a JWT, sent as
+    `Authorization: Bearer <api_key>`; None (or blank) sends no credentials, which only a
+    server in local mode (loopback, no key created) accepts.
     """
 
-    def __init__(self, url: str, *, timeout: float = 300.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 300.0, api_key: str | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self.api_key = (api_key or "").strip() or None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """`{"Authorization": "Bearer <api_key>"}`, or `{}` without a key."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _unauthenticated(self, refusal: str, also: str = "") -> GraphQLClientError:
+        """An UNAUTHENTICATED error for a refusal that came without a GraphQL body."""
+        cause = (
+            "the API key sent is not valid (unknown or revoked)"
+            if self.api_key
+            else "the server requires an API key and none was sent"
+        )
+        return GraphQLClientError.of(f"{refusal}: {cause}{also}", UNAUTHENTICATED)
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict:
-        """Run a query or mutation; return `data`. Raises `GraphQLClientError` on
-        GraphQL errors and `httpx.HTTPError` when the server cannot be reached."""
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
+        """Run a query or mutation; return `data`.
+
+        Raises `GraphQLClientError` on GraphQL errors, HTTP 401 included (code
+        UNAUTHENTICATED: no key, or one that is unknown or revoked), or an answer that
+        is not GraphQL (code BAD_RESPONSE); `httpx.HTTPError` when the server cannot be
+        reached or answers another HTTP error without a GraphQL body.
+        """
+        async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as http:
             response = await http.post(self.url, json={"query": query, "variables": variables})
-        body = response.json()
-        if body.get("errors"):
-            raise GraphQLClientError(body["errors"])
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if errors := _graphql_errors(body):
+            raise GraphQLClientError(errors)
+        if response.status_code == 401:
+            raise self._unauthenticated(f"HTTP 401 from {self.url}")
         response.raise_for_status()
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise GraphQLClientError.of(
+                f"{self.url} did not answer with GraphQL (HTTP {response.status_code})",
+                "BAD_RESPONSE",
+            )
         return body["data"]
 
     async def subscribe(
@@ -84,17 +150,46 @@ class GraphQLClient:
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield each `next` payload's `data` until the server sends `complete`.
 
-        Speaks graphql-transport-ws: connection_init -> connection_ack, subscribe,
-        next..., complete. Raises `GraphQLClientError` on an `error` message and
+        Speaks graphql-transport-ws: connection_init (with `{"Authorization": "Bearer
+        <api_key>"}` as its payload when there is a key) -> connection_ack, subscribe,
+        next..., complete. Raises `GraphQLClientError` on an `error` message, when the
+        server refuses the connection (close 4401/4403 before the ack, or an upgrade
+        answered with a GraphQL-shaped HTTP error such as 401: code UNAUTHENTICATED), and
         `websockets.ConnectionClosed` if the connection drops.
         """
-        async with websockets.connect(
-            websocket_url(self.url), subprotocols=["graphql-transport-ws"], open_timeout=30
-        ) as ws:
-            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-            while (ack := json.loads(await ws.recv()))["type"] != "connection_ack":
-                if ack["type"] == "ping":
-                    await ws.send(json.dumps({"type": "pong"}))
+        try:
+            connection = await websockets.connect(
+                websocket_url(self.url),
+                subprotocols=["graphql-transport-ws"],
+                additional_headers=self.headers,
+                open_timeout=30,
+            )
+        except websockets.InvalidStatus as exc:
+            status = exc.response.status_code
+            if errors := _graphql_errors(exc.response.body):
+                raise GraphQLClientError(errors) from None
+            if status == 401:
+                raise self._unauthenticated(
+                    f"WebSocket upgrade refused with HTTP {status}"
+                ) from None
+            raise
+        async with connection as ws:
+            init = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+            try:
+                while (ack := json.loads(await ws.recv()))["type"] != "connection_ack":
+                    if ack["type"] == "ping":
+                        await ws.send(json.dumps({"type": "pong"}))
+            except websockets.ConnectionClosed as exc:
+                if exc.rcvd is None or exc.rcvd.code not in REFUSED_CLOSE_CODES:
+                    raise
+                if errors := _graphql_errors(exc.rcvd.reason):
+                    raise GraphQLClientError(errors) from None
+                raise self._unauthenticated(
+                    f"the server refused the WebSocket connection (close {exc.rcvd.code} "
+                    f"{exc.rcvd.reason or 'Forbidden'})",
+                    ", or this principal has too many WebSocket connections open",
+                ) from None
             op_id = uuid.uuid4().hex
             await ws.send(json.dumps({
                 "id": op_id, "type": "subscribe",
