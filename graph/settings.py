@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
@@ -171,12 +171,21 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _jwt_complete(self) -> Settings:
+        """JWT_ISSUER and a key come together: one without the other is a mistake that
+        would otherwise silently refuse every JWT."""
+        keys = (self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_file)
+        if bool(self.jwt_issuer) != any(keys):
+            raise ValueError(
+                "JWTs need JWT_ISSUER and one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE"
+            )
+        return self
+
     @property
     def jwt_enabled(self) -> bool:
-        """Whether JWTs are accepted (JWT_ISSUER and a key are set)."""
-        return bool(self.jwt_issuer) and any(
-            (self.jwt_secret, self.jwt_public_key_file, self.jwt_jwks_file)
-        )
+        """Whether JWTs are accepted (JWT_ISSUER and, checked above, a key are set)."""
+        return bool(self.jwt_issuer)
 
     @property
     def resolved_model(self) -> str:

@@ -182,3 +182,10 @@ async def test_es256_from_a_jwks_file_and_rs256_from_a_pem_key(
         async with client_of(settings) as client:
             assert (await post(client, TASKS, token)).status_code == 200
             assert (await post(client, TASKS, stranger)).status_code == 401
+
+
+def test_half_a_jwt_configuration_is_refused(sqlite_url: str) -> None:
+    with pytest.raises(ValueError, match="JWTs need JWT_ISSUER and one of"):
+        settings_for(sqlite_url, jwt_issuer=ISSUER)
+    with pytest.raises(ValueError, match="JWTs need JWT_ISSUER and one of"):
+        settings_for(sqlite_url, jwt_secret=SECRET)
