@@ -150,6 +150,9 @@ class PostAssistRouter(GraphQLRouter):
         TOO_MANY_CONNECTIONS; graphql-transport-ws: close 4403) without a principal, or
         when the principal already holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections."""
         services = context.services
+        if context.counted is not None:  # a repeated graphql-ws connection_init
+            services.connections.release(context.counted)
+            context.counted = None
         authorization = (
             authorization_from_params(context.connection_params) or context.upgrade_authorization
         )

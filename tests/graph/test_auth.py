@@ -244,6 +244,9 @@ async def test_connections_per_principal_are_capped(
         for ws in sockets:
             await ws.send(ws_init(protocol, tokens["alice"]))
             assert (await recv(ws))["type"] == "connection_ack"
+        # graphql-ws lets a client init again: that must not count the connection twice.
+        await sockets[0].send(ws_init(protocol, tokens["alice"]))
+        assert (await recv(sockets[0]))["type"] == "connection_ack"
         async with websockets.connect(url, subprotocols=[protocol]) as third:
             await third.send(ws_init(protocol, tokens["alice"]))
             refused = await recv(third)
