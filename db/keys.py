@@ -8,6 +8,7 @@ characters, from `secrets.token_urlsafe`). The database holds only the token's S
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from sqlmodel import col, func, select
@@ -18,6 +19,8 @@ from db.models import ApiKey, utcnow
 #: Every API key token starts with this (so a leaked one is easy to find with a
 #: secret scanner, and a JWT is never mistaken for a key).
 TOKEN_PREFIX = "pa_"
+#: The whole shape of a token: anything else is refused without a database read.
+TOKEN_SHAPE = re.compile(r"pa_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
 
 
 def hash_token(token: str) -> str:

@@ -159,6 +159,7 @@ def _freeze_startup_objects() -> None:
 async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
     """HTTP 401 with a GraphQL-shaped body and a Bearer challenge."""
     assert isinstance(exc, UnauthenticatedError)
+    logger.info("HTTP 401: %s", exc.message)
     return JSONResponse(
         error_body(exc.message, UNAUTHENTICATED),
         status_code=401,

@@ -41,6 +41,10 @@ from graph.settings import Settings
 logger = logging.getLogger(__name__)
 
 Mode = Literal["required", "local", "disabled"]
+#: API keys remembered at once (checked ones and unknown ones), per process.
+CACHE_SIZE = 10_000
+#: Headers a reverse proxy adds; a request carrying one was not made on this machine.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def made_locally(scope: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
+    """Whether a request (ASGI `scope` and its `headers`) was made on this machine: it
+    reached a loopback address of the server (`scope["server"]`; the socket it came in
+    on, whatever address the server was bound to) and no proxy forwarded it."""
+    server = scope.get("server")
+    if not server or not is_loopback(str(server[0])):
+        return False
+    return not any(name in headers for name in FORWARDING_HEADERS)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -132,6 +146,9 @@ class JWTVerifier:
             self.jwks = {key.key_id: key for key in jwk_set.keys}
 
     def _key(self, token: str) -> tuple[Any, list[str]]:
+        """The key and the one algorithm to check `token` with. The algorithm comes from
+        our side (the secret is HS256; a JWKS key's own algorithm; the PEM key's type),
+        and a token whose header names another one is refused."""
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm == "HS256" and self.secret:
@@ -141,16 +158,19 @@ class JWTVerifier:
                 key = self.jwks.get(header.get("kid"))
                 if key is None and len(self.jwks) == 1 and "kid" not in header:
                     key = next(iter(self.jwks.values()))
-                if key is not None:
-                    return key.key, [algorithm]
-                raise jwt.InvalidTokenError("no key in the JWKS has this kid")
+                if key is None:
+                    raise jwt.InvalidTokenError("no key in the JWKS has this kid")
+                if key.algorithm_name != algorithm:
+                    raise jwt.InvalidTokenError(f"the key {key.key_id!r} is not for {algorithm}")
+                return key.key, [algorithm]
             if self.public_key:
                 return self.public_key, [algorithm]
         raise jwt.InvalidTokenError(f"algorithm {algorithm!r} is not accepted")
 
     def principal(self, token: str) -> Principal:
-        """The principal `jwt:<sub>` of a valid token (an admin when its `scope`, space
-        separated, or `scp` list holds `JWT_ADMIN_SCOPE`). Raises `UnauthenticatedError`."""
+        """The principal `jwt:<sub>` of a valid token (an admin when its `scope` or `scp`,
+        a space-separated string or a list, holds `JWT_ADMIN_SCOPE`). Raises
+        `UnauthenticatedError`, also for an empty `sub`."""
         try:
             key, algorithms = self._key(token)
             claims = jwt.decode(
@@ -162,12 +182,26 @@ class JWTVerifier:
                 leeway=self.leeway,
                 options={"require": ["exp", "iss", "sub"], "verify_aud": bool(self.audience)},
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            # TypeError/ValueError: a key PyJWT cannot use for the token (e.g. an RSA JWK
+            # named by the kid of an ES256 token).
             raise UnauthenticatedError(f"the JWT is not valid: {exc}") from None
-        scopes = claims.get("scp") or str(claims.get("scope", "")).split()
-        admin = isinstance(scopes, list) and self.admin_scope in scopes
-        subject = str(claims["sub"])
-        return Principal(f"jwt:{subject}", str(claims.get("name") or subject), admin=admin)
+        subject = str(claims["sub"]).strip()
+        if not subject:
+            raise UnauthenticatedError("the JWT is not valid: empty sub")
+        scopes = {*_scopes(claims.get("scope")), *_scopes(claims.get("scp"))}
+        name = str(claims.get("name") or subject)
+        return Principal(f"jwt:{subject}", name, admin=self.admin_scope in scopes)
+
+
+def _scopes(value: Any) -> list[str]:
+    """OAuth scopes as sent: a space-separated string (`scope`, RFC 8693) or a list
+    (`scp`, as Azure AD and Okta send it); anything else grants nothing."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
 
 
 class Authenticator:
@@ -198,9 +232,11 @@ class Authenticator:
             self.mode = "required"
             logger.info("authentication required: API keys%s", " and JWTs" if self.jwt else "")
             return self.mode
-        if not is_loopback(bind_host):
+        public = [h for h in self.settings.allowed_hosts if h == "*" or not is_loopback(h)]
+        if not is_loopback(bind_host) or public:
+            where = bind_host if not is_loopback(bind_host) else f"ALLOWED_HOSTS {public}"
             raise InsecureBindError(
-                f"refusing to serve on {bind_host} without authentication: create a key "
+                f"refusing to serve on {where} without authentication: create a key "
                 "(postassist keys create --name NAME), configure JWT_ISSUER, or set "
                 "AUTH_DISABLED=true if a gateway in front authenticates callers"
             )
@@ -225,15 +261,22 @@ class Authenticator:
                 logger.warning("an API key exists now: authentication is required from here on")
         return self.mode == "local"
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """The principal of an `Authorization` header value (None: none sent). Raises
-        `UnauthenticatedError` when a principal is needed and none is proven."""
+    async def authenticate(self, authorization: str | None, *, local: bool = True) -> Principal:
+        """The principal of an `Authorization` header value (None: none sent). `local`
+        says the request was made on this machine (`made_locally`); in local mode only
+        such requests may go without credentials. Raises `UnauthenticatedError` when a
+        principal is needed and none is proven."""
         if self.mode == "disabled":
             return LOCAL_PRINCIPAL
         token = bearer_token(authorization)
         if token is None:
             if self.mode == "local" and await self._still_local():
-                return LOCAL_PRINCIPAL
+                if local:
+                    return LOCAL_PRINCIPAL
+                raise UnauthenticatedError(
+                    "this server runs in local mode and serves only requests made on this "
+                    "machine without a proxy; create an API key to serve others"
+                )
             raise UnauthenticatedError(
                 'authentication required: send "Authorization: Bearer <API key or JWT>"'
             )
@@ -244,19 +287,31 @@ class Authenticator:
         return self.jwt.principal(token)
 
     async def _key_principal(self, token: str) -> Principal:
+        if not keys.TOKEN_SHAPE.fullmatch(token):
+            raise UnauthenticatedError("the API key is not valid (malformed)")
+        digest = keys.hash_token(token)
         now = time.monotonic()
-        cached = self._cache.get(token)
+        cached = self._cache.get(digest)
         if cached is None or cached[1] <= now:
             async with self.session_factory() as session:
                 key = await keys.find_key(session=session, token=token)
             principal = Principal(f"key:{key.id}", key.name, key.admin) if key else None
-            if len(self._cache) > 10_000:
-                self._cache.clear()
+            if len(self._cache) >= CACHE_SIZE:
+                self._evict(now)
             cached = (principal, now + self.settings.auth_cache_seconds)
-            self._cache[token] = cached
+            self._cache[digest] = cached
         if cached[0] is None:
             raise UnauthenticatedError("the API key is not valid (unknown or revoked)")
         return cached[0]
+
+    def _evict(self, now: float) -> None:
+        """Make room: drop expired entries, then unknown tokens (a flood of made-up
+        keys must not push out the real ones), then everything."""
+        for digest, (principal, expires) in list(self._cache.items()):
+            if expires <= now or principal is None:
+                del self._cache[digest]
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
 
 
 class ConnectionLimiter:
@@ -299,5 +354,6 @@ __all__ = [
     "authorization_from_params",
     "bearer_token",
     "is_loopback",
+    "made_locally",
     "rejection_payload",
 ]

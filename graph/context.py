@@ -15,7 +15,7 @@ from db import repository
 from db.engine import SessionFactory
 from db.event_log import EventLog
 from db.models import Task as TaskRow
-from graph.auth import Authenticator, ConnectionLimiter, Principal
+from graph.auth import Authenticator, ConnectionLimiter, Principal, made_locally
 from graph.errors import UnauthenticatedError
 from graph.health import ModelMonitor
 from graph.ratelimit import MutationRateLimiter
@@ -50,6 +50,7 @@ class Context(BaseContext):
         principal: Principal | None = None,
         *,
         upgrade_authorization: str | None = None,
+        local: bool = False,
     ) -> None:
         super().__init__()
         self.services = services
@@ -57,6 +58,11 @@ class Context(BaseContext):
         #: A WebSocket's upgrade-request `Authorization` header (used when the
         #: `connection_init` payload carries none).
         self.upgrade_authorization = upgrade_authorization
+        #: Whether the request was made on this machine (`graph.auth.made_locally`).
+        self.local = local
+        #: The `Authorization` a WebSocket was authenticated with, checked again while
+        #: it stays open.
+        self.authorization: str | None = None
         #: The principal this WebSocket is counted for in `services.connections`.
         self.counted: Principal | None = None
 
@@ -98,8 +104,9 @@ async def get_context(connection: HTTPConnection) -> Context:
     (`PostAssistRouter.on_ws_connect`)."""
     services: Services = connection.app.state.services
     authorization = connection.headers.get("authorization")
+    local = made_locally(connection.scope, connection.headers)
     if connection.scope["type"] == "websocket":
-        return Context(services, upgrade_authorization=authorization)
+        return Context(services, upgrade_authorization=authorization, local=local)
     if _is_ide_page(connection):
         return Context(services)
-    return Context(services, await services.auth.authenticate(authorization))
+    return Context(services, await services.auth.authenticate(authorization, local=local))

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 #: graphql-transport-ws uses), and for a message that is not a protocol message.
 INIT_TIMEOUT_CLOSE = 4408
 INVALID_MESSAGE_CLOSE = 4400
+#: Close code for a connection whose credentials stopped working (graphql-transport-ws
+#: uses 4403 "Forbidden" for refused credentials).
+CREDENTIALS_CLOSE = 4403
 #: `extensions.code` of a `connection_init` refused because the principal already
 #: holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections.
 TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
@@ -57,19 +60,38 @@ def _valid_start(message: dict[str, Any]) -> str | None:
 
 
 class _CountedConnection:
-    """Gives back the connection a principal was counted for (at `connection_init`)
-    when the WebSocket ends, however it ends."""
+    """Checks an authenticated WebSocket's credentials again every AUTH_CACHE_SECONDS
+    (at least 1 s) and closes it with 4403 once they fail (a JWT past its `exp`, a
+    revoked key), and gives back the connection its principal was counted for (at
+    `connection_init`) when it ends, however it ends."""
 
     context: Context
+    websocket: Any
 
     async def handle(self) -> None:
-        """Run the connection, then release its count."""
+        """Run the connection with its credential check, then release its count."""
+        recheck = asyncio.create_task(self._recheck_credentials())
         try:
             await super().handle()  # type: ignore[misc]
         finally:
+            recheck.cancel()
             if self.context.counted is not None:
                 self.context.services.connections.release(self.context.counted)
                 self.context.counted = None
+
+    async def _recheck_credentials(self) -> None:
+        auth = self.context.services.auth
+        interval = max(self.context.services.settings.auth_cache_seconds, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            if self.context.counted is None:
+                continue
+            try:
+                await auth.authenticate(self.context.authorization, local=self.context.local)
+            except UnauthenticatedError as exc:
+                logger.info("WebSocket of %s closed: %s", self.context.counted.id, exc.message)
+                await self.websocket.close(CREDENTIALS_CLOSE, "Credentials expired or revoked")
+                return
 
 
 class LegacyWSHandler(_CountedConnection, BaseGraphQLWSHandler):
@@ -157,7 +179,7 @@ class PostAssistRouter(GraphQLRouter):
             authorization_from_params(context.connection_params) or context.upgrade_authorization
         )
         try:
-            principal = await services.auth.authenticate(authorization)
+            principal = await services.auth.authenticate(authorization, local=context.local)
         except UnauthenticatedError as exc:
             logger.info("WebSocket connection_init refused: %s", exc.message)
             raise ConnectionRejectionError(rejection_payload(exc, UNAUTHENTICATED)) from None
@@ -168,6 +190,7 @@ class PostAssistRouter(GraphQLRouter):
             raise ConnectionRejectionError(rejection_payload(message, TOO_MANY_CONNECTIONS))
         context.principal = principal
         context.counted = principal
+        context.authorization = authorization
         return UNSET
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:

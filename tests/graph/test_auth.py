@@ -62,6 +62,7 @@ def app(sqlite_url: str, model: ScriptedChatModel, tokens: dict[str, str]) -> Fa
         follow_poll_seconds=0.5,
         ws_max_connections_per_principal=2,
         rate_limit_mutations="1000/minute",
+        auth_cache_seconds=1.0,  # open WebSockets re-check their key every second
         _env_file=None,
     )
     return create_app(settings, model_factory=lambda: model)
@@ -261,3 +262,21 @@ async def test_connections_per_principal_are_capped(
         await again.send(ws_init(protocol, tokens["alice"]))
         assert (await recv(again))["type"] == "connection_ack"  # the closed one was released
     await held[1].__aexit__(None, None, None)
+
+
+async def test_an_open_websocket_closes_when_its_key_is_revoked(
+    live_server: Callable[[str], str], tokens: dict[str, str], sqlite_url: str
+) -> None:
+    url = f"ws://{live_server('/graphql')}"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(ws_init("graphql-transport-ws", tokens["bob"]))
+        assert (await recv(ws))["type"] == "connection_ack"
+        engine = create_engine(sqlite_url)
+        async with create_session_factory(engine)() as session:
+            bob = next(k for k in await keys.list_keys(session=session) if k.name == "bob")
+            await keys.revoke_key(session=session, key_id=bob.id)
+        await engine.dispose()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(5):  # the cache (1 s) expires, then the next check
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403

@@ -87,6 +87,28 @@ async def test_local_mode_then_a_key_makes_authentication_required(sqlite_url: s
         assert body["data"]["tasks"]["totalCount"] == 0  # the local task is not the key's
 
 
+async def test_local_mode_serves_only_requests_made_on_this_machine(sqlite_url: str) -> None:
+    async with client_of(settings_for(sqlite_url)) as client:
+        assert (await post(client, TASKS)).status_code == 200
+        proxied = await client.post(
+            "/graphql", json={"query": TASKS}, headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        assert proxied.status_code == 401
+        assert "local mode" in proxied.json()["errors"][0]["message"]
+        # Served on every interface (uvicorn --host 0.0.0.0) and reached from outside with
+        # a spoofed Host: the socket's own address is not loopback.
+        outside = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=client.app),  # type: ignore[attr-defined]
+            base_url="http://10.0.0.5",
+            headers={"Host": "localhost"},
+        )
+        async with outside:
+            assert (await outside.post("/graphql", json={"query": TASKS})).status_code == 401
+    with pytest.raises(InsecureBindError, match="ALLOWED_HOSTS"):
+        async with client_of(settings_for(sqlite_url, allowed_hosts=["api.example.com"])):
+            pass
+
+
 async def test_a_public_bind_without_auth_refuses_to_start(sqlite_url: str) -> None:
     with pytest.raises(InsecureBindError, match=r"refusing to serve on 0\.0\.0\.0"):
         async with client_of(settings_for(sqlite_url, host="0.0.0.0")):
@@ -134,6 +156,43 @@ async def test_hs256_jwts(sqlite_url: str) -> None:
             response = await post(client, TASKS, bad)
             assert response.status_code == 401, (bad, response.text)
             assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_jwt_claims_are_read_strictly(sqlite_url: str, tmp_path: Path) -> None:
+    settings = settings_for(
+        sqlite_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_secret=SECRET, host="0.0.0.0"
+    )
+    async with client_of(settings) as client:
+        await post(client, GENERATE, hs256({"sub": "someone"}), input=INPUT)
+        for admin_claims in ({"scp": ["openid", "postassist:admin"]},
+                             {"scp": "openid postassist:admin"}):  # fmt: skip
+            body = (await post(client, TASKS, hs256({"sub": "ops", **admin_claims}))).json()
+            assert body["data"]["tasks"]["totalCount"] == 1, admin_claims
+        for not_admin in ({"scope": ["postassist:admin-ish"]}, {"scope": {"a": 1}}):
+            body = (await post(client, TASKS, hs256({"sub": "u", **not_admin}))).json()
+            assert body["data"]["tasks"]["totalCount"] == 0, not_admin
+        assert (await post(client, TASKS, hs256({"sub": "  "}))).status_code == 401
+
+
+async def test_a_jwks_key_of_another_type_is_refused_not_a_crash(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "rsa", "alg": "RS256"}]}))
+    settings = settings_for(
+        sqlite_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_jwks_file=jwks
+    )
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": int(time.time()) + 60}
+    es256 = jwt.encode(
+        claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "rsa"}
+    )
+    async with client_of(settings) as client:
+        response = await post(client, TASKS, es256)
+        assert response.status_code == 401, response.text
+        assert (await post(client, TASKS, jwt.encode(claims, rsa_key, algorithm="RS256",
+                headers={"kid": "rsa"}))).status_code == 200  # fmt: skip
 
 
 def forge_hs256(claims: dict[str, Any], secret: bytes) -> str:
