@@ -228,6 +228,9 @@ class Authenticator:
                            "is the local principal and sees every task")  # fmt: skip
             self.mode = "disabled"
             return self.mode
+        if self.jwt is not None and not self.settings.jwt_audience:
+            logger.warning("JWT_AUDIENCE is not set: any token of %s is accepted, whatever "
+                           "service it was issued for", self.settings.jwt_issuer)  # fmt: skip
         if self.jwt is not None or await self._any_key():
             self.mode = "required"
             logger.info("authentication required: API keys%s", " and JWTs" if self.jwt else "")
