@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from broadcaster import Broadcast
 from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from starlette.middleware.cors import CORSMiddleware
@@ -22,6 +21,7 @@ from agents.llm import ModelSource, ModelUnavailableError, endpoint_probe, open_
 from agents.tasks import open_task_service
 from agents.worker import run_worker
 from db import VERSION
+from db.bus import broadcast_for
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
 from db.migrate import upgrade_to_head
@@ -96,7 +96,7 @@ async def open_services(
         )
         stack.push_async_callback(engine.dispose)
         await upgrade_to_head(engine)
-        broadcast = Broadcast(settings.broadcast_url)
+        broadcast = broadcast_for(settings.broadcast_url)
         await broadcast.connect()
         stack.push_async_callback(broadcast.disconnect)
         model = await stack.enter_async_context(

@@ -40,9 +40,12 @@ class Subscription:
     async def task_updates(
         self, info: Info, status: TaskStatus | None = None
     ) -> AsyncGenerator[Task, None]:
+        principal = info.context.principal
         async for notice in info.context.services.event_log.follow_status():
             if status is not None and notice["status"] != status.value:
                 continue
+            if "owner" in notice and not principal.can_see(str(notice["owner"])):
+                continue  # another principal's task: skipped without a read
             row = await info.context.visible_task(notice["task_id"])
             if row is not None:
                 yield Task.from_model(row)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from broadcaster import Broadcast
 
+from db.bus import broadcast_for
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
 from db.migrate import upgrade_to_head
@@ -89,7 +90,7 @@ REDIS_URL = "redis://127.0.0.1:6379"
 @pytest.fixture(params=["memory://", pytest.param(REDIS_URL, marks=pytest.mark.redis)])
 async def broadcast(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast]:
     """The in-process bus, and the Redis one that several replicas share."""
-    bus = Broadcast(request.param)
+    bus = broadcast_for(request.param)
     try:
         await asyncio.wait_for(bus.connect(), 5)
     except (OSError, TimeoutError) as exc:

@@ -224,3 +224,29 @@ async def test_a_task_that_ends_leaves_nothing_working(
     team = Teams.load(task.teams)[0]
     assert team.status == after
     assert [a.status for a in team.agents] == ["IDLE", after]
+
+
+async def test_status_notices_name_the_owner(event_log: EventLog) -> None:
+    async with event_log.session_factory() as session:
+        task = await repository.create_task(
+            session=session,
+            request=PostRequest(paper_title="Attention Is All You Need"),
+            kind=TaskKind.GENERATE,
+            teams=initial_teams(),
+            owner="key:0123abcd",
+        )
+    received: list[dict] = []
+
+    async def listen() -> None:
+        async for notice in event_log.follow_status():
+            if notice["task_id"] == task.id:
+                received.append(notice)
+                return
+
+    listening = asyncio.create_task(listen())
+    async with asyncio.timeout(10):
+        while not received:  # the bus may subscribe late: keep changing until one arrives
+            await asyncio.sleep(0.3)
+            await event_log.append(task.id, Event.task_status(TaskStatus.RUNNING))
+    await listening
+    assert received[0]["status"] == "RUNNING" and received[0]["owner"] == "key:0123abcd"
