@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 EXTRAS ?= local,dev,postgres,redis
 
-.PHONY: install run test lint format schema clean
+.PHONY: install browser run test lint format schema clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install the project with the local model
 
+browser: ## Debian's Chromium, for the test that opens GraphiQL offline (apt-get: root or sudo)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; \
+	} || echo "chromium could not be installed: the GraphiQL browser test skips (CI=true: fails)"
+
 run: install ## migrate the SQLite database, start the local model, serve :8000/graphql
 	$(BIN)/postassist serve
 
-test: install ## ruff, then the whole test suite (unit, API, WebSocket, end-to-end)
+test: install browser ## ruff, then the whole test suite (unit, API, WebSocket, browser, end-to-end)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

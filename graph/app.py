@@ -29,6 +29,7 @@ from graph.auth import Authenticator, ConnectionLimiter
 from graph.context import Services, get_context
 from graph.errors import UNAUTHENTICATED, UnauthenticatedError
 from graph.health import ModelMonitor, healthz, readyz
+from graph.ide import mount_ide_files
 from graph.middleware import BodyLimitMiddleware, HostGuard, OriginGuard
 from graph.ratelimit import MutationRateLimiter, limiter_storage
 from graph.router import PostAssistRouter, error_body
@@ -196,6 +197,8 @@ def create_app(
         allowed_origins=settings.cors_origins,  # strawberry's own WebSocket Origin check
     )
     app.include_router(router, prefix="/graphql")
+    if settings.graphql_introspection:
+        mount_ide_files(app)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/readyz", readyz, include_in_schema=False)
     app.add_exception_handler(UnauthenticatedError, _unauthenticated)

@@ -25,6 +25,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from graph.auth import authorization_from_params, rejection_payload
 from graph.context import Context
 from graph.errors import BAD_REQUEST, UNAUTHENTICATED, UnauthenticatedError
+from graph.ide import offline_html
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,11 @@ class PostAssistRouter(GraphQLRouter):
             max_subscriptions_per_connection=max_subscriptions,
             **kwargs,
         )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """The GraphiQL page, loading its files from this server (`graph.ide`)."""
+        return offline_html()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate a WebSocket at `connection_init`: the `Authorization` in its
