@@ -10,14 +10,15 @@ or RS256/ES256 from `JWT_PUBLIC_KEY_FILE` or `JWT_JWKS_FILE`).
 Modes (decided at start-up, `Authenticator.start`):
 
 * required: a key exists or JWTs are configured; every operation needs a principal.
-* local: no key, no JWT, a loopback bind; a request without credentials is the one
-  implicit local principal (an admin: it sees every task, as before principals existed).
-  A request that does send a token is still checked, and once a key is created the
-  server switches to required within `AUTH_CACHE_SECONDS`.
+* local: no key, no JWT, a loopback bind and loopback `ALLOWED_HOSTS`; a request made
+  on this machine (`made_locally`) without credentials is the one implicit local
+  principal (an admin: it sees every task, as before principals existed). A request
+  that does send a token is still checked, and once a key is created the server
+  switches to required within `AUTH_CACHE_SECONDS`.
 * disabled: `AUTH_DISABLED=true`; every request is the local principal, tokens unread.
 
-Binding to a non-loopback address with no key, no JWT and no `AUTH_DISABLED` refuses to
-start (`InsecureBindError`).
+Binding to a non-loopback address (or allowing a non-loopback Host) with no key, no JWT
+and no `AUTH_DISABLED` refuses to start (`InsecureBindError`).
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ class Authenticator:
                 logger.warning("an API key exists now: authentication is required from here on")
         return self.mode == "local"
 
-    async def authenticate(self, authorization: str | None, *, local: bool = True) -> Principal:
+    async def authenticate(self, authorization: str | None, *, local: bool) -> Principal:
         """The principal of an `Authorization` header value (None: none sent). `local`
         says the request was made on this machine (`made_locally`); in local mode only
         such requests may go without credentials. Raises `UnauthenticatedError` when a
