@@ -27,12 +27,12 @@ from db.event_log import EventLog
 from db.migrate import upgrade_to_head
 from graph.auth import Authenticator, ConnectionLimiter
 from graph.context import Services, get_context
-from graph.errors import UNAUTHENTICATED, UnauthenticatedError
+from graph.errors import UNAUTHENTICATED, UnauthenticatedError, error_body
 from graph.health import ModelMonitor, healthz, readyz
 from graph.ide import mount_ide_files
 from graph.middleware import BodyLimitMiddleware, HostGuard, OriginGuard
 from graph.ratelimit import MutationRateLimiter, limiter_storage
-from graph.router import PostAssistRouter, error_body
+from graph.router import PostAssistRouter
 from graph.schema import build_schema
 from graph.settings import Settings, get_settings
 

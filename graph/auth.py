@@ -341,13 +341,6 @@ class ConnectionLimiter:
             del self.open[principal.id]
 
 
-def rejection_payload(error: UnauthenticatedError | str, code: str) -> dict[str, Any]:
-    """The payload of a refused `connection_init` (graphql-ws's `connection_error`;
-    graphql-transport-ws closes with 4403 and this as JSON in the reason)."""
-    message = error if isinstance(error, str) else error.message
-    return {"message": message, "extensions": {"code": code}}
-
-
 __all__ = [
     "LOCAL_PRINCIPAL",
     "Authenticator",
@@ -359,5 +352,4 @@ __all__ = [
     "bearer_token",
     "is_loopback",
     "made_locally",
-    "rejection_payload",
 ]

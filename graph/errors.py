@@ -37,6 +37,17 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 RATE_LIMITED = "RATE_LIMITED"
 
 
+def error_entry(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    """One GraphQL error as JSON: `{"message", "extensions": {"code", **extensions}}`."""
+    return {"message": message, "extensions": {"code": code, **extensions}}
+
+
+def error_body(message: str, code: str = BAD_REQUEST, **extensions: Any) -> dict[str, Any]:
+    """A GraphQL-shaped response body with one error (`error_entry`), for answers given
+    outside GraphQL execution (HTTP 400/401/403/413, refused WebSocket messages)."""
+    return {"data": None, "errors": [error_entry(message, code, **extensions)]}
+
+
 class PostAssistError(GraphQLError):
     """An error meant for the client: `message` plus `extensions.code` (and details)."""
 

@@ -12,6 +12,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph.errors import error_body
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,17 +71,8 @@ class BodyLimitMiddleware:
     async def _refuse(self, send: Send, what: str) -> None:
         logger.info("request body refused: %s, the limit is %d", what, self.max_bytes)
         message = f"the request body is larger than {self.max_bytes} bytes"
-        body = json.dumps(
-            {
-                "data": None,
-                "errors": [
-                    {
-                        "message": message,
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE", "maxBytes": self.max_bytes},
-                    }
-                ],
-            }
-        ).encode()
+        body = json.dumps(error_body(message, "PAYLOAD_TOO_LARGE", maxBytes=self.max_bytes))
+        body = body.encode()
         await send(
             {
                 "type": "http.response.start",
@@ -124,15 +117,8 @@ class OriginGuard:
             origin = headers.get("origin")
             if origin is not None and not self.allows(origin, headers.get("host")):
                 logger.info("%s from origin %s refused", scope["type"], origin[:200])
-                body = {
-                    "data": None,
-                    "errors": [
-                        {
-                            "message": f"origin {origin[:200]} is not allowed (CORS_ORIGINS)",
-                            "extensions": {"code": "FORBIDDEN_ORIGIN"},
-                        }
-                    ],
-                }
+                message = f"origin {origin[:200]} is not allowed (CORS_ORIGINS)"
+                body = error_body(message, "FORBIDDEN_ORIGIN")
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

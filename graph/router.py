@@ -22,9 +22,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
-from graph.auth import authorization_from_params, rejection_payload
+from graph.auth import authorization_from_params
 from graph.context import Context
-from graph.errors import BAD_REQUEST, UNAUTHENTICATED, UnauthenticatedError
+from graph.errors import BAD_REQUEST, UnauthenticatedError, error_body, error_entry
 from graph.ide import offline_html
 
 logger = logging.getLogger(__name__)
@@ -39,11 +39,6 @@ CREDENTIALS_CLOSE = 4403
 #: `extensions.code` of a `connection_init` refused because the principal already
 #: holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections.
 TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
-
-
-def error_body(message: str, code: str = BAD_REQUEST) -> dict[str, Any]:
-    """A GraphQL-shaped response body with one error."""
-    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def _valid_start(message: dict[str, Any]) -> str | None:
@@ -123,7 +118,7 @@ class LegacyWSHandler(_CountedConnection, BaseGraphQLWSHandler):
             return
         if message["type"] == "start" and (problem := _valid_start(message)):
             if isinstance(message.get("id"), str):
-                error = {"message": problem, "extensions": {"code": BAD_REQUEST}}
+                error = error_entry(problem, BAD_REQUEST)
                 await self.send_message({"type": "error", "id": message["id"], "payload": error})
             else:
                 await self.websocket.close(INVALID_MESSAGE_CLOSE, problem)
@@ -188,12 +183,12 @@ class PostAssistRouter(GraphQLRouter):
             principal = await services.auth.authenticate(authorization, local=context.local)
         except UnauthenticatedError as exc:
             logger.info("WebSocket connection_init refused: %s", exc.message)
-            raise ConnectionRejectionError(rejection_payload(exc, UNAUTHENTICATED)) from None
+            raise ConnectionRejectionError(exc.formatted) from None
         if not services.connections.acquire(principal):
             limit = services.connections.limit
             logger.info("WebSocket refused: %s holds %d connections", principal.id, limit)
             message = f"at most {limit} WebSocket connections per principal"
-            raise ConnectionRejectionError(rejection_payload(message, TOO_MANY_CONNECTIONS))
+            raise ConnectionRejectionError(error_entry(message, TOO_MANY_CONNECTIONS))
         context.principal = principal
         context.counted = principal
         context.authorization = authorization
@@ -225,4 +220,4 @@ class PostAssistRouter(GraphQLRouter):
         return parsed
 
 
-__all__ = ["LegacyWSHandler", "PostAssistRouter", "TransportWSHandler", "error_body"]
+__all__ = ["LegacyWSHandler", "PostAssistRouter", "TransportWSHandler"]
