@@ -3,9 +3,8 @@ connections per principal.
 
 A request names its principal with `Authorization: Bearer <token>` (HTTP, the
 WebSocket upgrade request, or the `connection_init` payload of either WebSocket
-protocol). A token that starts with `pa_` is an API key (`db.keys`); any other is a JWT,
-checked with PyJWT against `JWT_ISSUER`, `JWT_AUDIENCE` and a key (HS256 `JWT_SECRET`,
-or RS256/ES256 from `JWT_PUBLIC_KEY_FILE` or `JWT_JWKS_FILE`).
+protocol). A token that starts with `pa_` is an API key (`db.keys`); any other is a JWT
+(`graph.jwt_auth`).
 
 Modes (decided at start-up, `Authenticator.start`):
 
@@ -31,12 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jwt
-
 from db import keys
 from db.engine import SessionFactory
 from db.models import LOCAL_OWNER
 from graph.errors import UnauthenticatedError
+from graph.jwt_auth import JWTVerifier
 from graph.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -125,86 +123,6 @@ def authorization_from_params(params: Any) -> str | None:
     return None
 
 
-class JWTVerifier:
-    """Checks JWTs: signature (HS256 with the secret; RS256/ES256 with the PEM key or
-    the JWKS key named by `kid`), `iss`, `aud` (when `JWT_AUDIENCE` is set), `exp`
-    (required), `nbf`, with `JWT_LEEWAY_SECONDS` of clock skew.
-
-    Raises `ValueError` at construction for an unreadable key file."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.issuer = settings.jwt_issuer
-        self.audience = settings.jwt_audience
-        self.leeway = settings.jwt_leeway_seconds
-        self.admin_scope = settings.jwt_admin_scope
-        self.secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-        self.public_key = (
-            settings.jwt_public_key_file.read_text() if settings.jwt_public_key_file else None
-        )
-        self.jwks: dict[str | None, Any] = {}
-        if settings.jwt_jwks_file:
-            jwk_set = jwt.PyJWKSet.from_json(settings.jwt_jwks_file.read_text())
-            self.jwks = {key.key_id: key for key in jwk_set.keys}
-
-    def _key(self, token: str) -> tuple[Any, list[str]]:
-        """The key and the one algorithm to check `token` with. The algorithm comes from
-        our side (the secret is HS256; a JWKS key's own algorithm; the PEM key's type),
-        and a token whose header names another one is refused."""
-        header = jwt.get_unverified_header(token)
-        algorithm = header.get("alg")
-        if algorithm == "HS256" and self.secret:
-            return self.secret, ["HS256"]
-        if algorithm in ("RS256", "ES256"):
-            if self.jwks:
-                key = self.jwks.get(header.get("kid"))
-                if key is None and len(self.jwks) == 1 and "kid" not in header:
-                    key = next(iter(self.jwks.values()))
-                if key is None:
-                    raise jwt.InvalidTokenError("no key in the JWKS has this kid")
-                if key.algorithm_name != algorithm:
-                    raise jwt.InvalidTokenError(f"the key {key.key_id!r} is not for {algorithm}")
-                return key.key, [algorithm]
-            if self.public_key:
-                return self.public_key, [algorithm]
-        raise jwt.InvalidTokenError(f"algorithm {algorithm!r} is not accepted")
-
-    def principal(self, token: str) -> Principal:
-        """The principal `jwt:<sub>` of a valid token (an admin when its `scope` or `scp`,
-        a space-separated string or a list, holds `JWT_ADMIN_SCOPE`). Raises
-        `UnauthenticatedError`, also for an empty `sub`."""
-        try:
-            key, algorithms = self._key(token)
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=algorithms,
-                issuer=self.issuer,
-                audience=self.audience,
-                leeway=self.leeway,
-                options={"require": ["exp", "iss", "sub"], "verify_aud": bool(self.audience)},
-            )
-        except (jwt.PyJWTError, TypeError, ValueError) as exc:
-            # TypeError/ValueError: a key PyJWT cannot use for the token (e.g. an RSA JWK
-            # named by the kid of an ES256 token).
-            raise UnauthenticatedError(f"the JWT is not valid: {exc}") from None
-        subject = str(claims["sub"]).strip()
-        if not subject:
-            raise UnauthenticatedError("the JWT is not valid: empty sub")
-        scopes = {*_scopes(claims.get("scope")), *_scopes(claims.get("scp"))}
-        name = str(claims.get("name") or subject)
-        return Principal(f"jwt:{subject}", name, admin=self.admin_scope in scopes)
-
-
-def _scopes(value: Any) -> list[str]:
-    """OAuth scopes as sent: a space-separated string (`scope`, RFC 8693) or a list
-    (`scp`, as Azure AD and Okta send it); anything else grants nothing."""
-    if isinstance(value, str):
-        return value.split()
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, str)]
-    return []
-
-
 class Authenticator:
     """Turns an `Authorization` value into a `Principal` (see the module for modes).
 
@@ -288,7 +206,8 @@ class Authenticator:
             return await self._key_principal(token)
         if self.jwt is None:
             raise UnauthenticatedError("the token is not a valid API key")
-        return self.jwt.principal(token)
+        identity = self.jwt.verify(token)
+        return Principal(f"jwt:{identity.subject}", identity.name, admin=identity.admin)
 
     async def _key_principal(self, token: str) -> Principal:
         if not keys.TOKEN_SHAPE.fullmatch(token):
@@ -346,7 +265,6 @@ __all__ = [
     "Authenticator",
     "ConnectionLimiter",
     "InsecureBindError",
-    "JWTVerifier",
     "Principal",
     "authorization_from_params",
     "bearer_token",
