@@ -22,6 +22,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Longest API key name, in characters.
+KEY_NAME_MAX = 200
 #: The owner of tasks created in local mode (no authentication), and of every task
 #: created before principals existed (migration 0004).
 LOCAL_OWNER = "local"
@@ -295,7 +297,7 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
 
     id: str = Field(primary_key=True, max_length=32)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=KEY_NAME_MAX)
     secret_hash: str = Field(max_length=64, unique=True)
     admin: bool = False
     created_at: datetime = Field(
