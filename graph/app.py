@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from broadcaster import Broadcast
 from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from starlette.middleware.cors import CORSMiddleware
@@ -83,6 +84,25 @@ async def _remote_model(settings: Settings) -> AsyncIterator[ModelSource]:
 
 
 @contextlib.asynccontextmanager
+async def _worker(
+    settings: Settings, broadcast: Broadcast, model_factory: ModelFactory
+) -> AsyncIterator[None]:
+    """Run this process's worker for the context's lifetime. Its tasks write through a
+    pool of their own, so API queries cannot starve them."""
+    task_engine = create_engine(settings.database_url, pool_timeout=None)
+    try:
+        task_log = EventLog(
+            session_factory=create_session_factory(task_engine), broadcast=broadcast
+        )
+        async with run_worker(
+            settings.worker_config(), event_log=task_log, model_factory=model_factory
+        ):
+            yield
+    finally:
+        await task_engine.dispose()
+
+
+@contextlib.asynccontextmanager
 async def open_services(
     settings: Settings, *, model_factory: ModelFactory | None = None
 ) -> AsyncIterator[Services]:
@@ -121,16 +141,7 @@ async def open_services(
         )
         tasks = await stack.enter_async_context(open_task_service(settings.database_url, event_log))
         if settings.run_worker:
-            # Tasks write through a pool of their own: API queries cannot starve them.
-            task_engine = create_engine(settings.database_url, pool_timeout=None)
-            stack.push_async_callback(task_engine.dispose)
-            task_log = EventLog(
-                session_factory=create_session_factory(task_engine), broadcast=broadcast
-            )
-            worker = run_worker(
-                settings.worker_config(), event_log=task_log, model_factory=model.factory
-            )
-            await stack.enter_async_context(worker)
+            await stack.enter_async_context(_worker(settings, broadcast, model.factory))
         yield Services(
             settings,
             engine,
