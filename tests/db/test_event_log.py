@@ -13,19 +13,20 @@ from db import repository
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
 from db.events import Event
-from db.models import EventKind, PostRequest, TaskKind, TaskStatus
+from db.models import LOCAL_OWNER, EventKind, PostRequest, TaskKind, TaskStatus
 from db.snapshot import Teams
 
 pytestmark = pytest.mark.anyio
 
 
-async def new_task(log: EventLog) -> str:
+async def new_task(log: EventLog, owner: str = LOCAL_OWNER) -> str:
     async with log.session_factory() as session:
         task = await repository.create_task(
             session=session,
             request=PostRequest(paper_title="Attention Is All You Need"),
             kind=TaskKind.GENERATE,
             teams=initial_teams(),
+            owner=owner,
         )
     return task.id
 
@@ -227,19 +228,12 @@ async def test_a_task_that_ends_leaves_nothing_working(
 
 
 async def test_status_notices_name_the_owner(event_log: EventLog) -> None:
-    async with event_log.session_factory() as session:
-        task = await repository.create_task(
-            session=session,
-            request=PostRequest(paper_title="Attention Is All You Need"),
-            kind=TaskKind.GENERATE,
-            teams=initial_teams(),
-            owner="key:0123abcd",
-        )
+    task_id = await new_task(event_log, owner="key:0123abcd")
     received: list[dict] = []
 
     async def listen() -> None:
         async for notice in event_log.follow_status():
-            if notice["task_id"] == task.id:
+            if notice["task_id"] == task_id:
                 received.append(notice)
                 return
 
@@ -247,6 +241,6 @@ async def test_status_notices_name_the_owner(event_log: EventLog) -> None:
     async with asyncio.timeout(10):
         while not received:  # the bus may subscribe late: keep changing until one arrives
             await asyncio.sleep(0.3)
-            await event_log.append(task.id, Event.task_status(TaskStatus.RUNNING))
+            await event_log.append(task_id, Event.task_status(TaskStatus.RUNNING))
     await listening
     assert received[0]["status"] == "RUNNING" and received[0]["owner"] == "key:0123abcd"
