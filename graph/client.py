@@ -145,20 +145,12 @@ class GraphQLClient:
             )
         return body["data"]
 
-    async def subscribe(
-        self, query: str, variables: dict[str, Any] | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Yield each `next` payload's `data` until the server sends `complete`.
-
-        Speaks graphql-transport-ws: connection_init (with `{"Authorization": "Bearer
-        <api_key>"}` as its payload when there is a key) -> connection_ack, subscribe,
-        next..., complete. Raises `GraphQLClientError` on an `error` message, when the
-        server refuses the connection (close 4401/4403 before the ack, or an upgrade
-        answered with a GraphQL-shaped HTTP error such as 401: code UNAUTHENTICATED), and
-        `websockets.ConnectionClosed` if the connection drops.
-        """
+    async def _connect(self) -> Any:
+        """Open the WebSocket (graphql-transport-ws, the key in the upgrade's header).
+        Raises `GraphQLClientError` for an upgrade refused with a GraphQL-shaped body
+        or HTTP 401, `websockets.InvalidStatus` for another refusal."""
         try:
-            connection = await websockets.connect(
+            return await websockets.connect(
                 websocket_url(self.url),
                 subprotocols=["graphql-transport-ws"],
                 additional_headers=self.headers,
@@ -173,23 +165,42 @@ class GraphQLClient:
                     f"WebSocket upgrade refused with HTTP {status}"
                 ) from None
             raise
-        async with connection as ws:
-            init = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            await ws.send(json.dumps({"type": "connection_init", "payload": init}))
-            try:
-                while (ack := json.loads(await ws.recv()))["type"] != "connection_ack":
-                    if ack["type"] == "ping":
-                        await ws.send(json.dumps({"type": "pong"}))
-            except websockets.ConnectionClosed as exc:
-                if exc.rcvd is None or exc.rcvd.code not in REFUSED_CLOSE_CODES:
-                    raise
-                if errors := _graphql_errors(exc.rcvd.reason):
-                    raise GraphQLClientError(errors) from None
-                raise self._unauthenticated(
-                    f"the server refused the WebSocket connection (close {exc.rcvd.code} "
-                    f"{exc.rcvd.reason or 'Forbidden'})",
-                    ", or this principal has too many WebSocket connections open",
-                ) from None
+
+    async def _initialise(self, ws: Any) -> None:
+        """Send `connection_init` (the key in its payload) and wait for the ack,
+        answering pings. Raises `GraphQLClientError` when the server refuses it (close
+        4401/4403), `websockets.ConnectionClosed` if the connection drops otherwise."""
+        init = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        try:
+            while (ack := json.loads(await ws.recv()))["type"] != "connection_ack":
+                if ack["type"] == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+        except websockets.ConnectionClosed as exc:
+            if exc.rcvd is None or exc.rcvd.code not in REFUSED_CLOSE_CODES:
+                raise
+            if errors := _graphql_errors(exc.rcvd.reason):
+                raise GraphQLClientError(errors) from None
+            raise self._unauthenticated(
+                f"the server refused the WebSocket connection (close {exc.rcvd.code} "
+                f"{exc.rcvd.reason or 'Forbidden'})",
+                ", or this principal has too many WebSocket connections open",
+            ) from None
+
+    async def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield each `next` payload's `data` until the server sends `complete`.
+
+        Speaks graphql-transport-ws: connection_init (with `{"Authorization": "Bearer
+        <api_key>"}` as its payload when there is a key) -> connection_ack, subscribe,
+        next..., complete. Raises `GraphQLClientError` on an `error` message, when the
+        server refuses the connection (close 4401/4403 before the ack, or an upgrade
+        answered with a GraphQL-shaped HTTP error such as 401: code UNAUTHENTICATED), and
+        `websockets.ConnectionClosed` if the connection drops.
+        """
+        async with await self._connect() as ws:
+            await self._initialise(ws)
             op_id = uuid.uuid4().hex
             await ws.send(json.dumps({
                 "id": op_id, "type": "subscribe",
