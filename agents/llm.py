@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -22,13 +23,13 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
+from agents.model_gate import ModelGate, ModelStatus, ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 #: Where `LLM_PROVIDER=openai` goes without `OPENAI_BASE_URL`.
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-
-class ModelUnavailableError(RuntimeError):
-    """The chat model cannot be reached or started; the message names the fix."""
 
 
 class ModelTimeoutError(RuntimeError):
@@ -53,6 +54,20 @@ def model_failure(exc: BaseException) -> tuple[str, bool] | None:
     return None
 
 
+#: `LLM_TIMEOUT_SECONDS` for the bundled model when it is not set. Measured on 2 cores
+#: (`python -m benchmarks.model_speed`): ~330 prompt tokens/s and ~100 output tokens/s
+#: idle, ~40 output tokens/s with the other core busy; the largest call (a ~3,500-token
+#: prompt and 512 output tokens, `LLM_MAX_TOKENS`) then takes ~25 s. 60 s is 2.4x that.
+LOCAL_DEFAULT_TIMEOUT = 60.0
+#: `LLM_TIMEOUT_SECONDS` for an OpenAI-compatible endpoint when it is not set.
+ENDPOINT_DEFAULT_TIMEOUT = 120.0
+#: A timed-out call is tried once more with this share of its output-token cap.
+SHORTER_GENERATION = 0.5
+#: The bundled server counts as healthy again (its restart budget refilled) after
+#: running this many seconds without dying.
+HEALTHY_AFTER = 60.0
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """How to reach a chat model.
@@ -63,12 +78,22 @@ class ModelConfig:
     - `base_url`: endpoint root ending in /v1; None means api.openai.com.
     - `temperature`: sampling temperature, 0..2.
     - `max_tokens`: cap on output tokens per call.
-    - `timeout`: seconds one model call may take, retries included: each of the
-      `1 + max_retries` attempts gets an equal share, and the call fails with
-      `ModelTimeoutError` past `timeout`; `max_retries`: retries on connection errors,
-      timeouts and 429/5xx (the OpenAI client's own exponential back-off, 0.5-8 s).
+    - `timeout`: seconds one model call may take once it is sent (waiting for a call
+      slot is not counted), the client's retries included; None: 60 s for "local"
+      (`LOCAL_DEFAULT_TIMEOUT`), 120 s for "openai". A call past it is cancelled (its
+      connection closed; the bundled server is restarted, since it would go on
+      computing) and tried once more with half the output tokens; a second timeout
+      raises `ModelTimeoutError`. `max_retries`: the OpenAI client's retries on
+      connection errors and 429/5xx (its exponential back-off, 0.5-8 s); the bundled
+      server gets none (the gate waits for it instead).
+    - `max_concurrent_calls`: calls in flight at once to an endpoint (None: no limit);
+      the bundled server always gets 1 (it computes one request at a time).
+    - `unavailable_after`: seconds the model may stay unreachable before the calls
+      that wait for it fail with `ModelUnavailableError`.
     - `local_*`: for "local", the GGUF to serve (None: the bundled one), llama.cpp's
-      context window in tokens, and how long to wait for the server to start.
+      context window in tokens, how long to wait for the server to start, and how
+      many times in a row a server that died is restarted before the model is given
+      up (`fail`).
     """
 
     provider: Literal["local", "openai"] = "local"
@@ -77,37 +102,87 @@ class ModelConfig:
     api_key: str | None = None
     temperature: float = 0.3
     max_tokens: int = 512
-    timeout: float = 120.0
+    timeout: float | None = None
     max_retries: int = 2
+    max_concurrent_calls: int | None = None
+    unavailable_after: float = 300.0
     local_model_path: Path | None = None
     local_context: int = 4096
     local_startup_seconds: float = 120.0
+    local_max_restarts: int = 3
+
+    @property
+    def call_timeout(self) -> float:
+        """`timeout`, or the provider's default."""
+        if self.timeout is not None:
+            return self.timeout
+        return LOCAL_DEFAULT_TIMEOUT if self.provider == "local" else ENDPOINT_DEFAULT_TIMEOUT
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A connection that could not be made or broke (not a timeout, not an answer)."""
+    return isinstance(exc, openai.APIConnectionError | httpx.TransportError) and not isinstance(
+        exc, openai.APITimeoutError | httpx.TimeoutException
+    )
 
 
 class _BoundedChatOpenAI(ChatOpenAI):
-    """`ChatOpenAI` whose async calls fail with `ModelTimeoutError` after `call_deadline`
-    seconds however the client's retries go, so a hung provider costs one call its
-    deadline, never the run slot."""
+    """`ChatOpenAI` whose async calls pass through a `ModelGate` and fail with
+    `ModelTimeoutError` after `call_deadline` seconds however the client's retries go,
+    so a hung provider costs one call its deadline, never the run slot.
+
+    Per call: wait for a slot (the model up, a slot free); send it within
+    `call_deadline`; on a timeout, let the gate drop the abandoned request and try once
+    more with `SHORTER_GENERATION` of the output tokens; on a broken connection, mark
+    the model down and wait for it (the gate gives up after `unavailable_after`)."""
 
     call_deadline: float | None = None
+    gate: Any = None  # ModelGate | None (pydantic cannot check the class)
 
     def _timed_out(self) -> ModelTimeoutError:
         return ModelTimeoutError(f"the model did not answer within {self.call_deadline:g}s")
 
+    def _shorter(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        cap = kwargs.get("max_tokens") or self.max_tokens or 512
+        return {**kwargs, "max_tokens": max(16, int(cap * SHORTER_GENERATION))}
+
     async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            async with asyncio.timeout(self.call_deadline):
-                return await super()._agenerate(*args, **kwargs)
-        except TimeoutError:
-            raise self._timed_out() from None
+        gate: ModelGate = self.gate or _OPEN_GATE
+        shortened = False
+        while True:
+            async with gate.slot():
+                try:
+                    async with asyncio.timeout(self.call_deadline):
+                        result = await super()._agenerate(*args, **kwargs)
+                except TimeoutError:
+                    await gate.timed_out()
+                    if shortened:
+                        raise self._timed_out() from None
+                    logger.warning(
+                        "model call timed out after %gs; trying once with fewer tokens",
+                        self.call_deadline,
+                    )
+                    shortened, kwargs = True, self._shorter(kwargs)
+                    continue
+                except Exception as exc:
+                    if not (self.gate and _is_unreachable(exc)):
+                        raise
+                    gate.down(f"unreachable ({type(exc).__name__})")
+                    continue  # the next slot() waits until it is back, or gives up
+            gate.succeeded()
+            return result
 
     async def _astream(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            async with asyncio.timeout(self.call_deadline):
-                async for chunk in super()._astream(*args, **kwargs):
-                    yield chunk
-        except TimeoutError:
-            raise self._timed_out() from None
+        gate: ModelGate = self.gate or _OPEN_GATE
+        async with gate.slot():
+            try:
+                async with asyncio.timeout(self.call_deadline):
+                    async for chunk in super()._astream(*args, **kwargs):
+                        yield chunk
+            except TimeoutError:
+                await gate.timed_out()
+                raise self._timed_out() from None
+        gate.succeeded()
 
 
 class _CompatChatOpenAI(_BoundedChatOpenAI):
@@ -122,19 +197,23 @@ class _CompatChatOpenAI(_BoundedChatOpenAI):
         return payload
 
 
-def build_chat_model(config: ModelConfig) -> BaseChatModel:
-    """Return a `ChatOpenAI` for `config` (usage reported via `usage_metadata`).
+def build_chat_model(config: ModelConfig, *, gate: ModelGate | None = None) -> BaseChatModel:
+    """Return a `ChatOpenAI` for `config` (usage reported via `usage_metadata`) whose
+    calls pass through `gate` (None: no admission control, no waiting for the model).
 
     Raises `ModelUnavailableError` when provider "openai" has neither a key nor a
     base URL (api.openai.com needs a key).
     """
+    deadline = config.call_timeout
+    retries = 0 if config.provider == "local" else config.max_retries
     common: dict[str, Any] = {
         "model": config.model,
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
-        "timeout": config.timeout / (config.max_retries + 1),
-        "max_retries": config.max_retries,
-        "call_deadline": config.timeout,
+        "timeout": deadline / (retries + 1),
+        "max_retries": retries,
+        "call_deadline": deadline,
+        "gate": gate,
         "stream_usage": True,
     }
     if config.provider == "local":
@@ -156,21 +235,30 @@ def build_chat_model(config: ModelConfig) -> BaseChatModel:
     return cls(base_url=config.base_url, api_key=config.api_key or "not-needed", **common)
 
 
+Probe = Callable[[float], Awaitable[str | None]]
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Where runs get their chat model while the app lives.
 
-    `factory()` returns a model for one run (raises `ModelUnavailableError` when the
-    local server has died); `ready()` is True while the model can take requests;
-    `probe(seconds)`, when the model is behind an HTTP endpoint, checks that endpoint
-    and returns None when it answers, or why not.
+    `factory()` returns a model for one run; `ready()` is True while the model can take
+    requests; `probe(seconds)`, when the model is behind an HTTP endpoint that this
+    process does not call itself, checks that endpoint and returns None when it
+    answers, or why not. `gate`, when this process calls the model, is the `ModelGate`
+    every call passes through: it knows whether the model is busy or down, and why.
     """
 
     provider: str
     name: str
     factory: Callable[[], BaseChatModel]
     ready: Callable[[], bool]
-    probe: Callable[[float], Awaitable[str | None]] | None = None
+    probe: Probe | None = None
+    gate: ModelGate | None = None
+
+    def status(self) -> ModelStatus | None:
+        """The gate's status (None without a gate)."""
+        return self.gate.status() if self.gate is not None else None
 
 
 async def probe_endpoint(base_url: str, api_key: str | None, seconds: float) -> str | None:
@@ -186,7 +274,7 @@ async def probe_endpoint(base_url: str, api_key: str | None, seconds: float) -> 
     return None if response.is_success else f"HTTP {response.status_code}"
 
 
-def endpoint_probe(config: ModelConfig) -> Callable[[float], Awaitable[str | None]]:
+def endpoint_probe(config: ModelConfig) -> Probe:
     """`probe_endpoint` bound to the endpoint of `config` (api.openai.com by default)."""
     return partial(probe_endpoint, config.base_url or OPENAI_DEFAULT_BASE_URL, config.api_key)
 
@@ -195,18 +283,27 @@ def endpoint_probe(config: ModelConfig) -> Callable[[float], Awaitable[str | Non
 async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
     """Make the model of `config` available for the context's lifetime.
 
-    For "local", starts the bundled model's server and stops it on exit. For "openai",
-    builds a model once to fail at start-up on a missing key. Raises
-    `ModelUnavailableError` naming the fix.
+    For "local", starts the bundled model's server, restarts it when it dies (up to
+    `local_max_restarts` times in a row, each logged) and stops it on exit. For
+    "openai", builds a model once to fail at start-up on a missing key. Either way
+    every call passes through one `ModelGate`. Raises `ModelUnavailableError` naming
+    the fix.
     """
     if config.provider != "local":
         build_chat_model(config)
+        probe = endpoint_probe(config)
+        gate = ModelGate(
+            slots=config.max_concurrent_calls,
+            unavailable_after=config.unavailable_after,
+            probe=probe,
+        )
         yield ModelSource(
             config.provider,
             config.model,
-            lambda: build_chat_model(config),
-            _always,
-            endpoint_probe(config),
+            lambda: build_chat_model(config, gate=gate),
+            lambda: gate.status().ready,
+            probe,
+            gate,
         )
         return
     from agents.local_model import LocalModelServer
@@ -218,15 +315,25 @@ async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
     )
     async with server:
         served = replace(config, base_url=server.base_url)
+        gate = ModelGate(slots=1, unavailable_after=config.unavailable_after, probe=server.probe)
 
         def factory() -> BaseChatModel:
-            server.check_alive()
-            return build_chat_model(served)
+            gate.check()
+            return build_chat_model(served, gate=gate)
 
-        yield ModelSource(
-            config.provider, config.model, factory, server.is_running, endpoint_probe(served)
-        )
+        try:
+            async with server.supervised(gate, max_restarts=config.local_max_restarts):
+                yield ModelSource(
+                    config.provider,
+                    config.model,
+                    factory,
+                    lambda: gate.status().ready,
+                    None,  # never probed: a busy single-slot server cannot answer
+                    gate,
+                )
+        finally:
+            gate.fail("the bundled model server was stopped")
 
 
-def _always() -> bool:
-    return True
+#: The gate of a model built without one: no slots, never down.
+_OPEN_GATE = ModelGate()

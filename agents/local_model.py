@@ -13,13 +13,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from agents.llm import LOCAL_MODEL_ALIAS, ModelUnavailableError
+from agents.llm import HEALTHY_AFTER, LOCAL_MODEL_ALIAS, ModelUnavailableError, probe_endpoint
+from agents.model_gate import ModelGate
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,10 @@ def _server_environment() -> dict[str, str]:
     return env
 
 
+#: Seconds between checks that the supervised server process is alive.
+WATCH_INTERVAL = 0.5
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
@@ -75,6 +83,13 @@ class LocalModelServer:
 
     `n_ctx` is the context window in tokens (SmolLM2 was trained with 8192);
     `n_threads` defaults to the machine's core count.
+
+    `supervised(gate)` watches the process while the app runs: a server that dies is
+    restarted on the same port (so models built earlier still reach it), and `gate`
+    is told (DOWN while it restarts, failed for good after `max_restarts` deaths in a
+    row). `restart()` kills and restarts it on purpose: llama-cpp-python's server goes
+    on computing a request whose client left, so this is how a timed-out call is
+    cancelled at the server.
     """
 
     def __init__(
@@ -94,6 +109,7 @@ class LocalModelServer:
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
+        self.restarting = False
 
     @property
     def base_url(self) -> str:
@@ -113,7 +129,10 @@ class LocalModelServer:
         if importlib.util.find_spec("llama_cpp") is None:
             raise ModelUnavailableError(f"llama-cpp-python is not installed: {INSTALL_HINT}")
         model_path = self.model_path or find_local_gguf()
-        self.port = free_port()
+        if self.port is None:
+            self.port = free_port()
+        if self._log is not None:
+            self._log.close()
         self._log = tempfile.TemporaryFile()
         command = [
             self.python, "-m", "llama_cpp.server",
@@ -151,6 +170,79 @@ class LocalModelServer:
                 await asyncio.sleep(0.25)
         logger.info("local model ready at %s", self.base_url)
         return self.base_url
+
+    async def probe(self, seconds: float) -> str | None:
+        """None when the process runs and `/v1/models` answers within `seconds`, else
+        why not. Only for a server no call is using: a busy server answers nothing."""
+        if not self.is_running():
+            return "the bundled model server is not running"
+        return await probe_endpoint(self.base_url, None, seconds)
+
+    async def restart(self) -> None:
+        """Kill the server (SIGKILL: it drops whatever it computes) and start it again
+        on the same port. Raises `ModelUnavailableError` when it does not come back."""
+        self.restarting = True  # before the kill: the watcher must not count a death
+        try:
+            process = self._process
+            if process is not None and process.poll() is None:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+            logger.warning("restarting the local model server")
+            await self.start()
+        finally:
+            self.restarting = False
+
+    @contextlib.asynccontextmanager
+    async def supervised(self, gate: ModelGate, *, max_restarts: int = 3) -> AsyncIterator[None]:
+        """Watch the server for the context's lifetime (see the class docstring)."""
+        watcher = asyncio.create_task(self._watch(gate, max_restarts), name="model-watch")
+        original = gate.on_timeout
+        gate.on_timeout = partial(self._restart_for_timeout, gate)
+        try:
+            yield
+        finally:
+            gate.on_timeout = original
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _restart_for_timeout(self, gate: ModelGate) -> None:
+        gate.down("restarting after a timed-out call")
+        try:
+            await self.restart()
+        except ModelUnavailableError as exc:
+            logger.error("the local model server did not come back: %s", exc)
+            return  # the watcher sees the dead process and restarts it or gives up
+        gate.up()
+
+    async def _watch(self, gate: ModelGate, max_restarts: int) -> None:
+        deaths, started = 0, time.monotonic()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            if self.restarting or self.is_running():
+                if time.monotonic() - started >= HEALTHY_AFTER:
+                    deaths = 0  # it ran long enough: a new budget of restarts
+                continue
+            deaths += 1
+            message = self._exit_message() if self._process else "not running"
+            if deaths > max_restarts:
+                gate.fail(
+                    f"the bundled model server died {deaths} times in a row and is not "
+                    f"restarted again (LOCAL_MODEL_MAX_RESTARTS={max_restarts}): {message[:300]}"
+                )
+                return
+            logger.warning(
+                "the local model server died (restart %d of %d): %s", deaths, max_restarts, message
+            )
+            gate.down(f"restarting after it exited (restart {deaths} of {max_restarts})")
+            gate.restarts += 1
+            try:
+                await self.restart()
+            except ModelUnavailableError as exc:
+                logger.error("restart %d of the local model server failed: %s", deaths, exc)
+                continue
+            started = time.monotonic()
+            gate.up()
 
     def is_running(self) -> bool:
         """True while the server process is alive."""

@@ -62,12 +62,15 @@ class WorkerConfig:
 
 
 @contextlib.asynccontextmanager
-async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver]:
+async def open_checkpointer(
+    database_url: str, *, max_connections: int = 4
+) -> AsyncIterator[BaseCheckpointSaver]:
     """The LangGraph checkpointer for `database_url`, its tables set up once here.
 
     SQLite: a separate file beside the database (`<name>.checkpoints.db`, WAL), so the
     checkpointer's writer does not wait on the event log's. PostgreSQL: the same
-    database, through a small psycopg pool.
+    database, through a psycopg pool of at most `max_connections` (a worker passes the
+    tasks it runs at once, so no run waits for another's checkpoint write).
     """
     url = plain_url(database_url)
     if is_sqlite(database_url):
@@ -87,7 +90,10 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSa
     from psycopg_pool import AsyncConnectionPool
 
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-    async with AsyncConnectionPool(url, min_size=1, max_size=4, kwargs=kwargs, open=False) as pool:
+    pool = AsyncConnectionPool(
+        url, min_size=1, max_size=max(4, max_connections), kwargs=kwargs, open=False
+    )
+    async with pool:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         async with pool.connection() as lock:
             # setup() races with itself on CREATE TABLE: one worker at a time
@@ -107,7 +113,8 @@ async def run_worker(
     tasks from the queue, beat the heartbeat and take over dead workers' tasks. On
     exit: stop taking work, give running tasks `shutdown_grace` seconds, then stop
     them without an event (they resume elsewhere) and retire the heartbeat."""
-    async with open_checkpointer(config.database_url) as checkpointer:
+    checkpoints = open_checkpointer(config.database_url, max_connections=config.worker_concurrency)
+    async with checkpoints as checkpointer:
         executor = Executor(
             event_log=event_log,
             model_factory=model_factory,
@@ -130,8 +137,7 @@ async def run_worker(
             try:
                 yield executor
             finally:
-                heart.cancel()
-                await _stop(config, executor, event_log)
+                await _stop(config, executor, event_log, heart)
         finally:
             DBOS.destroy()
             # DBOS shut down the thread pool it gave the loop; the loop gets a new one.
@@ -214,7 +220,12 @@ async def _take_over(dead: list[str]) -> None:
         logger.exception("could not take over the tasks of %s", dead)
 
 
-async def _stop(config: WorkerConfig, executor: Executor, event_log: EventLog) -> None:
+async def _stop(
+    config: WorkerConfig, executor: Executor, event_log: EventLog, heart: asyncio.Task[None]
+) -> None:
+    """Drain: stop taking work, give running tasks `shutdown_grace`, stop the rest. The
+    heartbeat goes on until then, so a grace longer than `dead_after` never lets
+    another worker take over tasks that still run here."""
     executor.draining = True
     running = list(executor.running.values())
     if running:
@@ -226,5 +237,8 @@ async def _stop(config: WorkerConfig, executor: Executor, event_log: EventLog) -
         task.cancel()
     if leftover:
         await asyncio.wait(leftover, timeout=5)
+    heart.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await heart
     async with event_log.session_factory() as session:
         await workers.retire(session=session, worker_id=config.worker_id)

@@ -21,6 +21,7 @@ def create_engine(
     *,
     echo: bool = False,
     pool_timeout: float | None = 30.0,
+    pool_size: int | None = None,
     statement_timeout: float | None = None,
 ) -> AsyncEngine:
     """Create the async engine for `database_url`.
@@ -32,6 +33,9 @@ def create_engine(
 
     `pool_timeout`: seconds to wait for a pooled PostgreSQL connection before
     `sqlalchemy.exc.TimeoutError` (None: SQLAlchemy's default, 30 s).
+
+    `pool_size`: pooled PostgreSQL connections kept (None: SQLAlchemy's 5, plus its 10
+    overflow); a worker sizes it to the tasks it runs at once.
 
     `statement_timeout`: seconds after which PostgreSQL cancels a statement of this
     engine (its `statement_timeout`; the statement raises `sqlalchemy.exc.DBAPIError`
@@ -53,6 +57,8 @@ def create_engine(
         kwargs["pool_pre_ping"] = True
         if pool_timeout is not None:
             kwargs["pool_timeout"] = pool_timeout
+        if pool_size is not None:
+            kwargs["pool_size"] = pool_size
         if statement_timeout is not None and url.drivername == "postgresql+asyncpg":
             milliseconds = str(max(1, round(statement_timeout * 1000)))
             kwargs["connect_args"] = {"server_settings": {"statement_timeout": milliseconds}}

@@ -89,7 +89,12 @@ async def _worker(
 ) -> AsyncIterator[None]:
     """Run this process's worker for the context's lifetime. Its tasks write through a
     pool of their own, so API queries cannot starve them."""
-    task_engine = create_engine(settings.database_url, pool_timeout=None)
+    # One connection per running task's event writer, plus the heartbeat and a spare.
+    task_engine = create_engine(
+        settings.database_url,
+        pool_timeout=None,
+        pool_size=settings.effective_worker_concurrency + 2,
+    )
     try:
         task_log = EventLog(
             session_factory=create_session_factory(task_engine), broadcast=broadcast

@@ -2,11 +2,11 @@
 
 - `/healthz` (liveness): the process serves HTTP; nothing else is checked.
 - `/readyz` (readiness): the database answers `SELECT 1`, the bus takes a publish, and
-  the model is ready (its endpoint answers `GET /models` for an HTTP model), each within
+  the model is READY or BUSY (see `ModelMonitor`), each within
   `READINESS_TIMEOUT_SECONDS`; HTTP 200 when all are, 503 otherwise, with each check.
-- `ModelMonitor` probes the model endpoint in the background every
-  `READINESS_CACHE_SECONDS`, so the `health` query's `model.ready` (a synchronous
-  `ready()`) reports the last probe, at most that old.
+- `ModelMonitor` tells busy from down: the model gate's state where this process calls
+  the model, and an endpoint probe every `READINESS_CACHE_SECONDS` only where that is
+  safe, so the `health` query's `model` (a synchronous `status()`) is at most that old.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from agents.llm import ModelSource
+from agents.model_gate import ModelState, ModelStatus
 
 logger = logging.getLogger(__name__)
 
@@ -32,40 +33,68 @@ READINESS_CHANNEL = "postassist:readiness"
 
 
 class ModelMonitor:
-    """The model's readiness: its own `ready()` and, when it has a `probe`, the last
-    probe of its endpoint (`interval` seconds old at most while `run` runs)."""
+    """The model's state for `health` and `/readyz`.
+
+    When this process calls the model, its `ModelGate` is the truth: READY, BUSY (calls
+    in flight), STARTING or DOWN with the reason. The bundled llama.cpp server computes
+    one request at a time and answers no probe while it works, so it is never probed:
+    its process state and the gate's in-flight count say it all. An endpoint is probed
+    (`GET /models`) every `interval` seconds, but only while no call is in flight and
+    none succeeded within `interval` (a busy endpoint is not down); an API-only replica,
+    which calls no model, reports the probe alone.
+    """
 
     def __init__(self, model: ModelSource, *, interval: float, timeout: float) -> None:
         self.model, self.interval, self.timeout = model, interval, timeout
         self.problem: str | None = None
         self.checked_at = 0.0
 
-    def ready(self) -> bool:
-        """True when the model can take requests, as last seen."""
-        return self.model.ready() and self.problem is None
+    def status(self) -> ModelStatus:
+        """The model's state as last seen (see the class docstring)."""
+        gate = self.model.status()
+        if gate is not None and not gate.ready:
+            return gate
+        if gate is None and not self.model.ready():
+            return ModelStatus(ModelState.DOWN, "the model is not running")
+        if self.problem is not None:
+            return replace(gate or ModelStatus(ModelState.DOWN), state=ModelState.DOWN,
+                           reason=self.problem)  # fmt: skip
+        return gate or ModelStatus(ModelState.READY)
 
-    async def refresh(self) -> str | None:
-        """Probe now; return (and remember) None when the model is reachable, else why."""
-        if not self.model.ready():
-            self.problem = "the model is not running"
-        elif self.model.probe is not None:
+    def ready(self) -> bool:
+        """True when the model takes requests (READY or BUSY), as last seen."""
+        return self.status().ready
+
+    def _answering(self) -> bool:
+        gate = self.model.gate
+        return gate is not None and (
+            gate.in_flight > 0 or time.monotonic() - gate.last_success < max(self.interval, 1.0)
+        )
+
+    async def refresh(self) -> ModelStatus:
+        """Probe now if a probe is due and safe (see the class docstring); return the
+        status."""
+        gate = self.model.status()
+        if self.model.probe is None or self._answering() or (gate is not None and not gate.ready):
+            self.problem = None  # nothing to probe, busy, or the gate already knows why
+        else:
             problem = await self.model.probe(self.timeout)
             if problem != self.problem:
                 logger.info("model endpoint %s", f"not ready: {problem}" if problem else "ready")
             self.problem = problem
         self.checked_at = time.monotonic()
-        return self.problem
+        return self.status()
 
-    async def current(self) -> str | None:
-        """The cached result if younger than `interval`, else a fresh probe."""
+    async def current(self) -> ModelStatus:
+        """The status, probing first if the last probe is older than `interval`."""
         if time.monotonic() - self.checked_at >= self.interval:
             return await self.refresh()
-        return self.problem
+        return self.status()
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[ModelSource]:
         """Probe once, then every `interval` seconds in the background; yields the model
-        with `ready()` answering from the probes."""
+        with `ready()` answering from the monitor."""
         await self.refresh()
 
         async def loop() -> None:
@@ -93,6 +122,18 @@ async def _check(coro: Any, seconds: float) -> dict[str, Any]:
     return {"ok": problem is None, **({"error": problem} if problem else {})}
 
 
+async def _model_check(monitor: ModelMonitor, seconds: float) -> dict[str, Any]:
+    """`{ok, state, inFlight, error?}`: ok while the model is READY or BUSY."""
+    try:
+        async with asyncio.timeout(seconds):
+            status = await monitor.current()
+    except TimeoutError:
+        status = ModelStatus(ModelState.DOWN, f"no answer within {seconds:g}s")
+    check: dict[str, Any] = {"ok": status.ready, "state": status.state.value}
+    check["inFlight"] = status.in_flight
+    return {**check, **({"error": status.reason} if status.reason else {})}
+
+
 async def _database(services: Any) -> None:
     async with services.engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
@@ -108,7 +149,7 @@ async def readiness(services: Any, monitor: ModelMonitor, seconds: float) -> dic
     checks = {
         "database": await _check(_database(services), seconds),
         "bus": await _check(_bus(services), seconds),
-        "model": await _check(monitor.current(), seconds),
+        "model": await _model_check(monitor, seconds),
     }
     return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
 

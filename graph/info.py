@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
+from agents.model_gate import ModelState as ModelStateValue
+from agents.model_gate import ModelStatus
 from agents.state import DISPLAY_NAMES, ROLES, SUPERVISORS, TEAMS
+
+ModelState = strawberry.enum(
+    ModelStateValue,
+    description="READY: takes calls now; BUSY: working on calls (new ones wait their turn); "
+    "STARTING: the bundled server is loading; DOWN: unreachable or restarting (see reason).",
+)
 
 
 @strawberry.type(description="An agent of a team (static structure).")
@@ -37,11 +45,32 @@ class TeamInfo:
         ]
 
 
-@strawberry.type(description="Model status.")
+@strawberry.type(
+    description="Model status. Work is accepted whatever it says: queued tasks wait for the model."
+)
 class ModelHealth:
     provider: str
     model: str
-    ready: bool
+    ready: bool = strawberry.field(description="READY or BUSY: the model answers calls")
+    state: ModelState
+    reason: str | None = strawberry.field(description="why the model is not ready")
+    in_flight: int = strawberry.field(description="model calls of this process running now")
+    waiting: int = strawberry.field(description="model calls of this process waiting a turn")
+    restarts: int = strawberry.field(description="restarts of the bundled server after it died")
+
+    @classmethod
+    def of(cls, provider: str, model: str, status: ModelStatus) -> ModelHealth:
+        """The health of `model` of `provider` in `status`."""
+        return cls(
+            provider=provider,
+            model=model,
+            ready=status.ready,
+            state=status.state,
+            reason=status.reason,
+            in_flight=status.in_flight,
+            waiting=status.waiting,
+            restarts=status.restarts,
+        )
 
 
 @strawberry.type(description="Service health.")

@@ -18,11 +18,6 @@ from graph.ratelimit import RateLimited
 from graph.types import Task, VerificationReport
 
 
-def _require_model(info: Info) -> None:
-    if not info.context.services.model.ready():
-        raise ServiceUnavailableError("the model is not ready; see the health query")
-
-
 async def _visible(info: Info, task_id: strawberry.ID) -> str:
     """`task_id` if the caller may see the task; NOT_FOUND otherwise (also for another
     principal's task: ids leak nothing)."""
@@ -39,7 +34,6 @@ class GenerationMutation:
     )
     async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
         request = input.to_request()
-        _require_model(info)
         owner = info.context.principal.id
         row = await info.context.services.tasks.create_generation(request, owner=owner)
         return Task.from_model(row)
@@ -50,7 +44,6 @@ class GenerationMutation:
     )
     async def verify_post(self, info: Info, input: VerifyPostInput) -> list[VerificationReport]:
         request = input.to_request()
-        _require_model(info)
         services = info.context.services
         owner = info.context.principal.id
         try:
@@ -79,7 +72,6 @@ class GenerationMutation:
     )
     async def retry_task(self, info: Info, id: strawberry.ID) -> Task:
         task_id = await _visible(info, id)
-        _require_model(info)
         async with _task_errors(id):
             return Task.from_model(await info.context.services.tasks.retry(task_id))
 

@@ -111,14 +111,12 @@ class HealthQuery:
         seconds = services.settings.readiness_timeout_seconds
         report = await readiness(services, services.model_monitor, seconds)
         database, bus = report["checks"]["database"]["ok"], report["checks"]["bus"]["ok"]
-        ready = services.model.ready()
+        model = services.model_monitor.status()
         return Health(
-            status="ok" if database and bus and ready else "degraded",
+            status="ok" if database and bus and model.ready else "degraded",
             database=database,
             bus=bus,
-            model=ModelHealth(
-                provider=services.model.provider, model=services.model.name, ready=ready
-            ),
+            model=ModelHealth.of(services.model.provider, services.model.name, model),
             version=VERSION,
         )
 

@@ -7,7 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from limits import parse_many
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
@@ -43,24 +44,53 @@ class Settings(BaseSettings):
     )
     llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
     llm_max_tokens: int = Field(512, ge=16, le=32768, description="output-token cap per call")
-    llm_timeout_seconds: float = Field(120.0, gt=0, description="per LLM request")
+    llm_timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="per LLM call once it is sent; default 60 (local: measured) or 120 (openai)",
+    )
     llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_max_concurrent_calls: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="LLM calls in flight at once per worker process (openai; None: no "
+        "limit); the bundled server always gets 1",
+    )
+    model_unavailable_after_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="how long the model may stay unreachable while tasks wait for it "
+        "before they fail with MODEL_UNAVAILABLE",
+    )
     local_model_path: str | None = Field(
         None, description="a GGUF to serve instead of the bundled SmolLM2-135M-Instruct"
     )
     local_model_context: int = Field(4096, ge=512, description="llama.cpp n_ctx, tokens")
     local_model_startup_seconds: float = Field(120.0, gt=0)
+    local_model_max_restarts: int = Field(
+        3, ge=0, le=100, description="restarts in a row of a bundled server that died"
+    )
     max_concurrent_generations: int = Field(
         3, ge=1, le=1000, description="tasks running at once across all workers"
     )
-    worker_concurrency: int = Field(3, ge=1, le=64, description="tasks one worker runs at once")
+    worker_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="tasks one worker runs at once; default min(3, MAX_CONCURRENT_GENERATIONS)",
+    )
     worker_id: str | None = Field(
         None, max_length=200, description="this worker's id; default <host name>-<pid>"
     )
     worker_dead_after_seconds: float = Field(
         30.0, gt=0, description="silence after which another worker takes a worker's tasks"
     )
-    heartbeat_seconds: float = Field(2.0, gt=0, description="between worker heartbeats")
+    heartbeat_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="between worker heartbeats; default min(2, WORKER_DEAD_AFTER_SECONDS / 3)",
+    )
     queue_poll_seconds: float = Field(0.1, gt=0, description="between DBOS queue polls")
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="for running tasks to finish when a worker stops"
@@ -151,6 +181,14 @@ class Settings(BaseSettings):
         le=10_000,
         description="WebSocket connections one principal may hold open per API process",
     )
+    ws_max_connections_local: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="WebSocket connections the local principal (local and disabled modes: "
+        "one person on this machine, or everyone behind a gateway) may hold open per API "
+        "process; a dashboard with many tabs, or a script following 50 tasks",
+    )
     db_statement_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -170,6 +208,15 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Settings that contradict each other are refused here, naming both variables
+        and the fix, before anything starts (`SETTING_CONFLICTS`)."""
+        problems = [problem for check in SETTING_CONFLICTS if (problem := check(self))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _jwt_complete(self) -> Settings:
@@ -194,15 +241,30 @@ class Settings(BaseSettings):
             return self.llm_model
         return "gpt-4o-mini" if self.llm_provider == "openai" else LOCAL_MODEL_ALIAS
 
+    @property
+    def effective_worker_concurrency(self) -> int:
+        """`WORKER_CONCURRENCY`, or min(3, `MAX_CONCURRENT_GENERATIONS`): DBOS refuses a
+        worker limit above the global one."""
+        if self.worker_concurrency is not None:
+            return self.worker_concurrency
+        return min(DEFAULT_WORKER_CONCURRENCY, self.max_concurrent_generations)
+
+    @property
+    def effective_heartbeat_seconds(self) -> float:
+        """`HEARTBEAT_SECONDS`, or min(2, a third of `WORKER_DEAD_AFTER_SECONDS`)."""
+        if self.heartbeat_seconds is not None:
+            return self.heartbeat_seconds
+        return min(DEFAULT_HEARTBEAT_SECONDS, self.worker_dead_after_seconds / HEARTBEATS_PER_DEATH)
+
     def worker_config(self) -> WorkerConfig:
         """How this process runs tasks when it is a worker."""
         return WorkerConfig(
             database_url=self.database_url,
             worker_id=self.worker_id or default_worker_id(),
-            worker_concurrency=self.worker_concurrency,
+            worker_concurrency=self.effective_worker_concurrency,
             global_concurrency=self.max_concurrent_generations,
             dead_after=self.worker_dead_after_seconds,
-            heartbeat=min(self.heartbeat_seconds, self.worker_dead_after_seconds / 3),
+            heartbeat=self.effective_heartbeat_seconds,
             queue_poll=self.queue_poll_seconds,
             shutdown_grace=self.shutdown_grace_seconds,
             max_revisions=self.max_revisions,
@@ -220,13 +282,130 @@ class Settings(BaseSettings):
             max_tokens=self.llm_max_tokens,
             timeout=self.llm_timeout_seconds,
             max_retries=self.llm_max_retries,
+            max_concurrent_calls=self.llm_max_concurrent_calls,
+            unavailable_after=self.model_unavailable_after_seconds,
             local_model_path=Path(self.local_model_path) if self.local_model_path else None,
             local_context=self.local_model_context,
             local_startup_seconds=self.local_model_startup_seconds,
+            local_max_restarts=self.local_model_max_restarts,
         )
 
 
-@lru_cache
+#: `WORKER_CONCURRENCY` when unset (capped by `MAX_CONCURRENT_GENERATIONS`).
+DEFAULT_WORKER_CONCURRENCY = 3
+#: `HEARTBEAT_SECONDS` when unset (capped at a third of `WORKER_DEAD_AFTER_SECONDS`).
+DEFAULT_HEARTBEAT_SECONDS = 2.0
+#: Heartbeats a live worker gets in before it is taken for dead: one late or lost beat
+#: (a busy event loop, a slow database) must not hand a live worker's tasks to another.
+HEARTBEATS_PER_DEATH = 3
+
+
+def _worker_over_global(s: Settings) -> str | None:
+    if s.worker_concurrency is not None and s.worker_concurrency > s.max_concurrent_generations:
+        return (
+            f"WORKER_CONCURRENCY={s.worker_concurrency} is more than "
+            f"MAX_CONCURRENT_GENERATIONS={s.max_concurrent_generations} (a worker cannot run "
+            "more tasks than all workers together): lower WORKER_CONCURRENCY or unset it "
+            "(it defaults to min(3, MAX_CONCURRENT_GENERATIONS))"
+        )
+    return None
+
+
+def _heartbeat_over_takeover(s: Settings) -> str | None:
+    limit = s.worker_dead_after_seconds / HEARTBEATS_PER_DEATH
+    if s.heartbeat_seconds is not None and s.heartbeat_seconds > limit:
+        return (
+            f"HEARTBEAT_SECONDS={s.heartbeat_seconds:g} is more than a third of "
+            f"WORKER_DEAD_AFTER_SECONDS={s.worker_dead_after_seconds:g} (a live worker would "
+            f"be taken for dead after one late beat): set HEARTBEAT_SECONDS <= {limit:g}, "
+            "raise WORKER_DEAD_AFTER_SECONDS, or unset HEARTBEAT_SECONDS"
+        )
+    return None
+
+
+def _poll_over_takeover(s: Settings) -> str | None:
+    if s.queue_poll_seconds >= s.worker_dead_after_seconds:
+        return (
+            f"QUEUE_POLL_SECONDS={s.queue_poll_seconds:g} is not below "
+            f"WORKER_DEAD_AFTER_SECONDS={s.worker_dead_after_seconds:g} (tasks taken over "
+            "from a dead worker would wait longer than the takeover itself): lower "
+            "QUEUE_POLL_SECONDS"
+        )
+    return None
+
+
+def _call_over_generation(s: Settings) -> str | None:
+    call = s.llm_config().call_timeout
+    if call >= s.generation_timeout_seconds:
+        name = "LLM_TIMEOUT_SECONDS" if s.llm_timeout_seconds else "the default LLM_TIMEOUT_SECONDS"
+        return (
+            f"{name}={call:g} is not below GENERATION_TIMEOUT_SECONDS="
+            f"{s.generation_timeout_seconds:g} (one model call could use up a whole run): "
+            "lower LLM_TIMEOUT_SECONDS or raise GENERATION_TIMEOUT_SECONDS"
+        )
+    return None
+
+
+def _tokens_over_context(s: Settings) -> str | None:
+    if s.llm_provider == "local" and s.llm_max_tokens >= s.local_model_context:
+        return (
+            f"LLM_MAX_TOKENS={s.llm_max_tokens} does not fit in LOCAL_MODEL_CONTEXT="
+            f"{s.local_model_context} (the prompt needs room too): lower LLM_MAX_TOKENS or "
+            "raise LOCAL_MODEL_CONTEXT"
+        )
+    return None
+
+
+def _rate_limit_parses(s: Settings) -> str | None:
+    try:
+        parse_many(s.rate_limit_mutations)
+    except ValueError:
+        return (
+            f"RATE_LIMIT_MUTATIONS={s.rate_limit_mutations!r} is not a rate in `limits` "
+            'notation: use e.g. "60/minute" or "10/second;500/hour"'
+        )
+    return None
+
+
+#: Each check returns why two or more settings contradict each other, or None.
+SETTING_CONFLICTS = (
+    _worker_over_global,
+    _heartbeat_over_takeover,
+    _poll_over_takeover,
+    _call_over_generation,
+    _tokens_over_context,
+    _rate_limit_parses,
+)
+
+
+class SettingsError(ValueError):
+    """The environment's settings are not valid; the message lists each problem with
+    the variable it names, one per line."""
+
+
 def get_settings() -> Settings:
-    """Return the process-wide `Settings` (read once)."""
+    """Return the process-wide `Settings` (read once). Raises `SettingsError` naming
+    every setting that is wrong, and the fix."""
+    try:
+        return _read_settings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+@lru_cache
+def _read_settings() -> Settings:
     return Settings()
+
+
+get_settings.cache_clear = _read_settings.cache_clear  # type: ignore[attr-defined]
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem of `error`: `VARIABLE: message` (the variable in upper case,
+    as the environment spells it; a check across settings names its own)."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]).upper()
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "\n".join(lines)

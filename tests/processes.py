@@ -93,10 +93,13 @@ def wait_http(url: str, proc: Proc, timeout: float = 60) -> None:
 
 
 @contextmanager
-def stub_model(workdir: Path, *, latency: float) -> Iterator[str]:
-    """The stub model in its own process; yields its base URL (ending in /v1)."""
+def stub_model(workdir: Path, *, latency: float, single_slot: bool = False) -> Iterator[str]:
+    """The stub model in its own process; yields its base URL (ending in /v1).
+    `single_slot`: one request at a time, like llama-cpp-python's server."""
     port = free_port()
     args = [sys.executable, "-m", "tests.stub_model", "--port", str(port)]
+    if single_slot:
+        args.append("--single-slot")
     proc = Proc([*args, "--latency", str(latency)], dict(os.environ), workdir / "stub.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models", proc)
@@ -107,7 +110,12 @@ def stub_model(workdir: Path, *, latency: float) -> Iterator[str]:
 
 def stub_calls(base_url: str) -> list[dict[str, Any]]:
     """Every call the stub answered so far, oldest first."""
-    return httpx.get(base_url.removesuffix("/v1") + "/calls", timeout=5).json()["log"]
+    return stub_report(base_url)["log"]
+
+
+def stub_report(base_url: str) -> dict[str, Any]:
+    """The stub's `/calls`: `{"count", "log", "max_in_flight"}`."""
+    return httpx.get(base_url.removesuffix("/v1") + "/calls", timeout=5).json()
 
 
 def service_env(database_url: str, model_url: str, **extra: str) -> dict[str, str]:

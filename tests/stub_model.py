@@ -6,13 +6,18 @@ true, [] or "stub"), so structured outputs parse; other calls get a short, groun
 research note or post body. `GET /calls` returns `{"count", "log": [{"at", "system",
 "tool"}]}` (`at`: when the call arrived) so a test can tell which calls were made and when.
 
-Run it alone: `python -m tests.stub_model --port 8100 --latency 0.2`.
+With `single_slot`, it behaves like llama-cpp-python's server: one request at a time
+(the others, `GET /v1/models` included, wait behind it), and `GET /calls` also reports
+`max_in_flight`, the most completions that were ever inside the server at once.
+
+Run it alone: `python -m tests.stub_model --port 8100 --latency 0.2 [--single-slot]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -47,15 +52,34 @@ def _arguments(tool: dict[str, Any]) -> dict[str, Any]:
     return {name: _value(schema) for name, schema in properties.items()}
 
 
-def create_stub(latency: float = 0.0) -> Starlette:
-    """The stub app; every completion waits `latency` seconds first."""
+def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette:
+    """The stub app; every completion waits `latency` seconds first (behind the one
+    slot with `single_slot`)."""
     log: list[dict[str, Any]] = []
+    slot = asyncio.Lock() if single_slot else contextlib.nullcontext()
+    counts = {"in_flight": 0, "max_in_flight": 0}
 
     async def completions(request: Request) -> JSONResponse:
+        counts["in_flight"] += 1
+        counts["max_in_flight"] = max(counts["max_in_flight"], counts["in_flight"])
+        try:
+            async with slot:
+                return await answer(request)
+        finally:
+            counts["in_flight"] -= 1
+
+    async def answer(request: Request) -> JSONResponse:
         body = await request.json()
         system = str((body.get("messages") or [{}])[0].get("content", ""))
         tools = body.get("tools") or []
-        log.append({"at": time.time(), "system": system[:80], "tool": bool(tools)})
+        log.append(
+            {
+                "at": time.time(),
+                "system": system[:80],
+                "tool": bool(tools),
+                "max_tokens": body.get("max_tokens"),
+            }
+        )
         await asyncio.sleep(latency)
         message: dict[str, Any] = {"role": "assistant", "content": None}
         if tools:
@@ -90,10 +114,13 @@ def create_stub(latency: float = 0.0) -> Starlette:
         )
 
     async def models(_: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+        async with slot:
+            return JSONResponse({"object": "list", "data": [{"id": "stub", "object": "model"}]})
 
     async def calls(_: Request) -> JSONResponse:
-        return JSONResponse({"count": len(log), "log": log})
+        return JSONResponse(
+            {"count": len(log), "log": log, "max_in_flight": counts["max_in_flight"]}
+        )
 
     return Starlette(
         routes=[
@@ -109,8 +136,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--single-slot", action="store_true", help="one request at a time")
     args = parser.parse_args()
-    uvicorn.run(create_stub(args.latency), host="127.0.0.1", port=args.port, log_level="warning")
+    app = create_stub(args.latency, single_slot=args.single_slot)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
