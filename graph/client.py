@@ -40,9 +40,13 @@ subscription TaskProgress($taskId: ID!, $afterSeq: Int!) {
 
 #: `extensions.code` of a request without a principal (HTTP 401, a refused WebSocket).
 UNAUTHENTICATED = "UNAUTHENTICATED"
-#: graphql-transport-ws close codes of a refused `connection_init` (strawberry closes
-#: with 4403 "Forbidden" when the server rejects the credentials or the connection).
-REFUSED_CLOSE_CODES = frozenset({4401, 4403})
+#: Close code of a `connection_init` refused because this principal already holds as many
+#: WebSockets as the server allows (graph.router.TOO_MANY_CONNECTIONS_CLOSE; the close
+#: reason names the limit and its setting).
+TOO_MANY_CONNECTIONS_CLOSE = 4929
+#: graphql-transport-ws close codes of a refused `connection_init`: 4401/4403 when the
+#: server rejects the credentials, TOO_MANY_CONNECTIONS_CLOSE for a full connection cap.
+REFUSED_CLOSE_CODES = frozenset({4401, 4403, TOO_MANY_CONNECTIONS_CLOSE})
 
 
 class GraphQLClientError(RuntimeError):
@@ -181,10 +185,17 @@ class GraphQLClient:
                 raise
             if errors := _graphql_errors(exc.rcvd.reason):
                 raise GraphQLClientError(errors) from None
+            if exc.rcvd.code == TOO_MANY_CONNECTIONS_CLOSE:
+                raise GraphQLClientError.of(
+                    f"the server refused the WebSocket connection (close {exc.rcvd.code} "
+                    f"{exc.rcvd.reason or 'too many connections'}): this principal holds "
+                    "as many WebSockets as the server allows; close some, or raise the "
+                    "setting the reason names",
+                    "TOO_MANY_CONNECTIONS",
+                ) from None
             raise self._unauthenticated(
                 f"the server refused the WebSocket connection (close {exc.rcvd.code} "
-                f"{exc.rcvd.reason or 'Forbidden'})",
-                ", or this principal has too many WebSocket connections open",
+                f"{exc.rcvd.reason or 'Forbidden'})"
             ) from None
 
     async def subscribe(

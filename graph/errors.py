@@ -35,6 +35,9 @@ OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
 BAD_REQUEST = "BAD_REQUEST"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 RATE_LIMITED = "RATE_LIMITED"
+#: A WebSocket `connection_init` of a principal that already holds its cap of open
+#: connections (`graph.auth.connection_cap`).
+TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 
 
 def error_entry(message: str, code: str, **extensions: Any) -> dict[str, Any]:

@@ -1,7 +1,11 @@
 """The GraphQL router: Strawberry's FastAPI router with request bodies checked strictly
 (HTTP 400 with a GraphQL-shaped body for anything that is not a GraphQL request), and a
 legacy graphql-ws handler that closes connections that skip `connection_init` and
-answers malformed messages instead of crashing."""
+answers malformed messages instead of crashing.
+
+A refused `connection_init` closes with a code that says why, on both protocols
+(`CREDENTIALS_CLOSE`, `TOO_MANY_CONNECTIONS_CLOSE`); the README's "WebSocket close
+codes" table lists every code the server uses."""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
@@ -22,9 +28,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
-from graph.auth import authorization_from_params
+from graph.auth import authorization_from_params, connection_cap
 from graph.context import Context
-from graph.errors import BAD_REQUEST, UnauthenticatedError, error_body, error_entry
+from graph.errors import (
+    BAD_REQUEST,
+    TOO_MANY_CONNECTIONS,
+    UnauthenticatedError,
+    error_body,
+    error_entry,
+)
 from graph.ide import offline_html
 
 logger = logging.getLogger(__name__)
@@ -33,12 +45,59 @@ logger = logging.getLogger(__name__)
 #: graphql-transport-ws uses), and for a message that is not a protocol message.
 INIT_TIMEOUT_CLOSE = 4408
 INVALID_MESSAGE_CLOSE = 4400
-#: Close code for a connection whose credentials stopped working (graphql-transport-ws
-#: uses 4403 "Forbidden" for refused credentials).
+#: Close code for a `connection_init` whose credentials prove no principal, and for a
+#: connection whose credentials stopped working: 4403 "Forbidden", as
+#: graphql-transport-ws closes refused credentials (the legacy graphql-ws protocol
+#: defines no close codes; it closes the same way here).
 CREDENTIALS_CLOSE = 4403
-#: `extensions.code` of a `connection_init` refused because the principal already
-#: holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections.
-TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+#: Close code for a `connection_init` of a principal that already holds its cap of open
+#: WebSockets (`graph.auth.connection_cap`). RFC 6455 leaves 4000-4999 to applications.
+#: The protocol libraries there (the graphql-ws library, reference implementation of
+#: graphql-transport-ws, and strawberry) use 4000 + an HTTP status (4400, 4401, 4403,
+#: 4406, 4408, 4409, 4429, 4500, 4504) and 4004/4005 (client side); HTTP statuses end at
+#: 599, so no code from 4600 up can collide with one they add later. 4900-4999 is
+#: PostAssist's own block, and 4929 recalls HTTP 429 Too Many Requests, whose mirror,
+#: 4429, already means "Too many initialisation requests" in graphql-transport-ws.
+TOO_MANY_CONNECTIONS_CLOSE = 4929
+#: The longest WebSocket close reason, in UTF-8 bytes (RFC 6455 5.5: a control frame
+#: carries at most 125 bytes, 2 of them the code).
+MAX_CLOSE_REASON_BYTES = 123
+#: Where a refused `connection_init` leaves its close code and reason for
+#: `RefusingWebSocketAdapter` (an attribute of the connection's `state`).
+_REFUSAL_STATE = "postassist_refusal"
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to at most MAX_CLOSE_REASON_BYTES of UTF-8 (never inside a character)."""
+    return text.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
+
+def _refuse(
+    context: Context, error: dict[str, Any], code: int, reason: str
+) -> ConnectionRejectionError:
+    """The exception that refuses a `connection_init`: graphql-ws sends `error` in its
+    `connection_error`; then both protocols close with `code` and `reason` (left on the
+    connection's state for `RefusingWebSocketAdapter`)."""
+    connection = context.request
+    assert isinstance(connection, HTTPConnection)
+    setattr(connection.state, _REFUSAL_STATE, (code, close_reason(reason)))
+    return ConnectionRejectionError(error)
+
+
+class RefusingWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's ASGI WebSocket adapter, except that the close after a refused
+    `connection_init` uses the code and reason the refusal chose (`_refuse`): strawberry
+    closes every `ConnectionRejectionError` alike (graphql-transport-ws 4403
+    "Forbidden", graphql-ws 1011 "internal error"), so a client could not tell a bad key
+    from a full connection cap."""
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `code` and `reason`, or with those of a pending refusal."""
+        refusal = getattr(self.ws.state, _REFUSAL_STATE, None)
+        if refusal is not None:
+            delattr(self.ws.state, _REFUSAL_STATE)
+            code, reason = refusal
+        await super().close(code, reason)
 
 
 def _valid_start(message: dict[str, Any]) -> str | None:
@@ -150,6 +209,7 @@ class PostAssistRouter(GraphQLRouter):
 
     graphql_ws_handler_class = LegacyWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = RefusingWebSocketAdapter  # type: ignore[assignment]
 
     def __init__(self, schema: Any, *, init_timeout: float, max_subscriptions: int,
                  **kwargs: Any) -> None:  # fmt: skip
@@ -169,9 +229,13 @@ class PostAssistRouter(GraphQLRouter):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate a WebSocket at `connection_init`: the `Authorization` in its
         payload (see `authorization_from_params`), else the upgrade request's header.
-        Refused (graphql-ws: `connection_error` with UNAUTHENTICATED or
-        TOO_MANY_CONNECTIONS; graphql-transport-ws: close 4403) without a principal, or
-        when the principal already holds WS_MAX_CONNECTIONS_PER_PRINCIPAL connections."""
+
+        Refused without a principal (graphql-ws: a `connection_error` with
+        UNAUTHENTICATED; then both protocols close with 4403 "Forbidden"), and when the
+        principal already holds its cap of connections (`connection_cap`: graphql-ws, a
+        `connection_error` with TOO_MANY_CONNECTIONS, `extensions.limit` and
+        `extensions.setting`; then both close with 4929 and a reason such as "too many
+        connections: WS_MAX_CONNECTIONS_PER_PRINCIPAL=20")."""
         services = context.services
         if context.counted is not None:  # a repeated graphql-ws connection_init
             services.connections.release(context.counted)
@@ -183,12 +247,19 @@ class PostAssistRouter(GraphQLRouter):
             principal = await services.auth.authenticate(authorization, local=context.local)
         except UnauthenticatedError as exc:
             logger.info("WebSocket connection_init refused: %s", exc.message)
-            raise ConnectionRejectionError(exc.formatted) from None
-        if not services.connections.acquire(principal):
-            limit = services.connections.limit
-            logger.info("WebSocket refused: %s holds %d connections", principal.id, limit)
-            message = f"at most {limit} WebSocket connections per principal"
-            raise ConnectionRejectionError(error_entry(message, TOO_MANY_CONNECTIONS))
+            raise _refuse(context, exc.formatted, CREDENTIALS_CLOSE, "Forbidden") from None
+        cap = connection_cap(principal, services.settings)
+        if not services.connections.acquire(principal, cap.limit):
+            logger.info("WebSocket refused: %s holds %d connections (%s)",
+                        principal.id, cap.limit, cap.setting)  # fmt: skip
+            message = (
+                f"this principal already holds {cap.limit} open WebSocket connections, the "
+                f"most {cap.setting} allows on one API process: close one, or raise "
+                f"{cap.setting}"
+            )
+            error = error_entry(message, TOO_MANY_CONNECTIONS, limit=cap.limit, setting=cap.setting)
+            reason = f"too many connections: {cap.setting}={cap.limit}"
+            raise _refuse(context, error, TOO_MANY_CONNECTIONS_CLOSE, reason)
         context.principal = principal
         context.counted = principal
         context.authorization = authorization
@@ -220,4 +291,12 @@ class PostAssistRouter(GraphQLRouter):
         return parsed
 
 
-__all__ = ["LegacyWSHandler", "PostAssistRouter", "TransportWSHandler"]
+__all__ = [
+    "CREDENTIALS_CLOSE",
+    "TOO_MANY_CONNECTIONS_CLOSE",
+    "LegacyWSHandler",
+    "PostAssistRouter",
+    "RefusingWebSocketAdapter",
+    "TransportWSHandler",
+    "close_reason",
+]

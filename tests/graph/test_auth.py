@@ -234,24 +234,34 @@ async def test_task_updates_carry_only_the_callers_tasks(
     assert seen == {bob_task}
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_connections_per_principal_are_capped(
-    live_server: Callable[[str], str], tokens: dict[str, str]
+    live_server: Callable[[str], str], tokens: dict[str, str], protocol: str
 ) -> None:
     url = f"ws://{live_server('/graphql')}"
-    protocol = "graphql-ws"
     held = [websockets.connect(url, subprotocols=[protocol]) for _ in range(2)]
     sockets = [await connection.__aenter__() for connection in held]
     try:
         for ws in sockets:
             await ws.send(ws_init(protocol, tokens["alice"]))
             assert (await recv(ws))["type"] == "connection_ack"
-        # graphql-ws lets a client init again: that must not count the connection twice.
-        await sockets[0].send(ws_init(protocol, tokens["alice"]))
-        assert (await recv(sockets[0]))["type"] == "connection_ack"
+        if protocol == "graphql-ws":
+            # graphql-ws lets a client init again: that must not count the connection twice.
+            await sockets[0].send(ws_init(protocol, tokens["alice"]))
+            assert (await recv(sockets[0]))["type"] == "connection_ack"
         async with websockets.connect(url, subprotocols=[protocol]) as third:
             await third.send(ws_init(protocol, tokens["alice"]))
-            refused = await recv(third)
-            assert refused["payload"]["extensions"]["code"] == "TOO_MANY_CONNECTIONS"
+            if protocol == "graphql-ws":
+                refused = await recv(third)
+                assert refused["payload"]["extensions"]["code"] == "TOO_MANY_CONNECTIONS"
+                assert refused["payload"]["extensions"]["limit"] == 2
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await recv(third)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4929
+            assert closed.value.rcvd.reason == (
+                "too many connections: WS_MAX_CONNECTIONS_PER_PRINCIPAL=2"
+            )
         async with websockets.connect(url, subprotocols=[protocol]) as other:
             await other.send(ws_init(protocol, tokens["bob"]))  # another principal may
             assert (await recv(other))["type"] == "connection_ack"
