@@ -4,9 +4,7 @@ with no upstream text."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +13,7 @@ import openai
 import pytest
 from asgi_lifespan import LifespanManager
 
-from agents.llm import ModelConfig, ModelTimeoutError, build_chat_model, model_failure
+from agents.llm import ModelTimeoutError, model_failure
 from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import ScriptedChatModel, scripted
@@ -94,25 +92,3 @@ async def test_a_5xx_from_the_model_fails_the_task_as_model_error(sqlite_url: st
     assert "secret" not in str(task)
     failed = [e["node"] for e in task["data"]["agentLogs"]["edges"]]
     assert failed[-1]["status"] == "FAILED" and failed[-1]["data"]["retryable"] is True
-
-
-async def test_a_hung_endpoint_fails_the_call_within_the_timeout() -> None:
-    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(60)
-
-    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    config = ModelConfig(
-        provider="openai",
-        base_url=f"http://127.0.0.1:{port}/v1",
-        api_key="k",
-        timeout=1.5,
-        max_retries=2,
-    )
-    start = time.perf_counter()
-    with pytest.raises((ModelTimeoutError, openai.APITimeoutError)):
-        await build_chat_model(config).ainvoke("hello")
-    elapsed = time.perf_counter() - start
-    server.close()
-    print(f"\nhung endpoint: the call failed after {elapsed:.2f}s (LLM_TIMEOUT_SECONDS=1.5)")
-    assert elapsed < 1.5 + 0.5
