@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,7 +13,13 @@ import httpx
 import pytest
 
 from agents import llm, local_model
-from agents.llm import ModelConfig, ModelUnavailableError, build_chat_model, open_model
+from agents.llm import (
+    ModelConfig,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    build_chat_model,
+    open_model,
+)
 from agents.local_model import LocalModelServer
 
 pytestmark = pytest.mark.anyio
@@ -69,3 +78,60 @@ def test_model_factory_sends_max_tokens_to_openai_compatible_servers() -> None:
     assert payload["max_completion_tokens"] == 512 and "max_tokens" not in payload
     with pytest.raises(ModelUnavailableError, match="OPENAI_API_KEY"):
         build_chat_model(ModelConfig(provider="openai"))
+
+
+LONG_PROMPT = "Explain the Transformer architecture in detail, layer by layer. " * 20
+
+
+async def test_a_killed_bundled_server_is_restarted_and_the_call_goes_on() -> None:
+    """kill -9 of the bundled server mid-call: the gate says DOWN with the reason, the
+    server comes back on the same port, and the call gets its answer from it."""
+    async with open_model(ModelConfig(local_startup_seconds=60, local_max_restarts=2)) as source:
+        model = source.factory()
+        assert source.gate is not None
+        server_pid = _server_pid(source)
+        call = asyncio.create_task(model.ainvoke(LONG_PROMPT, max_tokens=200))
+        for _ in range(500):  # until the call is inside the server (10 s at most)
+            if source.gate.in_flight:
+                break
+            await asyncio.sleep(0.02)
+        os.kill(server_pid, signal.SIGKILL)
+        seen: set[str] = set()
+        while not call.done():
+            status = source.gate.status()
+            seen.add(f"{status.state.value}: {status.reason}")
+            await asyncio.sleep(0.05)
+        answer = call.result()
+        assert answer.content
+        assert any(s.startswith("DOWN: restarting after it exited") for s in seen), seen
+        assert source.gate.status().restarts == 1 and source.ready()
+        assert _server_pid(source) != server_pid
+
+
+async def test_a_bundled_server_that_keeps_dying_fails_the_waiting_calls() -> None:
+    async with open_model(ModelConfig(local_startup_seconds=60, local_max_restarts=0)) as source:
+        assert source.gate is not None
+        os.kill(_server_pid(source), signal.SIGKILL)
+        with pytest.raises(ModelUnavailableError, match="LOCAL_MODEL_MAX_RESTARTS=0"):
+            await asyncio.wait_for(source.factory().ainvoke("hello", max_tokens=5), 30)
+        status = source.gate.status()
+        assert not status.ready and "died 1 times" in str(status.reason)
+
+
+async def test_a_timed_out_call_restarts_the_bundled_server_and_retries_shorter() -> None:
+    """llama-cpp-python's server goes on computing a request whose client left: the
+    timed-out call restarts it (so nothing is computed for nobody), then tries once more
+    with half the tokens."""
+    config = ModelConfig(local_startup_seconds=60, timeout=0.4)
+    async with open_model(config) as source:
+        pid = _server_pid(source)
+        with pytest.raises(ModelTimeoutError):
+            await source.factory().ainvoke(LONG_PROMPT, max_tokens=400)
+        assert _server_pid(source) != pid
+        assert source.ready() and source.gate is not None and source.gate.in_flight == 0
+
+
+def _server_pid(source: llm.ModelSource) -> int:
+    """The pid of the bundled server behind `source` (from the gate's probe)."""
+    server = source.gate.probe.__self__  # type: ignore[union-attr]
+    return server._process.pid
