@@ -79,10 +79,20 @@ class Reporter:
             data={"purpose": purpose, **tokens, "seconds": seconds},
         )
 
+    async def _calling(self, purpose: str, **data: Any) -> float:
+        """Report that a model call for `purpose` is sent (LLM_CALL: the agent now waits
+        for the model, its turn at a busy one included); return the monotonic start."""
+        await self.emit(
+            EventKind.LLM_CALL,
+            f"waiting for the model: {purpose}",
+            data={"purpose": purpose, **data},
+        )
+        return time.monotonic()
+
     async def write(self, messages: list[Any], *, purpose: str, max_tokens: int) -> str:
-        """Free-text model call (at most `max_tokens` output tokens); reports its token
-        usage. Returns the text."""
-        started = time.monotonic()
+        """Free-text model call (at most `max_tokens` output tokens); reports the call
+        (LLM_CALL) and its token usage (LLM_USAGE). Returns the text."""
+        started = await self._calling(purpose, max_tokens=max_tokens)
         reply = await self.context.model.ainvoke(messages, max_tokens=max_tokens)
         await self._usage(reply, purpose=purpose, started=started)
         return reply.content if isinstance(reply.content, str) else str(reply.content)
@@ -91,8 +101,9 @@ class Reporter:
         self, schema: type[BaseModel], messages: list[Any], *, purpose: str
     ) -> tuple[Any | None, str | None]:
         """Structured-output call (function calling). Returns `(parsed, None)`, or
-        `(None, why)` when the answer could not be parsed; reports token usage."""
-        started = time.monotonic()
+        `(None, why)` when the answer could not be parsed; reports the call (LLM_CALL)
+        and its token usage (LLM_USAGE)."""
+        started = await self._calling(purpose, schema=schema.__name__)
         runnable = self.context.model.with_structured_output(
             schema, method="function_calling", include_raw=True
         )

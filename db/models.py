@@ -68,6 +68,7 @@ class EventKind(enum.StrEnum):
     TOOL_CALL = "TOOL_CALL"
     TOOL_RESULT = "TOOL_RESULT"
     MESSAGE = "MESSAGE"
+    LLM_CALL = "LLM_CALL"  # a model call was sent; its LLM_USAGE follows when it answers
     LLM_USAGE = "LLM_USAGE"
 
 
