@@ -56,14 +56,15 @@ async def list_tasks(
     status: TaskStatus | None = None,
     approved: bool | None = None,
     owner: str | None = None,
+    kind: TaskKind | None = None,
 ) -> list[Task]:
-    """Return up to `limit` tasks, newest first (only those with `status`, `approved`
-    and `owner`, when given).
+    """Return up to `limit` tasks, newest first (only those with `status`, `approved`,
+    `owner` and `kind`, when given).
 
     `after` is the keyset `(created_at, id)` of the last task of the previous page;
     only tasks strictly older in `(created_at DESC, id DESC)` order are returned.
     """
-    query = _filtered(select(Task), status=status, approved=approved, owner=owner)
+    query = _filtered(select(Task), status=status, approved=approved, owner=owner, kind=kind)
     if after is not None:
         created_at, task_id = after
         query = query.where(
@@ -82,18 +83,30 @@ async def count_tasks(
     status: TaskStatus | None = None,
     approved: bool | None = None,
     owner: str | None = None,
+    kind: TaskKind | None = None,
 ) -> int:
-    """Return how many tasks there are (with `status`, `approved` and `owner`, when
-    given)."""
+    """Return how many tasks there are (with `status`, `approved`, `owner` and `kind`,
+    when given)."""
     query = _filtered(
-        select(func.count()).select_from(Task), status=status, approved=approved, owner=owner
+        select(func.count()).select_from(Task),
+        status=status,
+        approved=approved,
+        owner=owner,
+        kind=kind,
     )
     return int((await session.exec(query)).one())
 
 
 def _filtered(
-    query: Any, *, status: TaskStatus | None, approved: bool | None, owner: str | None
+    query: Any,
+    *,
+    status: TaskStatus | None,
+    approved: bool | None,
+    owner: str | None,
+    kind: TaskKind | None = None,
 ) -> Any:
+    if kind is not None:
+        query = query.where(Task.kind == kind.value)
     if owner is not None:
         query = query.where(Task.owner == owner)
     if status is not None:

@@ -6,13 +6,21 @@ import strawberry
 from strawberry.tools import merge_types
 
 from db import VERSION, repository
+from db.models import TaskKind as TaskKindValue
 from db.models import TaskStatus as TaskStatusValue
 from graph.connections import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
 from graph.context import Info
 from graph.errors import NotFoundError
 from graph.health import readiness
 from graph.info import Health, ModelHealth, TeamInfo
-from graph.types import AgentLogConnection, Task, TaskConnection, TaskEvent, TaskStatus
+from graph.types import (
+    AgentLogConnection,
+    Task,
+    TaskConnection,
+    TaskEvent,
+    TaskKind,
+    TaskStatus,
+)
 
 
 @strawberry.type
@@ -25,7 +33,8 @@ class TaskQuery:
     @strawberry.field(
         description="The caller's tasks (an admin's: every task), newest first; `first` is "
         "capped at 100. `approved: false` finds completed tasks whose final post a verifier "
-        "still rejects."
+        "still rejects; `kind: GENERATE` leaves out the checks `verifyPost` ran, "
+        "`kind: VERIFY` lists only those."
     )
     async def tasks(
         self,
@@ -34,12 +43,14 @@ class TaskQuery:
         after: str | None = None,
         status: TaskStatus | None = None,
         approved: bool | None = None,
+        kind: TaskKind | None = None,
     ) -> TaskConnection:
         limit = page_size(first)
         keyset = None
         if after is not None:
             keyset = decode_task_cursor(after)
         status_value = TaskStatusValue(status.value) if status else None
+        kind_value = TaskKindValue(kind.value) if kind else None
         owner = info.context.principal.owner_filter
         async with info.context.services.session_factory() as session:
             rows = await repository.list_tasks(
@@ -49,9 +60,14 @@ class TaskQuery:
                 status=status_value,
                 approved=approved,
                 owner=owner,
+                kind=kind_value,
             )
             total = await repository.count_tasks(
-                session=session, status=status_value, approved=approved, owner=owner
+                session=session,
+                status=status_value,
+                approved=approved,
+                owner=owner,
+                kind=kind_value,
             )
         nodes = [
             (encode_cursor("task", r.created_at.isoformat(), r.id), Task.from_model(r))

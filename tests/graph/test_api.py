@@ -246,3 +246,22 @@ async def test_tasks_filter_by_approval(gql: GQL) -> None:
         "query($id: ID!) { task(id: $id) { result { approved openIssues } } }", id=task_id
     )
     assert result["data"]["task"]["result"] == {"approved": True, "openIssues": []}
+
+
+async def test_tasks_filter_by_kind(gql: GQL) -> None:
+    generated = await generate(gql)
+    await gql.wait_until_finished(generated)
+    verify = "mutation($input: VerifyPostInput!) { verifyPost(input: $input) { agent } }"
+    post = {"content": "Attention is all you need.\n\nThoughts?\n\n#AI", **INPUT}
+    assert "errors" not in await gql(verify, input=post)
+    query = "query($k: TaskKind) { tasks(kind: $k) { totalCount edges { node { id kind } } } }"
+    everything = (await gql(query))["data"]["tasks"]
+    assert everything["totalCount"] == 2
+    for kind in ("VERIFY", "GENERATE"):
+        listed = (await gql(query, k=kind))["data"]["tasks"]
+        assert listed["totalCount"] == 1, (kind, listed)
+        assert [e["node"]["kind"] for e in listed["edges"]] == [kind]
+    generate_only = (await gql(query, k="GENERATE"))["data"]["tasks"]["edges"]
+    assert generate_only[0]["node"]["id"] == generated
+    inline = await gql("{ tasks(kind: VERIFY, status: COMPLETED) { totalCount } }")
+    assert inline["data"]["tasks"]["totalCount"] == 1

@@ -21,7 +21,7 @@ def test_schema_has_the_documented_surface() -> None:
     for line in (
         "task(id: ID!): Task",
         "tasks(first: Int! = 20, after: String = null, status: TaskStatus = null, "
-        "approved: Boolean = null): TaskConnection!",
+        "approved: Boolean = null, kind: TaskKind = null): TaskConnection!",
         "generatePost(input: GeneratePostInput!): Task!",
         "verifyPost(input: VerifyPostInput!): [VerificationReport!]!",
         "cancelTask(id: ID!): Task!",
