@@ -30,7 +30,7 @@ from graph.auth import Authenticator, ConnectionLimiter
 from graph.context import Services, get_context
 from graph.errors import UNAUTHENTICATED, UnauthenticatedError, error_body
 from graph.health import ModelMonitor, healthz, readyz
-from graph.ide import mount_ide_files
+from graph.ide import add_landing_pages, mount_ide_files
 from graph.middleware import BodyLimitMiddleware, HostGuard, OriginGuard
 from graph.ratelimit import MutationRateLimiter, limiter_storage
 from graph.router import PostAssistRouter
@@ -203,7 +203,16 @@ def create_app(
             finally:
                 gc.unfreeze()  # what shuts down now may be collected again
 
-    app = FastAPI(title="PostAssist", version=VERSION, lifespan=lifespan)
+    # No /docs, /redoc or /openapi.json: Swagger and ReDoc load from a CDN and document no
+    # GraphQL operation; those paths lead to GraphiQL instead (add_landing_pages).
+    app = FastAPI(
+        title="PostAssist",
+        version=VERSION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     router = PostAssistRouter(
         build_schema(settings),
         context_getter=get_context,
@@ -215,6 +224,7 @@ def create_app(
     app.include_router(router, prefix="/graphql")
     if settings.graphql_introspection:
         mount_ide_files(app)
+    add_landing_pages(app, ide=settings.graphql_introspection)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/readyz", readyz, include_in_schema=False)
     app.add_exception_handler(UnauthenticatedError, _unauthenticated)

@@ -4,17 +4,28 @@ files (graph/static/ide, refreshed by scripts/vendor_graphiql.py and checked aga
 the page's Subresource Integrity hashes) under `/ide/` and rewrites the page to use
 them. The page itself is vendored too (graphiql.html), so it keeps matching the files
 whatever strawberry version is installed; if it is missing, strawberry's own page is
-served, from the CDN, and a warning says so."""
+served, from the CDN, and a warning says so.
+
+The vendored page stays strawberry's own (so scripts/vendor_graphiql.py can regenerate
+it); `brand` makes it PostAssist's when it is served: the title, the logo, and a first
+example operation in the editor (`EXAMPLE_OPERATION`).
+
+Also the pages a newcomer opens first (`add_landing_pages`): `/`, and FastAPI's `/docs`
+and `/redoc` (turned off: their Swagger and ReDoc pages load from a CDN and document no
+GraphQL operation), which lead to GraphiQL at /graphql."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
 
@@ -26,6 +37,57 @@ IDE_DIR = Path(__file__).parent / "static" / "ide"
 IDE_PATH = "/ide"
 PAGE = "graphiql.html"
 _ASSET = re.compile(r'(?:src|href)="(https://unpkg\.com/[^"]+)"(?:\s+integrity="([^"]+)")?')
+#: Where the GraphQL endpoint (and GraphiQL) is served.
+GRAPHQL_PATH = "/graphql"
+#: The paths a newcomer tries first; each leads to GraphiQL (`add_landing_pages`).
+LANDING_PATHS = ("/", "/docs", "/redoc")
+#: What GraphiQL's editor opens with: the README's first two operations ("GraphQL:
+#: operations to paste into GraphiQL"), a generation and its live progress.
+EXAMPLE_OPERATION = """\
+# PostAssist turns a machine-learning paper into a LinkedIn post; agent teams do the
+# work and every step streams to you. Run "Generate" (the play button, or Ctrl-Enter,
+# then pick it), copy the task's id into "Progress", and run that to watch it live.
+# The Docs pane holds the schema; the README has more operations to paste.
+
+mutation Generate {
+  generatePost(input: {
+    paperTitle: "Attention Is All You Need"
+    additionalContext: "Based solely on attention: 28.4 BLEU on WMT 2014 English-to-German."
+    targetAudience: "ML engineers"
+    tone: PROFESSIONAL
+    includeTechnicalDetails: true
+    maxHashtags: 5
+  }) {
+    id status
+    teams { name status agents { name status } }
+  }
+}
+
+subscription Progress {
+  taskProgress(taskId: "<id>", afterSeq: 0) {
+    seq timestamp kind team agent message progress status isTerminal data
+  }
+}
+"""
+#: `brand`'s edits of strawberry's page: (what, where, the text that replaces it). Each
+#: place must be found exactly once, so an upstream page that moved one fails loudly.
+_BRANDING: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        "title",
+        re.compile(r"<title>[^<]*</title>"),
+        lambda _: "<title>PostAssist · GraphiQL</title>",
+    ),
+    (
+        "example",
+        re.compile(r"const EXAMPLE_QUERY = `[^`]*`;"),
+        lambda _: f"const EXAMPLE_QUERY = `{_js_template(EXAMPLE_OPERATION)}`;",
+    ),
+    (
+        "logo",
+        re.compile(r"(return React\.createElement\(GraphiQL, \{[^}]*?)\n(\s*)\}\);"),
+        lambda m: f'{m[1]}\n{m[2]}}}, React.createElement(GraphiQL.Logo, null, "PostAssist"));',
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -67,20 +129,64 @@ def localise(html: str) -> str:
     return html.replace(CDN, f"{IDE_PATH}/")
 
 
+def _js_template(text: str) -> str:
+    """`text` as the body of a JavaScript template literal (`...`)."""
+    return text.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${")
+
+
+def brand(html: str) -> str:
+    """Strawberry's GraphiQL page `html` as PostAssist's: the title "PostAssist ·
+    GraphiQL", "PostAssist" as GraphiQL's logo (instead of its link to GitHub), and
+    EXAMPLE_OPERATION in the editor instead of the stock welcome text. Raises
+    `ValueError` naming the edit whose place the page does not have exactly once."""
+    for what, pattern, replacement in _BRANDING:
+        html, count = pattern.subn(replacement, html)
+        if count != 1:
+            raise ValueError(f"GraphiQL page: the {what} to brand is found {count} times")
+    return html
+
+
 @cache
 def offline_html() -> str:
     """The vendored GraphiQL page (IDE_DIR/graphiql.html: strawberry's page of the
     vendored version, loading every file from `/ide/`), so the page does not change
-    with the installed strawberry; strawberry's own page, from the CDN, if it is
-    missing."""
+    with the installed strawberry, branded (`brand`); strawberry's own page, from the
+    CDN, if it is missing (branded if it still can be)."""
     page = IDE_DIR / PAGE
     if page.is_file():
-        return page.read_text(encoding="utf-8")
+        return brand(page.read_text(encoding="utf-8"))
     logger.warning("GraphiQL loads from %s: %s is missing (run scripts/vendor_graphiql.py)",
                    CDN, page)  # fmt: skip
-    return upstream_html()
+    html = upstream_html()
+    try:
+        return brand(html)
+    except ValueError as exc:
+        logger.warning("%s; serving it unbranded", exc)
+        return html
 
 
 def mount_ide_files(app: FastAPI) -> None:
     """Serve the vendored files under `/ide/` (immutable: versioned paths)."""
     app.mount(IDE_PATH, StaticFiles(directory=IDE_DIR, check_dir=False), name="ide")
+
+
+def add_landing_pages(app: FastAPI, *, ide: bool) -> None:
+    """Answer GET `/`, `/docs` and `/redoc` (`LANDING_PATHS`): with `ide` (GraphiQL is
+    served), a 307 redirect to it at GRAPHQL_PATH; without, a small JSON that says
+    where the API is. A temporary redirect, as `/` may become a dashboard."""
+
+    async def landing(_request: Request) -> Response:
+        if ide:
+            return RedirectResponse(GRAPHQL_PATH, status_code=307)
+        return JSONResponse(
+            {
+                "service": "PostAssist",
+                "graphql": GRAPHQL_PATH,
+                "message": f"GraphQL over HTTP POST at {GRAPHQL_PATH}; subscriptions over "
+                "WebSocket at the same path (graphql-transport-ws, graphql-ws). GraphiQL "
+                "is off (GRAPHQL_INTROSPECTION=false).",
+            }
+        )
+
+    for path in LANDING_PATHS:
+        app.add_api_route(path, landing, methods=["GET", "HEAD"], include_in_schema=False)

@@ -9,7 +9,11 @@ Run after upgrading strawberry-graphql (its page pins GraphiQL's version):
 Each package comes from the npm registry (`npm pack <package>@<version>`); each file is
 checked against the page's own Subresource Integrity hash (sha384) before it is kept,
 so the vendored files are exactly what the page would have loaded from the CDN.
-Raises `SystemExit` when npm fails or a hash does not match.
+The page is kept as strawberry ships it (CDN URLs made local); PostAssist's title, logo
+and example operation are put in when it is served (`graph.ide.brand`), and checked to
+fit the new page before anything is replaced.
+Raises `SystemExit` when npm fails, a hash does not match, or the page cannot be
+branded.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graph.ide import IDE_DIR, PAGE, cdn_assets, localise, upstream_html  # noqa: E402
+from graph.ide import IDE_DIR, PAGE, brand, cdn_assets, localise, upstream_html  # noqa: E402
 
 
 def sri(data: bytes) -> str:
@@ -38,6 +42,10 @@ def sri(data: bytes) -> str:
 def main() -> None:
     """Vendor every asset of the page into IDE_DIR (replacing what was there)."""
     html = upstream_html()
+    try:
+        brand(localise(html))
+    except ValueError as exc:
+        raise SystemExit(f"{exc}: update graph.ide's branding for this page") from None
     assets = cdn_assets(html)
     shutil.rmtree(IDE_DIR, ignore_errors=True)
     sources = ["Vendored by scripts/vendor_graphiql.py from the npm registry:"]

@@ -1,7 +1,9 @@
 """GraphiQL works without internet access: the page loads only files this server
 serves (byte-identical to the CDN's: their sha384 matches the page's integrity
 hashes), and Debian's Chromium, with every host name but 127.0.0.1 made unresolvable,
-renders the editor."""
+opens `/`, lands on GraphiQL and renders PostAssist's page: its title and logo, and the
+example operation (a generatePost mutation, a taskProgress subscription) in the
+editor."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from html import unescape
 
 import httpx
 import pytest
@@ -21,6 +24,14 @@ from tests.conftest import service_missing
 pytestmark = pytest.mark.anyio
 
 ASSET = re.compile(r'(?:src|href)="([^"]+\.(?:js|css))"(?:\s+integrity="([^"]+)")?')
+#: One rendered line of a CodeMirror editor.
+EDITOR_LINE = re.compile(r'<pre class=" CodeMirror-line " role="presentation">(.*?)</pre>')
+
+
+def editor_lines(dom: str) -> list[str]:
+    """The text of the query editor's rendered lines (the first editor on the page)."""
+    editor = dom[dom.index('class="graphiql-query-editor"') :]
+    return [unescape(re.sub(r"<[^>]+>", "", line)) for line in EDITOR_LINE.findall(editor)]
 
 
 async def test_the_page_loads_only_files_served_here(live_server: Callable[[str], str]) -> None:
@@ -53,8 +64,9 @@ async def test_chromium_renders_graphiql_offline(live_server: Callable[[str], st
             # Offline: no name resolves but the test server's address.
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
             "--virtual-time-budget=15000",
+            "--window-size=1280,1600",  # CodeMirror renders the lines in view only
             "--dump-dom",
-            f"http://{live_server('/graphql')}",
+            f"http://{live_server('/')}",  # redirected to /graphql
         ],
         capture_output=True,
         text=True,
@@ -63,4 +75,13 @@ async def test_chromium_renders_graphiql_offline(live_server: Callable[[str], st
     )
     dom = browser.stdout
     assert 'class="graphiql-editor"' in dom, dom[:1000]
-    assert 'class="graphiql-execute-button"' in dom
+    # With two operations in the editor, the execute button opens a menu to pick one.
+    assert re.search(r'class="[^"]*\bgraphiql-execute-button"', dom)
+    assert "<title>PostAssist · GraphiQL</title>" in dom
+    assert 'class="graphiql-logo">PostAssist</div>' in dom
+    lines = editor_lines(dom)
+    assert lines[0].startswith("# PostAssist turns a machine-learning paper"), lines[:3]
+    for expected in ("mutation Generate {", "  generatePost(input: {", "subscription Progress {"):
+        assert expected in lines, (expected, lines)
+    assert any(line.startswith("  taskProgress(taskId: ") for line in lines), lines
+    assert not any("Welcome to GraphiQL" in line for line in lines)
