@@ -1,16 +1,20 @@
 """End to end, no fakes: `postassist serve` with the bundled SmolLM2 model, then
-`postassist generate --json` on a real paper, then the event log over GraphQL."""
+`postassist generate --json` on a real paper, then the event log over GraphQL. While the
+model works on it, a second paper is submitted (a busy model accepts work) and the model
+server is killed (the app restarts it and both runs go on)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -50,9 +54,17 @@ def _console_script() -> str:
     return found
 
 
+class Served(NamedTuple):
+    """A running `postassist serve`: its GraphQL URL and process id."""
+
+    url: str
+    pid: int
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`postassist serve` on a free port with a fresh SQLite file; yields the GraphQL URL."""
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`postassist serve` on a free port with a fresh SQLite file; yields its GraphQL URL
+    and process id."""
     workdir = tmp_path_factory.mktemp("e2e")
     port = free_port()
     env = {
@@ -78,16 +90,56 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.5)
-        yield url
+        yield Served(url, process.pid)
     finally:
         process.terminate()
         process.wait(30)
         log.close()
 
 
-def test_generation_with_the_bundled_model(service: str) -> None:
+HEALTH = "{ health { model { ready state reason inFlight restarts } } }"
+SECOND = (
+    'mutation { generatePost(input: {paperTitle: "BERT: Pre-training of Deep Bidirectional '
+    'Transformers for Language Understanding", additionalContext: "BERT is pre-trained on '
+    'unlabeled text by jointly conditioning on both left and right context."}) { id status } }'
+)
+
+
+def _gql(url: str, query: str) -> dict:
+    body = httpx.post(url, json={"query": query}, timeout=30).json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _model_server_pid(serve: int) -> int:
+    """The bundled llama.cpp server: the child process of `postassist serve`."""
+    children = Path(f"/proc/{serve}/task/{serve}/children").read_text().split()
+    for child in children:
+        if b"llama_cpp.server" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise AssertionError(f"no llama_cpp.server among the children {children} of {serve}")
+
+
+def _busy_then_kill(served: Served) -> tuple[str, int]:
+    """Wait until the model works on a call; submit a second paper (accepted while the
+    model is busy); kill -9 the model server. Returns the second task's id and the
+    killed pid."""
+    url = served.url
+    deadline = time.monotonic() + GENERATION
+    while _gql(url, HEALTH)["health"]["model"]["state"] != "BUSY":
+        assert time.monotonic() < deadline, "the model never got busy"
+        time.sleep(0.2)
+    second = _gql(url, SECOND)["generatePost"]
+    assert second["status"] == "PENDING"
+    pid = _model_server_pid(served.pid)
+    os.kill(pid, signal.SIGKILL)
+    return second["id"], pid
+
+
+def test_generation_with_the_bundled_model(served: Served) -> None:
+    service = served.url
     started = time.monotonic()
-    cli = subprocess.run(
+    cli = subprocess.Popen(
         [
             _console_script(),
             "generate",
@@ -102,13 +154,15 @@ def test_generation_with_the_bundled_model(service: str) -> None:
             service,
             "--json",
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=GENERATION,
     )
+    second_id, killed = _busy_then_kill(served)
+    stdout, stderr = cli.communicate(timeout=GENERATION)
     seconds = time.monotonic() - started
-    assert cli.returncode == 0, cli.stdout + cli.stderr
-    task = json.loads(cli.stdout)
+    assert cli.returncode == 0, stdout + stderr
+    task = json.loads(stdout)
     assert task["status"] == "COMPLETED", task["error"]
 
     post = task["result"]["content"]
@@ -136,11 +190,25 @@ def test_generation_with_the_bundled_model(service: str) -> None:
     usage = task["usage"]
     llm_events = [e for e in events if e["kind"] == "LLM_USAGE"]
     assert usage["llmCalls"] == len(llm_events) > 0 and usage["outputTokens"] > 0
+    # The killed model server came back (once) and the paper submitted meanwhile ran too.
+    model = _gql(service, HEALTH)["health"]["model"]
+    assert model["restarts"] == 1 and model["ready"] and _model_server_pid(served.pid) != killed
+    second = _wait(service, second_id)
+    assert second["status"] == "COMPLETED", second
     print(
         f"\nlocal-model generation: {seconds:.1f}s, {usage['llmCalls']} LLM calls, "
         f"{usage['inputTokens']} input + {usage['outputTokens']} output tokens, "
         f"{task['revisions']} revisions, {len(events)} events, approved {task['approved']}"
     )
+
+
+def _wait(url: str, task_id: str) -> dict:
+    query = f'{{ task(id: "{task_id}") {{ status error {{ code message }} }} }}'
+    deadline = time.monotonic() + GENERATION
+    while (task := _gql(url, query)["task"])["status"] not in ("COMPLETED", "FAILED"):
+        assert time.monotonic() < deadline, task
+        time.sleep(0.5)
+    return task
 
 
 def _all_events(url: str, task_id: str) -> list[dict]:
