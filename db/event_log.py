@@ -13,23 +13,38 @@ Read path (`EventLog.follow`): subscribe first, then replay rows with
 wake-up: the rows are always read from the database, so a notice the bus lost is
 made up by the next one or by the poll that runs every `poll_interval` seconds.
 The follower stops after the terminal TASK_STATUS event.
+
+Status changes (`EventLog.follow_status`, for `taskUpdates`) are read from the database
+the same way: the TASK_STATUS rows committed after the follower started, found by
+`agent_log.id` (the primary key, so each read is one index range scan over the rows
+written since the last read, never a scan of the table or of the tasks), with the
+`tasks` channel only as a wake-up (`StatusFeed` says how ids that commit out of order
+are waited for).
+
+While the bus is down (`db.bus.BusState`), followers of both kinds read the database
+every `down_poll_interval` seconds instead (the bus wakes them when it goes down and
+when it is back), so an outage loses and repeats nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from broadcaster import Broadcast
-from sqlalchemy import update
+from broadcaster._base import Subscriber
+from sqlalchemy import and_, case, func, null, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import repository
+from db.bus import BusDownError, bus_state
 from db.engine import SessionFactory
 from db.events import MAX_MESSAGE, Event, is_terminal_event
 from db.models import TERMINAL_STATUSES, AgentLog, EventKind, Task, TaskStatus
@@ -39,6 +54,10 @@ logger = logging.getLogger(__name__)
 
 #: Channel that carries every task's status changes (for `taskUpdates`).
 TASKS_CHANNEL = "tasks"
+#: Seconds between a follower's database reads while the bus is down (the normal poll
+#: interval when that is shorter): an outage delays a live event by about this much,
+#: and costs one indexed read per follower per interval.
+DOWN_POLL_SECONDS = 1.0
 
 
 class TaskNotFoundError(LookupError):
@@ -58,7 +77,8 @@ class EventLog:
     """Durable, gapless, followable per-task event log on a database plus a broadcast bus.
 
     `poll_interval` (seconds) bounds how long a follower can lag behind when the
-    bus drops a notice (the bus is at-most-once; the database is the truth).
+    bus drops a notice (the bus is at-most-once; the database is the truth);
+    `down_poll_interval` (seconds) is the poll while the bus reports it is down.
     """
 
     def __init__(
@@ -67,10 +87,12 @@ class EventLog:
         session_factory: SessionFactory,
         broadcast: Broadcast,
         poll_interval: float = 5.0,
+        down_poll_interval: float = DOWN_POLL_SECONDS,
     ) -> None:
         self.session_factory = session_factory
         self.broadcast = broadcast
         self.poll_interval = poll_interval
+        self.down_poll_interval = down_poll_interval
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, task_id: str) -> asyncio.Lock:
@@ -176,7 +198,10 @@ class EventLog:
     async def publish(self, row: AgentLog) -> None:
         """Publish the notices of a committed event: on `task:<id>`, and on `tasks` for a
         status change (with the task's `owner`, so a follower of its own tasks skips the
-        others' without reading them: one read here instead of one per follower)."""
+        others' without reading them: one read here instead of one per follower).
+        Nothing is sent while the bus is down: followers poll the database then."""
+        if not bus_state(self.broadcast).up:
+            return
         notice = {"task_id": row.task_id, "seq": row.seq, "kind": row.kind}
         await self._publish(task_channel(row.task_id), notice)
         if row.kind == EventKind.TASK_STATUS:
@@ -195,8 +220,19 @@ class EventLog:
         # The row is already durable; a bus failure costs followers at most one poll.
         try:
             await self.broadcast.publish(channel=channel, message=json.dumps(notice))
+        except BusDownError as exc:  # the bus logs its outages itself
+            logger.debug("not published %s on %s: %s", notice, channel, exc)
         except Exception:
             logger.exception("could not publish %s on %s", notice, channel)
+
+    async def _wait(self, subscriber: Subscriber) -> None:
+        """Until a notice or a bus wake-up arrives, or the poll interval passes (the
+        shorter `down_poll_interval` while the bus is down)."""
+        seconds = self.poll_interval
+        if not bus_state(self.broadcast).up:
+            seconds = min(seconds, self.down_poll_interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscriber.get(), timeout=seconds)
 
     async def follow(self, task_id: str, *, after_seq: int = 0) -> AsyncIterator[AgentLog]:
         """Yield the events of `task_id` with `seq > after_seq`, in order and each once,
@@ -228,25 +264,128 @@ class EventLog:
                     continue  # there may be more stored rows; read again before waiting
                 if TaskStatus(task.status).is_terminal and last >= task.last_seq:
                     return  # after_seq was at or past the terminal event
-                try:
-                    await asyncio.wait_for(subscriber.get(), timeout=self.poll_interval)
-                except TimeoutError:
-                    pass
+                await self._wait(subscriber)
 
     async def follow_status(self) -> AsyncIterator[dict[str, Any]]:
-        """Yield `{"task_id", "seq", "status", "owner"}` for every task status change from
-        now on (`owner` may be missing: then read the task).
+        """Yield `{"task_id", "seq", "status", "owner"}` for every task status change
+        committed from now on, each once, each task's in order (`owner` is missing only
+        for a task that no longer exists). Never ends by itself.
 
-        Live only (a dashboard re-reads `tasks` on connect); never ends by itself.
+        The changes are read from the database (`StatusFeed`), woken by the `tasks`
+        channel, every `poll_interval` seconds otherwise, and every
+        `down_poll_interval` seconds while the bus is down: an outage loses nothing.
         """
         async with self.broadcast.subscribe(TASKS_CHANNEL) as subscriber:
-            async for notice in subscriber:
-                yield json.loads(notice.message)
+            feed = StatusFeed(self.session_factory)
+            await feed.start()
+            while True:
+                for notice in await feed.read():
+                    yield notice
+                await self._wait(subscriber)
+
+
+class StatusFeed:
+    """The TASK_STATUS rows committed after `start()`, each once, as status notices.
+
+    Rows are read by `agent_log.id`, the primary key: `WHERE id > floor ORDER BY id`, one
+    index range scan over the rows written since the last read (all kinds, so the ids
+    show holes), with the task's owner by primary key for the status rows. `floor` is
+    the highest id below which every id was read or given up on; `seen` holds the ids
+    above it that were read.
+
+    Ids are taken at INSERT and become visible at COMMIT, so on PostgreSQL a later id can
+    commit first. An id missing between read ones (a hole) is therefore waited for, for
+    `hole_grace` seconds from when it was first noticed: reads go on starting below it
+    until it commits (and is delivered) or the grace ends (a rolled-back insert or a
+    sequence gap after a crash: it never will). An insert commits within milliseconds
+    of taking its id, so the 10 s default is ample; a hole costs only re-reading what
+    came after it. On SQLite writes are serial and ids commit in order. At its start
+    the feed also reads the newest `lookback` ids: rows there are before its start,
+    holes there may still commit after it.
+    """
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        hole_grace: float = 10.0,
+        lookback: int = 100,
+        batch: int = 500,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session_factory = session_factory
+        self.hole_grace, self.lookback, self.batch, self.clock = hole_grace, lookback, batch, clock
+        self.floor = 0
+        self.seen: set[int] = set()
+        self._hole_since: float | None = None
+
+    async def start(self) -> None:
+        """Take the current end of the log as the start: later reads return only rows
+        that were not visible now."""
+        async with self.session_factory() as session:
+            top = await session.scalar(select(func.max(AgentLog.id)))
+        self.floor = max(0, (top or 0) - self.lookback)
+        await self.read()
+
+    async def read(self) -> list[dict[str, Any]]:
+        """The notices `{"task_id", "seq", "status", "owner"}` of the status rows not
+        read before, in id order (each task's in seq order). The first read, by
+        `start()`, is discarded."""
+        notices: list[dict[str, Any]] = []
+        after = self.floor
+        while True:
+            async with self.session_factory() as session:
+                rows = (await session.exec(self._query(after))).all()  # type: ignore[call-overload]
+            for row_id, task_id, seq, data, owner in rows:
+                if row_id in self.seen:
+                    continue
+                self.seen.add(row_id)
+                if data is not None:  # a TASK_STATUS row
+                    notice = {"task_id": task_id, "seq": seq, "status": data["status"]}
+                    notices.append(notice if owner is None else {**notice, "owner": owner})
+            if len(rows) < self.batch:
+                break
+            after = rows[-1][0]
+        self._advance()
+        return notices
+
+    def _query(self, after: int) -> Any:
+        is_status = col(AgentLog.kind) == EventKind.TASK_STATUS.value
+        return (
+            select(
+                col(AgentLog.id),
+                col(AgentLog.task_id),
+                col(AgentLog.seq),
+                case((is_status, col(AgentLog.data)), else_=null()),
+                col(Task.owner),
+            )
+            .outerjoin(Task, and_(is_status, col(Task.id) == col(AgentLog.task_id)))
+            .where(col(AgentLog.id) > after)
+            .order_by(col(AgentLog.id))
+            .limit(self.batch)
+        )
+
+    def _advance(self) -> None:
+        """Raise `floor` over the read ids that follow it, and over a hole whose grace
+        has ended."""
+        now = self.clock()
+        for row_id in sorted(self.seen):
+            if row_id == self.floor + 1:
+                self.floor, self._hole_since = row_id, None
+            elif self._hole_since is None:
+                self._hole_since = now  # a new hole below row_id: wait for it
+                break
+            elif now - self._hole_since >= self.hole_grace:
+                self.floor, self._hole_since = row_id, None  # it will not commit now
+            else:
+                break
+        self.seen = {i for i in self.seen if i > self.floor}
 
 
 __all__ = [
     "TASKS_CHANNEL",
     "EventLog",
+    "StatusFeed",
     "TaskClosedError",
     "TaskNotFoundError",
     "task_channel",

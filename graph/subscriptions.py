@@ -1,8 +1,11 @@
-"""The root `Subscription`: a task's events, and every task's status changes."""
+"""The root `Subscription`: a task's events, and every task's status changes (both read
+from the database by `db.event_log.EventLog`, the bus only waking them, so they work
+through a bus outage)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import strawberry
 
@@ -48,4 +51,13 @@ class Subscription:
                 continue  # another principal's task: skipped without a read
             row = await info.context.visible_task(notice["task_id"])
             if row is not None:
-                yield Task.from_model(row)
+                yield _as_of_change(Task.from_model(row), notice)
+
+
+def _as_of_change(task: Task, notice: dict[str, Any]) -> Task:
+    """`task` (read now) with the `status` of the change `notice` reports: a change read
+    late (after a bus outage) may be older than the task's current status, and each
+    change is sent once, as the change it was (RUNNING, then COMPLETED; not COMPLETED
+    twice)."""
+    task.status = TaskStatus(notice["status"])
+    return task
