@@ -44,6 +44,10 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 #: WebSockets as the server allows (graph.router.TOO_MANY_CONNECTIONS_CLOSE; the close
 #: reason names the limit and its setting).
 TOO_MANY_CONNECTIONS_CLOSE = 4929
+#: Where a PostAssist server serves GraphQL (HTTP and WebSocket).
+GRAPHQL_PATH = "/graphql"
+#: HTTP statuses without a GraphQL body that mean "no GraphQL endpoint at this path".
+NO_ENDPOINT_STATUSES = frozenset({404, 405})
 #: graphql-transport-ws close codes of a refused `connection_init`: 4401/4403 when the
 #: server rejects the credentials, TOO_MANY_CONNECTIONS_CLOSE for a full connection cap.
 REFUSED_CLOSE_CODES = frozenset({4401, 4403, TOO_MANY_CONNECTIONS_CLOSE})
@@ -84,6 +88,13 @@ def _graphql_errors(body: Any) -> list[dict[str, Any]] | None:
     if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
         return errors
     return None
+
+
+def graphql_url(url: str) -> str:
+    """`url` with the GraphQL path appended: `http://host:8000` ->
+    `http://host:8000/graphql` (a server's GraphQL endpoint is at `/graphql`)."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(path=parsed.path.rstrip("/") + GRAPHQL_PATH))
 
 
 def websocket_url(url: str) -> str:
@@ -128,7 +139,8 @@ class GraphQLClient:
 
         Raises `GraphQLClientError` on GraphQL errors, HTTP 401 included (code
         UNAUTHENTICATED: no key, or one that is unknown or revoked), or an answer that
-        is not GraphQL (code BAD_RESPONSE); `httpx.HTTPError` when the server cannot be
+        is not GraphQL, a 404 or 405 included (code BAD_RESPONSE; the message names the
+        path tried and suggests /graphql); `httpx.HTTPError` when the server cannot be
         reached or answers another HTTP error without a GraphQL body.
         """
         async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as http:
@@ -141,13 +153,21 @@ class GraphQLClient:
             raise GraphQLClientError(errors)
         if response.status_code == 401:
             raise self._unauthenticated(f"HTTP 401 from {self.url}")
+        if response.status_code in NO_ENDPOINT_STATUSES:
+            raise self._not_graphql(response.status_code)
         response.raise_for_status()
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise GraphQLClientError.of(
-                f"{self.url} did not answer with GraphQL (HTTP {response.status_code})",
-                "BAD_RESPONSE",
-            )
+            raise self._not_graphql(response.status_code)
         return body["data"]
+
+    def _not_graphql(self, status: int) -> GraphQLClientError:
+        """A BAD_RESPONSE error for an answer that is not GraphQL: it names the path
+        tried and, when that path is not /graphql, where the endpoint would be."""
+        path = httpx.URL(self.url).path or "/"
+        message = f"{self.url} did not answer with GraphQL (HTTP {status} for path {path})"
+        if not path.rstrip("/").endswith(GRAPHQL_PATH):
+            message += f"; the GraphQL endpoint is at {GRAPHQL_PATH}: try {graphql_url(self.url)}"
+        return GraphQLClientError.of(message, "BAD_RESPONSE")
 
     async def _connect(self) -> Any:
         """Open the WebSocket (graphql-transport-ws, the key in the upgrade's header).

@@ -69,6 +69,33 @@ async def test_generate_reports_bad_input_and_unreachable_servers(
     assert code == 3 and "cannot reach" in err
 
 
+async def test_a_url_without_the_graphql_path_says_which_path_it_tried(
+    live_server: Callable[[str], str],
+) -> None:
+    root = f"http://{live_server('')}"
+    with pytest.raises(GraphQLClientError) as refused:
+        await GraphQLClient(root).execute("{ __typename }")
+    assert refused.value.code == "BAD_RESPONSE"
+    assert re.fullmatch(  # 404, or 405 where the app answers GET / (its landing page)
+        rf"BAD_RESPONSE: {root} did not answer with GraphQL \(HTTP 40[45] for path /\); "
+        rf"the GraphQL endpoint is at /graphql: try {root}/graphql",
+        str(refused.value),
+    ), refused.value
+    code, out, err = await invoke(*ARGS, "--url", root + "/api/")
+    message = " ".join(err.split())  # Rich wraps it at the terminal's width
+    assert code == 2 and out == "", err
+    assert "for path /api/)" in message and f"try {root}/api/graphql" in message
+
+
+async def test_a_wrong_path_ending_in_graphql_gets_no_hint(
+    live_server: Callable[[str], str],
+) -> None:
+    url = f"http://{live_server('/v2/graphql')}"
+    with pytest.raises(GraphQLClientError) as refused:
+        await GraphQLClient(url).execute("{ __typename }")
+    assert str(refused.value).endswith("(HTTP 404 for path /v2/graphql)")
+
+
 class TestAPostTheVerifiersReject:
     @pytest.fixture
     def model(self) -> ScriptedChatModel:
