@@ -4,19 +4,28 @@ API keys, export SDL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
 import websockets
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.progress_bar import ProgressBar
+from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperCommand
 
 from graph.cli_keys import API_KEY_ENVVAR, keys_app
 from graph.client import (
@@ -27,9 +36,6 @@ from graph.client import (
     GraphQLClientError,
 )
 
-if TYPE_CHECKING:
-    pass
-
 app = typer.Typer(
     help="PostAssist: LinkedIn posts about ML papers, by LangGraph agent teams.",
     no_args_is_help=True,
@@ -38,8 +44,8 @@ console = Console(stderr=True)
 DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 #: Reconnect attempts when the subscription's WebSocket drops (resuming at the last seq).
 RECONNECTS = 5
-
-T = TypeVar("T")
+#: The meta-supervisor's name in events (the node a resumed run may start at).
+META_SUPERVISOR = "meta_supervisor"
 
 
 @app.command()
@@ -110,15 +116,29 @@ def export_schema(
         sys.stdout.write(sdl)
 
 
-@app.command()
+class PlainUsageCommand(TyperCommand):
+    """A command whose usage line names its arguments plainly (`PAPER_TITLE`), without
+    the braces typer puts around required ones (`{PAPER_TITLE}` reads as a template
+    placeholder left unfilled)."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        """The usage line's pieces, each argument's name without braces."""
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+@app.command(cls=PlainUsageCommand)
 def generate(
-    paper_title: Annotated[str, typer.Argument(help="the paper's title")],
+    paper_title: Annotated[
+        str, typer.Argument(metavar="PAPER_TITLE", help="the paper's title", show_default=False)
+    ],
     context: Annotated[str, typer.Option("--context", "-c", help="abstract, results")] = "",
     audience: Annotated[str, typer.Option(help="target audience")] = "professional",
     tone: Annotated[str, typer.Option(help="PROFESSIONAL, CASUAL or ACADEMIC")] = "PROFESSIONAL",
     technical: Annotated[bool, typer.Option(help="include technical details")] = True,
     max_hashtags: Annotated[int, typer.Option(help="1-20")] = 10,
-    url: Annotated[str, typer.Option(help="GraphQL endpoint")] = DEFAULT_URL,
+    url: Annotated[
+        str, typer.Option(help="the server's GraphQL endpoint (its path is /graphql)")
+    ] = DEFAULT_URL,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -144,7 +164,7 @@ def generate(
     }
     try:
         client = GraphQLClient(url, api_key=api_key)
-        task = asyncio.run(_generate(client, variables, quiet=as_json))
+        task, view = asyncio.run(_generate(client, variables, quiet=as_json))
     except GraphQLClientError as exc:
         console.print(f"[red]error[/red] {escape(str(exc))}")
         if exc.code == "UNAUTHENTICATED":
@@ -155,20 +175,26 @@ def generate(
             )
         raise typer.Exit(2) from None
     except (httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
-        console.print(f"[red]cannot reach {url}[/red]: {exc}. Is `make run` running?")
+        console.print(
+            f"[red]cannot reach {escape(url)}[/red]: {escape(str(exc))}. Is `make run` running?"
+        )
         raise typer.Exit(3) from None
     if as_json:
         sys.stdout.write(json.dumps(task, indent=2) + "\n")
     else:
-        _print_result(task)
+        _print_result(task, retryable=view.retryable)
     raise typer.Exit(0 if task["status"] == "COMPLETED" else 1)
 
 
-async def _generate(client: GraphQLClient, variables: dict, *, quiet: bool) -> dict[str, Any]:
+async def _generate(
+    client: GraphQLClient, variables: dict, *, quiet: bool
+) -> tuple[dict[str, Any], LiveView]:
     task = (await client.execute(GENERATE_POST, variables))["generatePost"]
-    view = _LiveView(task, quiet=quiet)
+    console.print(f"task {task['id']}", highlight=False)
+    console.print(Text(task["paperTitle"], style="bold"))
+    view = LiveView(task)
     last_seq, attempts = 0, 0
-    with view.progress:
+    with contextlib.nullcontext() if quiet else view.live():
         while True:
             try:
                 async for data in client.subscribe(
@@ -182,69 +208,324 @@ async def _generate(client: GraphQLClient, variables: dict, *, quiet: bool) -> d
                 attempts += 1
                 if attempts > RECONNECTS:
                     raise
+                view.note = f"connection lost; reconnecting ({attempts} of {RECONNECTS})"
                 await asyncio.sleep(min(2**attempts, 10))
-    return (await client.execute(TASK, {"id": task["id"]}))["task"]
+    return (await client.execute(TASK, {"id": task["id"]}))["task"], view
 
 
-class _LiveView:
-    """Rich progress: one bar for the task, one line per agent with its activity."""
+# --- wording ------------------------------------------------------------------------
 
-    def __init__(self, task: dict[str, Any], *, quiet: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}", justify="left"),
-            BarColumn(bar_width=24),
-            TextColumn("{task.percentage:>3.0f}%"),
-            console=console,
-            disable=quiet,
-        )
-        self.overall = self.progress.add_task(f"[bold]{task['paperTitle'][:50]}", total=1.0)
-        self.agents: dict[str, TaskID] = {}
-        self.names: dict[str, str] = {}
+#: A word for `is_sentence`: letters only, with inner apostrophes or hyphens ("don't",
+#: "state-of-the-art"); identifiers (`style_checker`) and numbers are not words.
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+#: Words a reason needs to be a sentence rather than a name or a fragment.
+MIN_REASON_WORDS = 3
+#: What a model says when it has no reason: an admission, not a reason.
+_ADMISSION = re.compile(
+    r"\b(not sure|unsure|no idea|(don'?t|do not) know|not certain|(need|want) (a little |"
+    r"some |your )?help|what to do|(cannot|can'?t) (decide|tell))\b",
+    re.IGNORECASE,
+)
+
+
+def is_sentence(text: str) -> bool:
+    """True when `text` reads as a reason: at least `MIN_REASON_WORDS` words of letters
+    that make up most of it, and not an admission ("I am not sure what to do now").
+    Bare names, numbers and punctuation ("style_checker", "1.2,3", "-") are not."""
+    tokens = text.split()
+    words = [t for t in tokens if _WORD.fullmatch(t.strip(".,;:!?()[]\"'"))]
+    return (
+        len(words) >= MIN_REASON_WORDS
+        and 2 * len(words) > len(tokens)
+        and not _ADMISSION.search(text)
+    )
+
+
+def routing_reason(data: dict[str, Any]) -> str:
+    """The reason to show for a ROUTING event's `data`: the supervisor's own when the
+    plan or a fallback wrote it, or when the model gave a sentence; otherwise what the
+    plan makes of the model's choice (its default step, or one of the valid options)."""
+    reason = str(data.get("reason") or "").strip()
+    if data.get("source") != "model" or is_sentence(reason):
+        return reason
+    options = [str(option) for option in data.get("options") or []]
+    if options and data.get("next") == options[0]:
+        return "the default plan's next step (the model gave no usable reason)"
+    return f"one of the valid steps ({', '.join(options)}); the model gave no usable reason"
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """`count` and `noun`, pluralised: "1 insight", "0 insights", "2 LLM calls"."""
+    return f"{count} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """Elapsed time for people: "12 s", "2 min 05 s", "1 h 02 min"."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def status_line(status: str, message: str) -> str:
+    """A TASK_STATUS event as one line: "task RUNNING", "task FAILED: <why>" (a message
+    that only repeats the status, such as "completed" or "started", is left out)."""
+    if message.strip().lower() in {status.lower(), "started", *_STATUS_WORDS}:
+        return f"task {status}"
+    return f"task {status}: {message}"
+
+
+_STATUS_WORDS = {"queued", "pending", "running", "completed", "failed", "cancelled"}
+
+
+# --- the live view ------------------------------------------------------------------
+
+#: Live view refreshes per second (elapsed times and spinners move between events).
+REFRESH_PER_SECOND = 4
+#: Seconds a working agent may report nothing, with no tool call open, before the view
+#: says it waits for the model. The event stream marks a model call's end (LLM_USAGE)
+#: but not its start; everything else an agent does between two events (parsing, the
+#: tools' checks, which report TOOL_CALL/TOOL_RESULT) takes milliseconds.
+MODEL_WAIT_AFTER = 1.0
+META_LABEL = "Meta-supervisor"
+
+
+def waiting_for(since: float, tool: str | None) -> str | None:
+    """What a working agent waits for, `since` seconds after its last event: the tool
+    call it opened ("running tool check_linkedin_style, 2 s"), else, after
+    `MODEL_WAIT_AFTER` seconds, the model ("waiting for the model, 12 s"); None when it
+    reported something a moment ago."""
+    if tool:
+        return f"running tool {tool}, {duration(since)}"
+    if since >= MODEL_WAIT_AFTER:
+        return f"waiting for the model, {duration(since)}"
+    return None
+
+
+class _Clock:
+    """Server timestamps on this machine's monotonic clock. The offset is the smallest
+    (arrival - server time) seen, so a replayed event does not move it and a server
+    whose clock is off does not show as elapsed time."""
+
+    def __init__(self) -> None:
+        self.offset: float | None = None
+
+    def local(self, timestamp: str) -> float:
+        """The monotonic time at which the event stamped `timestamp` happened here."""
+        server = datetime.fromisoformat(timestamp).timestamp()
+        offset = time.monotonic() - server
+        if self.offset is None or offset < self.offset:
+            self.offset = offset
+        return server + self.offset
+
+
+@dataclass
+class _Row:
+    """One line of the live view: an agent, a team (its supervisor) or the
+    meta-supervisor; times are monotonic seconds."""
+
+    label: str
+    status: str = "idle"  # idle | working | done | failed
+    doing: str = "idle"  # while working: what it does; else: what it did last
+    started: float | None = None
+    ended: float | None = None
+    last_event: float = 0.0
+    tool: str | None = None
+    spinner: Spinner = field(default_factory=lambda: Spinner("dots", style="cyan"))
+
+    def start(self, at: float, doing: str) -> None:
+        """It starts working at `at` on `doing`."""
+        self.status, self.doing, self.started, self.ended = "working", doing, at, None
+        self.last_event, self.tool = at, None
+
+    def stop(self, at: float, outcome: str, status: str = "done") -> None:
+        """It stops at `at`; `outcome` is what it did (or why it stopped)."""
+        self.status, self.doing, self.tool = status, outcome, None
+        self.ended = at if self.started is not None else None
+
+    def waiting_for(self, now: float) -> str | None:
+        """What this working row waits for now (see `waiting_for`)."""
+        return waiting_for(now - self.last_event, self.tool)
+
+    def elapsed(self, now: float) -> str:
+        """How long it has been working (or worked), "" before it started."""
+        if self.started is None:
+            return ""
+        return duration((self.ended if self.ended is not None else now) - self.started)
+
+    def cells(self, now: float) -> tuple[RenderableType, Text, str]:
+        """The icon, the activity text and the elapsed time of this row."""
+        if self.status == "working":
+            wait = self.waiting_for(now)
+            text = Text(self.doing if wait is None else f"{self.doing}\n{wait}")
+            return self.spinner, text, self.elapsed(now)
+        icon = {"done": "[green]✓", "failed": "[red]✗"}.get(self.status, "[dim]·")
+        return Text.from_markup(icon), Text(self.doing), self.elapsed(now)
+
+
+class LiveView:
+    """The live view of one task: a header (status, elapsed time, the plan's progress)
+    and one row per agent, per team's supervisor and for the meta-supervisor, each with
+    a spinner while it works, what it does or waits for, and its elapsed time. Routing
+    decisions, status changes and revisions are printed above it as they happen."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.clock = _Clock()
+        self.began = self.clock.local(task["createdAt"])
+        self.ended: float | None = None
+        self.status, self.progress, self.note = task["status"], 0.0, ""
+        self.retryable = False
+        self.spinner = Spinner("dots", style="cyan")
+        self.meta = _Row(META_LABEL)
+        self.teams: dict[str, _Row] = {}
+        self.agents: dict[str, _Row] = {}
+        self.order: list[tuple[int, _Row]] = [(0, self.meta)]
         for team in task["teams"]:
+            self.teams[team["name"]] = row = _Row(team["displayName"])
+            self.order.append((0, row))
             for agent in team["agents"]:
-                self.names[agent["name"]] = f"{team['displayName']} / {agent['displayName']}"
-                self.agents[agent["name"]] = self.progress.add_task(
-                    self._label(agent["name"], "idle"), total=1.0
-                )
+                self.agents[agent["name"]] = row = _Row(agent["displayName"])
+                self.order.append((1, row))
+        self.team_of = {a["name"]: t["name"] for t in task["teams"] for a in t["agents"]}
 
-    def _label(self, agent: str, activity: str) -> str:
-        return f"  {self.names[agent]:<36} {activity[:48]}"
+    def _row(self, team: str | None, agent: str | None) -> _Row | None:
+        """The row an event of `team`/`agent` belongs to (a team's own events and its
+        supervisor's go to the team's row)."""
+        if agent in self.agents:
+            return self.agents[agent]
+        if team in self.teams:
+            return self.teams[team]
+        return self.meta if agent else None
+
+    def _node(self, name: str) -> _Row | None:
+        """The row of a graph node named `name` (an agent, a team or the meta node)."""
+        return self.agents.get(name) or self.teams.get(name) or (self.meta if name else None)
 
     def update(self, event: dict[str, Any]) -> None:
-        self.progress.update(self.overall, completed=event["progress"])
-        agent, kind = event.get("agent"), event["kind"]
-        if kind == "TASK_STATUS":
-            self.progress.console.print(f"task {event['status']}: {event['message']}")
-        elif kind == "ROUTING":
-            self.progress.console.print(f"[cyan]{event['message'][:110]}")
-        if agent not in self.agents:
-            return
-        bar = self.agents[agent]
-        if kind == "AGENT_STARTED":
-            self.progress.update(
-                bar, completed=0.1, description=self._label(agent, event["message"])
-            )
-        elif kind == "TOOL_CALL":
-            self.progress.update(
-                bar, advance=0.2, description=self._label(agent, f"tool {event['message']}")
-            )
-        elif kind == "LLM_USAGE":
-            self.progress.update(bar, advance=0.2, description=self._label(agent, event["message"]))
-        elif kind == "AGENT_FINISHED":
-            self.progress.update(
-                bar, completed=1.0, description=self._label(agent, "✓ " + event["message"])
-            )
-        elif kind == "AGENT_ERROR":
-            self.progress.update(bar, description=self._label(agent, "✗ " + event["message"]))
+        """Apply one `taskProgress` event."""
+        at = self.clock.local(event["timestamp"])
+        self.progress, self.note = event["progress"], ""
+        row = self._row(event.get("team"), event.get("agent"))
+        if row is not None:
+            row.last_event = at
+        handler = getattr(self, f"_on_{event['kind'].lower()}", None)
+        if handler is not None:
+            handler(event, row, at)
+
+    def _on_task_queued(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        self.note = event["message"]
+
+    def _on_task_status(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        self.status = event["status"]
+        style = {"FAILED": "red", "CANCELLED": "yellow", "COMPLETED": "green"}
+        line = status_line(event["status"], event["message"])
+        console.print(Text(line, style=style.get(self.status, "")))
+        if self.status == "RUNNING":
+            self.meta.start(at, "deciding")
+        if event.get("isTerminal"):
+            self.ended = at
+            self.retryable = bool((event.get("data") or {}).get("retryable"))
+            for _, each in self.order:
+                if each.status == "working":
+                    each.stop(at, f"stopped: task {self.status}", "failed")
+
+    def _on_task_resumed(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        self.status = "RUNNING"
+        console.print(Text(f"task resumed: {event['message']}"))
+        for name in (event.get("data") or {}).get("resumed_from") or [META_SUPERVISOR]:
+            if (node := self._node(name)) is not None:
+                node.start(at, "resuming")
+
+    def _on_team_started(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.start(at, "deciding")
+
+    def _on_team_finished(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.stop(at, "finished")
+        self.meta.start(at, "deciding")
+
+    def _on_routing(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        data = event.get("data") or {}
+        target = str(data.get("next", ""))
+        if row is not None:
+            row.stop(at, f"-> {target}")
+        style = {"model": "cyan", "fallback": "yellow"}.get(data.get("source"), "dim cyan")
+        who = event.get("agent") or "supervisor"
+        console.print(Text(f"{who} -> {target}: {routing_reason(data)}", style=style))
+
+    def _on_agent_started(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.start(at, event["message"])
+
+    def _on_tool_call(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.tool = str((event.get("data") or {}).get("tool") or event["message"])
+
+    def _on_tool_result(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.tool = None
+
+    def _on_agent_finished(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.stop(at, event["message"])
+        if (team := self.teams.get(self.team_of.get(event.get("agent") or "", ""))) is not None:
+            team.start(at, "deciding")
+
+    def _on_agent_error(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.stop(at, event["message"], "failed")
+
+    def _on_message(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        console.print(Text(event["message"], style="magenta"))
+
+    def live(self) -> Live:
+        """A Rich `Live` that redraws this view a few times a second (text printed
+        meanwhile goes above it)."""
+        return Live(self, console=console, refresh_per_second=REFRESH_PER_SECOND)
+
+    def __rich_console__(self, _console: Console, _options: ConsoleOptions) -> RenderResult:
+        """Rich's hook: the view as it is at the moment it is drawn."""
+        yield self.render()
+
+    def render(self) -> RenderableType:
+        """The view as it is now."""
+        now = time.monotonic()
+        elapsed = duration((self.ended if self.ended is not None else now) - self.began)
+        header = Table.grid(padding=(0, 1))
+        header.add_row(
+            self.spinner if self.ended is None else Text(" "),
+            Text(f"{self.status}, {elapsed}", style="bold"),
+            ProgressBar(total=1.0, completed=self.progress, width=20),
+            Text(f"{self.progress:.0%}"),
+        )
+        if self.note:
+            header.add_row("", Text(self.note, style="yellow"))
+        rows = Table.grid(padding=(0, 1))
+        rows.add_column(no_wrap=True)
+        rows.add_column(no_wrap=True)
+        rows.add_column(ratio=1, overflow="fold")
+        rows.add_column(no_wrap=True, justify="right")
+        for indent, row in self.order:
+            icon, activity, took = row.cells(now)
+            rows.add_row(icon, Text("  " * indent + row.label), activity, took)
+        return Group(header, rows)
 
 
-def _print_result(task: dict[str, Any]) -> None:
+def _print_result(task: dict[str, Any], *, retryable: bool = False) -> None:
     out = Console()
     if task["status"] != "COMPLETED":
         error = task.get("error") or {}
         out.print(
-            f"[red]{task['status']}[/red] {error.get('code', '')}: {error.get('message', '')}"
+            Text.assemble(
+                (task["status"], "red"), f" {error.get('code', '')}: {error.get('message', '')}"
+            )
         )
+        if retryable:  # the mutation on a line of its own, unwrapped, to copy
+            out.print("retry it from its last checkpoint with the mutation")
+            out.print(f'retryTask(id: "{task["id"]}") {{ status }}', soft_wrap=True)
         return
     result = task["result"]
     approved = result.get("approved") is not False
@@ -253,10 +534,16 @@ def _print_result(task: dict[str, Any]) -> None:
             result["content"],
             title="LinkedIn post" if approved else "[red]LinkedIn post (NOT APPROVED)[/red]",
             border_style="green" if approved else "red",
-            subtitle=(f"{result['characterCount']} characters, {result['wordCount']} words"),
+            subtitle=(
+                f"{plural(result['characterCount'], 'character')}, "
+                f"{plural(result['wordCount'], 'word')}"
+            ),
         )
     )
-    out.print("Hashtags: " + " ".join(f"#{h}" for h in result["hashtags"]))
+    shown = set(re.findall(r"#(\w+)", result["content"]))
+    missing = [h for h in result["hashtags"] if h not in shown]
+    if missing:  # the post carries its hashtags; list only any it does not show
+        out.print("Hashtags: " + " ".join(f"#{h}" for h in missing))
     table = Table("report", "score", "approved", "issues")
     for report in task["verificationReports"]:
         table.add_row(
@@ -266,15 +553,31 @@ def _print_result(task: dict[str, Any]) -> None:
             "\n".join(report["issues"]) or "-",
         )
     out.print(table)
-    usage = task["usage"]
-    out.print(
-        f"{usage['llmCalls']} LLM calls, {usage['inputTokens']} input + "
-        f"{usage['outputTokens']} output tokens; {task['revisions']} revisions"
-    )
+    for line in _usage_lines(task):
+        out.print(line)
     if result.get("approved") is False:
         out.print("[red]warning: the verifiers did not approve this post; open issues:[/red]")
         for issue in result.get("openIssues") or []:
-            out.print(f"[red]  - {issue}[/red]")
+            out.print(Text(f"  - {issue}", style="red"))
+
+
+def _usage_lines(task: dict[str, Any]) -> list[str]:
+    """How long the task took and its revisions; its model calls and tokens."""
+    usage, lines = task["usage"], []
+    if task.get("createdAt") and task.get("completedAt"):
+        took = datetime.fromisoformat(task["completedAt"]) - datetime.fromisoformat(
+            task["createdAt"]
+        )
+        lines.append(
+            f"took {duration(took.total_seconds())}, {plural(task['revisions'], 'revision')}"
+        )
+    else:
+        lines.append(plural(task["revisions"], "revision"))
+    lines.append(
+        f"{plural(usage['llmCalls'], 'LLM call')}: {usage['inputTokens']} input + "
+        f"{plural(usage['outputTokens'], 'output token')}"
+    )
+    return lines
 
 
 app.add_typer(keys_app, name="keys")
