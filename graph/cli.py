@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -481,10 +482,14 @@ class LiveView:
     def _on_message(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
         console.print(Text(event["message"], style="magenta"))
 
-    def live(self) -> Live:
-        """A Rich `Live` that redraws this view a few times a second (text printed
-        meanwhile goes above it)."""
-        return Live(self, console=console, refresh_per_second=REFRESH_PER_SECOND)
+    @contextlib.contextmanager
+    def live(self) -> Iterator[None]:
+        """Redraw this view a few times a second meanwhile (text printed goes above
+        it); elsewhere than on a terminal, Rich draws it once, at the end."""
+        with Live(self, console=console, refresh_per_second=REFRESH_PER_SECOND):
+            yield
+        if not console.is_terminal:  # Rich ends its last drawing with a line feed only there
+            console.line()
 
     def __rich_console__(self, _console: Console, _options: ConsoleOptions) -> RenderResult:
         """Rich's hook: the view as it is at the moment it is drawn."""

@@ -49,6 +49,8 @@ async def test_generate_shows_the_post_hashtags_and_both_reports(
     assert "tech_verifier" in out and "style_checker" in out
     assert "LLM calls" in out
     assert "content_supervisor -> paper_researcher" in err  # live routing decisions
+    # off a terminal the live view is drawn once, at the end, and ends its last line
+    assert err.endswith("\n") and "StyleChecker" in err.splitlines()[-1]
 
 
 async def test_generate_json_is_machine_readable(live_server: Callable[[str], str]) -> None:
