@@ -1,7 +1,8 @@
 """Liveness and readiness: what is actually up.
 
 - `/healthz` (liveness): the process serves HTTP; nothing else is checked.
-- `/readyz` (readiness): the database answers `SELECT 1`, the bus takes a publish, and
+- `/readyz` (readiness): the database answers `SELECT 1`, the bus is up (as
+  `db.bus.Bus.state` says, with since when) and takes a publish, and
   the model is READY or BUSY (see `ModelMonitor`), each within
   `READINESS_TIMEOUT_SECONDS`; HTTP 200 when all are, 503 otherwise, with each check.
 - `ModelMonitor` tells busy from down: the model gate's state where this process calls
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse
 
 from agents.llm import ModelSource
 from agents.model_gate import ModelState, ModelStatus
+from db.bus import bus_state
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +141,15 @@ async def _database(services: Any) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-async def _bus(services: Any) -> None:
-    await services.event_log.broadcast.publish(channel=READINESS_CHANNEL, message="ping")
+async def _bus(services: Any) -> str | None:
+    """None when the bus takes a publish; `down since <UTC time> (<error type>)` while it
+    reports itself down (`db.bus.BusState`), without trying it."""
+    broadcast = services.event_log.broadcast
+    state = bus_state(broadcast)
+    if not state.up:
+        return state.describe()
+    await broadcast.publish(channel=READINESS_CHANNEL, message="ping")
+    return None
 
 
 async def readiness(services: Any, monitor: ModelMonitor, seconds: float) -> dict[str, Any]:
