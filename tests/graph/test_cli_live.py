@@ -115,7 +115,8 @@ def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 50) -
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
     env = {**env, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
-    env.pop("NO_COLOR", None)
+    for setting in ("NO_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE"):  # Rich would obey
+        env.pop(setting, None)
     process = subprocess.Popen(
         args, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
     )
