@@ -55,10 +55,11 @@ def model_failure(exc: BaseException) -> tuple[str, bool] | None:
 
 
 #: `LLM_TIMEOUT_SECONDS` for the bundled model when it is not set. Measured on 2 cores
-#: (`python -m benchmarks.model_speed`): ~330 prompt tokens/s and ~100 output tokens/s
-#: idle, ~40 output tokens/s with the other core busy; the largest call (a ~3,500-token
-#: prompt and 512 output tokens, `LLM_MAX_TOKENS`) then takes ~25 s. 60 s is 2.4x that.
-LOCAL_DEFAULT_TIMEOUT = 60.0
+#: (`python -m benchmarks.model_speed`): 163 prompt tokens/s and 65 output tokens/s
+#: idle, 71 and 61 with the other core busy; the largest call (a ~3,500-token prompt:
+#: a 10,000-character context and the instructions, and 512 output tokens,
+#: `LLM_MAX_TOKENS`) then takes ~30 s idle and ~59 s loaded. 120 s is twice that.
+LOCAL_DEFAULT_TIMEOUT = 120.0
 #: `LLM_TIMEOUT_SECONDS` for an OpenAI-compatible endpoint when it is not set.
 ENDPOINT_DEFAULT_TIMEOUT = 120.0
 #: A timed-out call is tried once more with this share of its output-token cap.
@@ -79,13 +80,14 @@ class ModelConfig:
     - `temperature`: sampling temperature, 0..2.
     - `max_tokens`: cap on output tokens per call.
     - `timeout`: seconds one model call may take once it is sent (waiting for a call
-      slot is not counted), the client's retries included; None: 60 s for "local"
-      (`LOCAL_DEFAULT_TIMEOUT`), 120 s for "openai". A call past it is cancelled (its
-      connection closed; the bundled server is restarted, since it would go on
-      computing) and tried once more with half the output tokens; a second timeout
-      raises `ModelTimeoutError`. `max_retries`: the OpenAI client's retries on
-      connection errors and 429/5xx (its exponential back-off, 0.5-8 s); the bundled
-      server gets none (the gate waits for it instead).
+      slot is not counted), the client's retries included; None: 120 s
+      (`LOCAL_DEFAULT_TIMEOUT`, measured, for "local"; `ENDPOINT_DEFAULT_TIMEOUT`).
+      A call past it is cancelled (its connection closed; the bundled server is
+      restarted, since it would go on computing) and tried once more with half the
+      output tokens; a second timeout raises `ModelTimeoutError`.
+    - `max_retries`: the OpenAI client's retries on connection errors and 429/5xx (its
+      exponential back-off, 0.5-8 s); the bundled server gets none (the gate waits for
+      it instead).
     - `max_concurrent_calls`: calls in flight at once to an endpoint (None: no limit);
       the bundled server always gets 1 (it computes one request at a time).
     - `unavailable_after`: seconds the model may stay unreachable before the calls

@@ -16,6 +16,7 @@ import asyncio
 import multiprocessing
 import os
 import time
+import uuid
 
 from agents.llm import LOCAL_DEFAULT_TIMEOUT, ModelConfig, open_model
 from benchmarks.harness import print_table
@@ -33,7 +34,10 @@ def _burn(stop_at: float) -> None:
 
 
 async def _measure(model, prompt_words: int, max_tokens: int) -> tuple[float, int, int]:
-    prompt = "Summarise this text at length. " + FILLER * prompt_words
+    """One call: `(seconds, prompt tokens, output tokens)`. The prompt opens with a fresh
+    number, so llama.cpp's prompt cache cannot reuse an earlier one."""
+    nonce = uuid.uuid4().int % 10**12
+    prompt = f"Note {nonce}. Write a long essay about these words: " + FILLER * prompt_words
     started = time.monotonic()
     reply = await model.ainvoke(prompt, max_tokens=max_tokens)
     usage = reply.usage_metadata or {}

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float | None = Field(
         None,
         gt=0,
-        description="per LLM call once it is sent; default 60 (local: measured) or 120 (openai)",
+        description="per LLM call once it is sent; default 120 (local: measured, see "
+        "benchmarks.model_speed; openai)",
     )
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_max_concurrent_calls: int | None = Field(

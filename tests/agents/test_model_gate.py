@@ -28,7 +28,9 @@ async def stub_server(port: int, *, latency: float, single_slot: bool) -> AsyncI
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(500):  # until it listens (10 s at most)
+        if server.started:
+            break
         await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}/v1"

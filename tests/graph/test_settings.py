@@ -50,8 +50,8 @@ def test_heartbeat_defaults_to_a_third_of_the_takeover_threshold_when_that_is_sh
             ("LLM_TIMEOUT_SECONDS=900", "GENERATION_TIMEOUT_SECONDS=600"),
         ),
         (
-            {"generation_timeout_seconds": 30},  # below the bundled model's default call
-            ("LLM_TIMEOUT_SECONDS=60", "GENERATION_TIMEOUT_SECONDS=30"),
+            {"generation_timeout_seconds": 100},  # below the bundled model's default call
+            ("LLM_TIMEOUT_SECONDS=120", "GENERATION_TIMEOUT_SECONDS=100"),
         ),
         (
             {"llm_max_tokens": 4096, "local_model_context": 4096},
