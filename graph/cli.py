@@ -9,7 +9,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +49,18 @@ RECONNECTS = 5
 META_SUPERVISOR = "meta_supervisor"
 
 
+def _settings_or_exit(read: Callable[[], Any]) -> Any:
+    """The settings `read()` returns; on a `SettingsError`, each problem on stderr (one
+    line per setting, naming the fix) and exit code 2, before anything starts."""
+    from graph.settings import SettingsError
+
+    try:
+        return read()
+    except SettingsError as exc:
+        console.print(Text(f"postassist: the settings are not valid:\n{exc}", style="red"))
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default HOST)")] = None,
@@ -64,7 +76,7 @@ def serve(
     from graph.app import create_app
     from graph.settings import get_settings
 
-    settings = get_settings()
+    settings = _settings_or_exit(get_settings)
     # The app decides its authentication mode from the address it is bound to.
     update: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port}
     if not worker:
@@ -88,7 +100,7 @@ def worker_command() -> None:
     from graph.app import open_services
     from graph.settings import get_settings
 
-    settings = get_settings().model_copy(update={"run_worker": True})
+    settings = _settings_or_exit(get_settings).model_copy(update={"run_worker": True})
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
 
     async def work() -> None:
@@ -285,21 +297,25 @@ _STATUS_WORDS = {"queued", "pending", "running", "completed", "failed", "cancell
 
 #: Live view refreshes per second (elapsed times and spinners move between events).
 REFRESH_PER_SECOND = 4
-#: Seconds a working agent may report nothing, with no tool call open, before the view
-#: says it waits for the model. The event stream marks a model call's end (LLM_USAGE)
-#: but not its start; everything else an agent does between two events (parsing, the
-#: tools' checks, which report TOOL_CALL/TOOL_RESULT) takes milliseconds.
+#: Seconds a working agent may report nothing, with no tool call or model call open,
+#: before the view says it waits for the model anyway. A server reports a model call's
+#: start (LLM_CALL) and end (LLM_USAGE); one older than LLM_CALL reports only the end,
+#: and everything else an agent does between two events (parsing, the tools' checks,
+#: which report TOOL_CALL/TOOL_RESULT) takes milliseconds.
 MODEL_WAIT_AFTER = 1.0
 META_LABEL = "Meta-supervisor"
 
 
-def waiting_for(since: float, tool: str | None) -> str | None:
+def waiting_for(since: float, tool: str | None, model_call: str | None = None) -> str | None:
     """What a working agent waits for, `since` seconds after its last event: the tool
-    call it opened ("running tool check_linkedin_style, 2 s"), else, after
-    `MODEL_WAIT_AFTER` seconds, the model ("waiting for the model, 12 s"); None when it
-    reported something a moment ago."""
+    call it opened ("running tool check_linkedin_style, 2 s"), the model call it sent
+    ("waiting for the model (post body), 12 s"), else, after `MODEL_WAIT_AFTER` seconds,
+    the model all the same ("waiting for the model, 12 s"); None when it reported
+    something a moment ago."""
     if tool:
         return f"running tool {tool}, {duration(since)}"
+    if model_call:
+        return f"waiting for the model ({model_call}), {duration(since)}"
     if since >= MODEL_WAIT_AFTER:
         return f"waiting for the model, {duration(since)}"
     return None
@@ -334,21 +350,22 @@ class _Row:
     ended: float | None = None
     last_event: float = 0.0
     tool: str | None = None
+    model_call: str | None = None  # the purpose of the model call it waits for
     spinner: Spinner = field(default_factory=lambda: Spinner("dots", style="cyan"))
 
     def start(self, at: float, doing: str) -> None:
         """It starts working at `at` on `doing`."""
         self.status, self.doing, self.started, self.ended = "working", doing, at, None
-        self.last_event, self.tool = at, None
+        self.last_event, self.tool, self.model_call = at, None, None
 
     def stop(self, at: float, outcome: str, status: str = "done") -> None:
         """It stops at `at`; `outcome` is what it did (or why it stopped)."""
-        self.status, self.doing, self.tool = status, outcome, None
+        self.status, self.doing, self.tool, self.model_call = status, outcome, None, None
         self.ended = at if self.started is not None else None
 
     def waiting_for(self, now: float) -> str | None:
         """What this working row waits for now (see `waiting_for`)."""
-        return waiting_for(now - self.last_event, self.tool)
+        return waiting_for(now - self.last_event, self.tool, self.model_call)
 
     def elapsed(self, now: float) -> str:
         """How long it has been working (or worked), "" before it started."""
@@ -468,6 +485,14 @@ class LiveView:
     def _on_tool_result(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
         if row is not None:
             row.tool = None
+
+    def _on_llm_call(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.model_call = str((event.get("data") or {}).get("purpose") or "a call")
+
+    def _on_llm_usage(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
+        if row is not None:
+            row.model_call = None
 
     def _on_agent_finished(self, event: dict[str, Any], row: _Row | None, at: float) -> None:
         if row is not None:
