@@ -10,6 +10,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from agents import checks, compose, post_checks, prompts, tools
 from agents.reporting import Reporter
 from agents.state import PostState, request_of
+from agents.wording import counted
 from db.models import PostRequest
 
 #: Output-token caps per call, sized for the 135M local model at ~40 tokens/s.
@@ -49,7 +50,8 @@ async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dic
         max_tokens=RESEARCH_MAX_TOKENS,
     )
     notes = parse_research_notes(text, sources)
-    summary = f"notes: {len(notes['key_insights'])} insights, {len(notes['metrics'])} metrics"
+    insights, metrics = len(notes["key_insights"]), len(notes["metrics"])
+    summary = f"notes: {counted(insights, 'insight')}, {counted(metrics, 'metric')}"
     update = {"research": notes, "research_round": state.get("revision", 0)}
     return update, summary, {"research_notes": notes}
 
@@ -93,8 +95,9 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
     draft = {"content": post, "hashtags": hashtags}
     update = {"draft": draft, "draft_round": state.get("revision", 0)}
     dropped = len(grounded["dropped"])
-    summary = f"post written: {len(post)} characters, {len(hashtags)} hashtags, {dropped} "
-    summary += "unsupported sentences dropped"
+    summary = f"post written: {counted(len(post), 'character')}, "
+    summary += f"{counted(len(hashtags), 'hashtag')}, "
+    summary += f"{counted(dropped, 'unsupported sentence')} dropped"
     return update, summary, {"content": post, "hashtags": hashtags}
 
 

@@ -19,6 +19,7 @@ from agents import prompts, tools
 from agents.content import source_text
 from agents.reporting import Reporter
 from agents.state import STYLE_CHECKER, TECH_VERIFIER, PostState, request_of
+from agents.wording import counted
 from db.models import PostRequest
 
 #: A report is approved only with a score above this (0..1): a middling 0.5, the score
@@ -96,7 +97,7 @@ async def verify(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
     others = [r for r in state.get("reports") or [] if r["agent"] != reporter.agent]
     reports = [*others, report]
     verdict = "approved" if report["approved"] else "not approved"
-    summary = f"{verdict} (score {report['score']:.2f}, {len(report['issues'])} issues)"
+    summary = f"{verdict} (score {report['score']:.2f}, {counted(len(report['issues']), 'issue')})"
     return {"reports": reports}, summary, {"verification_reports": reports}
 
 

@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand
 
+from agents.wording import counted as plural
 from graph.cli_keys import API_KEY_ENVVAR, keys_app
 from graph.client import (
     GENERATE_POST,
@@ -265,11 +266,6 @@ def routing_reason(data: dict[str, Any]) -> str:
     if options and data.get("next") == options[0]:
         return "the default plan's next step (the model gave no usable reason)"
     return f"one of the valid steps ({', '.join(options)}); the model gave no usable reason"
-
-
-def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
-    """`count` and `noun`, pluralised: "1 insight", "0 insights", "2 LLM calls"."""
-    return f"{count} {noun if count == 1 else plural_noun or noun + 's'}"
 
 
 def duration(seconds: float) -> str:
