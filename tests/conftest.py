@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from broadcaster import Broadcast
@@ -15,6 +16,9 @@ from db.bus import broadcast_for
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
 from db.migrate import upgrade_to_head
+
+if TYPE_CHECKING:
+    from tests.db.redis_process import RedisProcess
 
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
@@ -106,3 +110,13 @@ async def event_log(database_url: str, broadcast: Broadcast) -> AsyncIterator[Ev
         session_factory=create_session_factory(engine), broadcast=broadcast, poll_interval=0.2
     )
     await engine.dispose()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of the test's own on a free port, which it may stop and start
+    again without touching the shared one on 6379."""
+    from tests.db.redis_process import running_redis  # it imports this module
+
+    with running_redis(tmp_path / "redis") as server:
+        yield server

@@ -7,25 +7,18 @@ import asyncio
 import contextlib
 import itertools
 import random
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from broadcaster._base import Subscriber
 
 from db.bus import WAKE_UP, Bus, BusDownError, broadcast_for, reconnect_delays
-from tests.db.redis_process import RedisProcess, running_redis
+from tests.db.redis_process import RedisProcess
 
 pytestmark = pytest.mark.anyio
 
 #: How long a test waits for what must happen (a timeout, not a measurement).
 WITHIN = 5.0
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture

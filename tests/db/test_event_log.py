@@ -10,7 +10,7 @@ from broadcaster import Broadcast
 
 from agents.state import initial_teams
 from db import repository
-from db.engine import create_engine, create_session_factory
+from db.engine import SessionFactory, create_engine, create_session_factory
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
 from db.events import Event
 from db.models import LOCAL_OWNER, EventKind, PostRequest, TaskKind, TaskStatus
@@ -19,8 +19,10 @@ from db.snapshot import Teams
 pytestmark = pytest.mark.anyio
 
 
-async def new_task(log: EventLog, owner: str = LOCAL_OWNER) -> str:
-    async with log.session_factory() as session:
+async def new_task(log: EventLog | SessionFactory, owner: str = LOCAL_OWNER) -> str:
+    """A new PENDING generation task of `owner`, through `log`'s sessions (or these)."""
+    sessions = log.session_factory if isinstance(log, EventLog) else log
+    async with sessions() as session:
         task = await repository.create_task(
             session=session,
             request=PostRequest(paper_title="Attention Is All You Need"),

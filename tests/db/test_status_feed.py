@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agents.state import initial_teams
-from db import repository
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.event_log import StatusFeed
-from db.models import AgentLog, EventKind, PostRequest, TaskKind
+from db.models import AgentLog, EventKind
+from tests.db.test_event_log import new_task
 
 pytestmark = pytest.mark.anyio
 
@@ -31,18 +30,6 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(database_url)
     yield create_session_factory(engine)
     await engine.dispose()
-
-
-async def new_task(sessions: SessionFactory, owner: str) -> str:
-    async with sessions() as session:
-        task = await repository.create_task(
-            session=session,
-            request=PostRequest(paper_title="Attention Is All You Need"),
-            kind=TaskKind.GENERATE,
-            teams=initial_teams(),
-            owner=owner,
-        )
-    return task.id
 
 
 async def insert(sessions: SessionFactory, task_id: str, row_id: int, status: str = "") -> None:

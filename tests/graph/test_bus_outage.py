@@ -8,7 +8,6 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from fastapi import FastAPI
 from graph.app import create_app
 from graph.client import TASK_PROGRESS
 from graph.settings import Settings
-from tests.db.redis_process import RedisProcess, running_redis
+from tests.db.redis_process import RedisProcess
 from tests.fakes import ScriptedChatModel, scripted
 from tests.graph.conftest import FINISH_WITHIN
 
@@ -43,12 +42,6 @@ SLOW_POLL_SECONDS = 60.0
 #: How long the test waits for what must arrive (a timeout, not a measurement: far
 #: above the 1 s poll of a bus that is down, far below SLOW_POLL_SECONDS).
 ARRIVES_WITHIN = 10.0
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    with running_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture
