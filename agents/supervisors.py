@@ -98,6 +98,7 @@ async def decide(
             "reason": decision.reason,
             "source": decision.source,
             "options": options,
+            "situation": situation,  # the plan's view: what a client shows for noise
         },
         progress=plan.progress(state),
     )

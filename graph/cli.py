@@ -257,11 +257,14 @@ def is_sentence(text: str) -> bool:
 
 def routing_reason(data: dict[str, Any]) -> str:
     """The reason to show for a ROUTING event's `data`: the supervisor's own when the
-    plan or a fallback wrote it, or when the model gave a sentence; otherwise what the
-    plan makes of the model's choice (its default step, or one of the valid options)."""
+    plan or a fallback wrote it, or when the model gave a sentence; otherwise the plan's
+    own reason (its `situation`, from servers that send it), or what the plan makes of
+    the model's choice (its default step, or one of the valid options)."""
     reason = str(data.get("reason") or "").strip()
     if data.get("source") != "model" or is_sentence(reason):
         return reason
+    if situation := str(data.get("situation") or "").strip():
+        return f"the plan: {situation} (the model gave no usable reason)"
     options = [str(option) for option in data.get("options") or []]
     if options and data.get("next") == options[0]:
         return "the default plan's next step (the model gave no usable reason)"

@@ -198,7 +198,8 @@ def test_model_noise_is_not_shown_as_a_reason(slow_run: dict[str, Any]) -> None:
     assert any(r["reason"] == "stub" and r["source"] == "model" for r in routed), routed
     text = joined(slow_run["screen"].final())
     assert not re.search(r"-> \w+: stub\b", text), text
-    assert "verification_supervisor -> tech_verifier: the default plan's next step" in text
+    # the plan's own reason stands in: what it saw (the situation the server sends)
+    assert "verification_supervisor -> tech_verifier: the plan: a draft is ready" in text
 
 
 def joined(lines: list[str]) -> str:

@@ -64,6 +64,14 @@ def test_a_noisy_model_reason_gives_way_to_the_plan(reason: str) -> None:
     )
 
 
+def test_a_noisy_model_reason_gives_way_to_the_plans_own_situation() -> None:
+    situation = "a draft is ready; reports so far: none"
+    data = {"next": "tech_verifier", "reason": ": 1.2,3", "source": "model", "options": OPTIONS}
+    assert routing_reason({**data, "situation": situation}) == (
+        "the plan: a draft is ready; reports so far: none (the model gave no usable reason)"
+    )
+
+
 def test_a_model_sentence_is_shown_as_given() -> None:
     data = {"next": "style_checker", "reason": SENTENCES[0], "source": "model"}
     assert routing_reason({**data, "options": OPTIONS}) == SENTENCES[0]
