@@ -64,6 +64,10 @@ LOCAL_DEFAULT_TIMEOUT = 120.0
 ENDPOINT_DEFAULT_TIMEOUT = 120.0
 #: A timed-out call is tried once more with this share of its output-token cap.
 SHORTER_GENERATION = 0.5
+#: Times one call is sent again after its connection broke and the model came back; one
+#: more break fails it (an endpoint that answers probes but drops every completion must
+#: not have the same request sent, and perhaps billed, until the run times out).
+MAX_RESENDS = 3
 #: The bundled server counts as healthy again (its restart budget refilled) after
 #: running this many seconds without dying.
 HEALTHY_AFTER = 60.0
@@ -80,7 +84,8 @@ class ModelConfig:
     - `temperature`: sampling temperature, 0..2.
     - `max_tokens`: cap on output tokens per call.
     - `timeout`: seconds one model call may take once it is sent (waiting for a call
-      slot is not counted), the client's retries included; None: 120 s
+      slot is not counted), the client's retries of connection errors, 429 and 5xx
+      included (one attempt may take all of it); None: 120 s
       (`LOCAL_DEFAULT_TIMEOUT`, measured, for "local"; `ENDPOINT_DEFAULT_TIMEOUT`).
       A call past it is cancelled (its connection closed; the bundled server is
       restarted, since it would go on computing) and tried once more with half the
@@ -136,7 +141,8 @@ class _BoundedChatOpenAI(ChatOpenAI):
     Per call: wait for a slot (the model up, a slot free); send it within
     `call_deadline`; on a timeout, let the gate drop the abandoned request and try once
     more with `SHORTER_GENERATION` of the output tokens; on a broken connection, mark
-    the model down and wait for it (the gate gives up after `unavailable_after`)."""
+    the model down, wait for it (the gate gives up after `unavailable_after`) and send
+    the call again, at most `MAX_RESENDS` times."""
 
     call_deadline: float | None = None
     gate: Any = None  # ModelGate | None (pydantic cannot check the class)
@@ -150,7 +156,7 @@ class _BoundedChatOpenAI(ChatOpenAI):
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
         gate: ModelGate = self.gate or _OPEN_GATE
-        shortened = False
+        shortened, resends = False, 0
         while True:
             async with gate.slot():
                 try:
@@ -167,9 +173,10 @@ class _BoundedChatOpenAI(ChatOpenAI):
                     shortened, kwargs = True, self._shorter(kwargs)
                     continue
                 except Exception as exc:
-                    if not (self.gate and _is_unreachable(exc)):
+                    if not (self.gate and _is_unreachable(exc)) or resends >= MAX_RESENDS:
                         raise
                     gate.down(f"unreachable ({type(exc).__name__})")
+                    resends += 1
                     continue  # the next slot() waits until it is back, or gives up
             gate.succeeded()
             return result
@@ -212,7 +219,10 @@ def build_chat_model(config: ModelConfig, *, gate: ModelGate | None = None) -> B
         "model": config.model,
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
-        "timeout": deadline / (retries + 1),
+        # One attempt may use the whole deadline: a slow answer is not cut short and sent
+        # again (the abandoned attempt would go on computing at the server); the client's
+        # retries of connection errors, 429 and 5xx happen within the deadline.
+        "timeout": deadline,
         "max_retries": retries,
         "call_deadline": deadline,
         "gate": gate,

@@ -61,6 +61,16 @@ def _server_environment() -> dict[str, str]:
     return env
 
 
+#: How the server is started: `python -m llama_cpp.server`, after asking Linux to kill
+#: it when its parent dies (prctl PR_SET_PDEATHSIG), so a `kill -9` of PostAssist never
+#: leaves an orphaned model server computing and holding its memory. Set in the child
+#: itself, not with `preexec_fn` (unsafe in a process with threads, as DBOS's).
+LAUNCHER = (
+    "import ctypes, runpy, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
 #: Seconds between checks that the supervised server process is alive.
 WATCH_INTERVAL = 0.5
 
@@ -110,6 +120,8 @@ class LocalModelServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
         self.restarting = False
+        self._restarts: set[asyncio.Task[None]] = set()
+        self._restart_lock = asyncio.Lock()
 
     @property
     def base_url(self) -> str:
@@ -135,7 +147,7 @@ class LocalModelServer:
             self._log.close()
         self._log = tempfile.TemporaryFile()
         command = [
-            self.python, "-m", "llama_cpp.server",
+            self.python, "-c", LAUNCHER,
             "--model", str(model_path),
             "--model_alias", LOCAL_MODEL_ALIAS,
             "--host", "127.0.0.1",
@@ -174,6 +186,8 @@ class LocalModelServer:
     async def probe(self, seconds: float) -> str | None:
         """None when the process runs and `/v1/models` answers within `seconds`, else
         why not. Only for a server no call is using: a busy server answers nothing."""
+        if self.restarting:
+            return "restarting"
         if not self.is_running():
             return "the bundled model server is not running"
         return await probe_endpoint(self.base_url, None, seconds)
@@ -181,6 +195,10 @@ class LocalModelServer:
     async def restart(self) -> None:
         """Kill the server (SIGKILL: it drops whatever it computes) and start it again
         on the same port. Raises `ModelUnavailableError` when it does not come back."""
+        async with self._restart_lock:  # one restart at a time (a timeout's, the watcher's)
+            await self._restart()
+
+    async def _restart(self) -> None:
         self.restarting = True  # before the kill: the watcher must not count a death
         try:
             process = self._process
@@ -197,7 +215,7 @@ class LocalModelServer:
         """Watch the server for the context's lifetime (see the class docstring)."""
         watcher = asyncio.create_task(self._watch(gate, max_restarts), name="model-watch")
         original = gate.on_timeout
-        gate.on_timeout = partial(self._restart_for_timeout, gate)
+        gate.on_timeout = partial(self._restart_shielded, gate)
         try:
             yield
         finally:
@@ -206,11 +224,20 @@ class LocalModelServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
 
+    async def _restart_shielded(self, gate: ModelGate) -> None:
+        """Restart for a timed-out call in a task of its own: a caller cancelled meanwhile
+        (cancelTask, the attempt's timeout) must not leave the server half restarted and
+        the gate DOWN."""
+        restart = asyncio.create_task(self._restart_for_timeout(gate), name="model-restart")
+        self._restarts.add(restart)
+        restart.add_done_callback(self._restarts.discard)
+        await asyncio.shield(restart)
+
     async def _restart_for_timeout(self, gate: ModelGate) -> None:
         gate.down("restarting after a timed-out call")
         try:
             await self.restart()
-        except ModelUnavailableError as exc:
+        except Exception as exc:
             logger.error("the local model server did not come back: %s", exc)
             return  # the watcher sees the dead process and restarts it or gives up
         gate.up()
@@ -238,7 +265,7 @@ class LocalModelServer:
             gate.restarts += 1
             try:
                 await self.restart()
-            except ModelUnavailableError as exc:
+            except Exception as exc:  # OSError from Popen too: the watcher must go on
                 logger.error("restart %d of the local model server failed: %s", deaths, exc)
                 continue
             started = time.monotonic()

@@ -151,21 +151,25 @@ class ModelGate:
         """Hold a call slot for the context: waits until the model is up and a slot is
         free. Raises `ModelUnavailableError` when the model failed for good or stayed
         down past `unavailable_after` seconds."""
+        held = False
         self.waiting += 1
         try:
             await self._wait_up()
             if self._semaphore is not None:
                 await self._semaphore.acquire()
+                held = True
+            await self._wait_up()  # it may have gone down while this call queued
+        except BaseException:
+            if held:
+                self._semaphore.release()  # type: ignore[union-attr]
+            raise
         finally:
             self.waiting -= 1
+        self.in_flight += 1
         try:
-            await self._wait_up()  # it may have gone down while this call queued
-            self.in_flight += 1
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
+            yield
         finally:
+            self.in_flight -= 1
             if self._semaphore is not None:
                 self._semaphore.release()
 
@@ -176,7 +180,7 @@ class ModelGate:
             if self._up.is_set():
                 return
             left = self.unavailable_after - self._down_for()
-            if left <= 0 and not self._starting:
+            if left <= 0 and not self._starting and not await self.recheck(wait=True):
                 raise ModelUnavailableError(
                     f"the model has been unavailable for {self._down_for():.0f}s "
                     f"({self._reason}); MODEL_UNAVAILABLE_AFTER_SECONDS is "
@@ -188,14 +192,24 @@ class ModelGate:
                     await self._up.wait()
                     continue
             if self.probe is not None:
-                await self._probe()
+                await self.recheck()
 
-    async def _probe(self) -> None:
-        """One probe at a time for all waiters; `up()` when it answers."""
-        if self._probing.locked():
-            return
+    async def recheck(self, *, wait: bool = False) -> bool:
+        """Probe a DOWN model now (one probe at a time for all callers; none while it is
+        up, or without a probe) and `up()` when it answers. Waiting calls do this every
+        `PROBE_INTERVAL` seconds, and once more before they give up; `health` does it
+        when nothing waits, so a model that came back is not reported DOWN for good.
+        Returns whether the model is up. While another probe runs, returns False at
+        once, or with `wait` waits for that probe's outcome."""
+        if self._failed is not None:
+            return False
+        if self._up.is_set():
+            return True
+        if self.probe is None or (self._probing.locked() and not wait):
+            return False
         async with self._probing:
-            assert self.probe is not None
+            if self._up.is_set():
+                return self._failed is None
             try:
                 problem = await self.probe(PROBE_TIMEOUT)
             except Exception as exc:  # a probe reports, never raises
@@ -204,6 +218,7 @@ class ModelGate:
                 self.up()
             elif problem is not None:
                 self._reason = problem
+        return self._up.is_set() and self._failed is None
 
     async def timed_out(self) -> None:
         """A call ran past its deadline (its slot is still held): let the model drop

@@ -325,17 +325,19 @@ class StatusFeed:
         async with self.session_factory() as session:
             top = await session.scalar(select(func.max(AgentLog.id)))
         self.floor = max(0, (top or 0) - self.lookback)
-        await self.read()
+        await self.read(until=top or 0)  # discarded: before the start
 
-    async def read(self) -> list[dict[str, Any]]:
+    async def read(self, *, until: int | None = None) -> list[dict[str, Any]]:
         """The notices `{"task_id", "seq", "status", "owner"}` of the status rows not
-        read before, in id order (each task's in seq order). The first read, by
-        `start()`, is discarded."""
+        read before, in id order (each task's in seq order), up to id `until` if given.
+        `start()`'s read, up to the end it saw, is discarded; a row committed after it
+        looked is left for the next read."""
         notices: list[dict[str, Any]] = []
         after = self.floor
         while True:
             async with self.session_factory() as session:
-                rows = (await session.exec(self._query(after))).all()  # type: ignore[call-overload]
+                query = self._query(after, until)
+                rows = (await session.exec(query)).all()  # type: ignore[call-overload]
             for row_id, task_id, seq, data, owner in rows:
                 if row_id in self.seen:
                     continue
@@ -349,9 +351,9 @@ class StatusFeed:
         self._advance()
         return notices
 
-    def _query(self, after: int) -> Any:
+    def _query(self, after: int, until: int | None) -> Any:
         is_status = col(AgentLog.kind) == EventKind.TASK_STATUS.value
-        return (
+        query = (
             select(
                 col(AgentLog.id),
                 col(AgentLog.task_id),
@@ -364,6 +366,7 @@ class StatusFeed:
             .order_by(col(AgentLog.id))
             .limit(self.batch)
         )
+        return query if until is None else query.where(col(AgentLog.id) <= until)
 
     def _advance(self) -> None:
         """Raise `floor` over the read ids that follow it, and over a hole whose grace

@@ -77,8 +77,11 @@ class ModelMonitor:
         """Probe now if a probe is due and safe (see the class docstring); return the
         status."""
         gate = self.model.status()
-        if self.model.probe is None or self._answering() or (gate is not None and not gate.ready):
-            self.problem = None  # nothing to probe, busy, or the gate already knows why
+        if gate is not None and not gate.ready and self.model.gate is not None:
+            await self.model.gate.recheck()  # a model that came back is up again
+            self.problem = None  # the gate knows why it is down
+        elif self.model.probe is None or self._answering():
+            self.problem = None  # nothing to probe, or busy
         else:
             problem = await self.model.probe(self.timeout)
             if problem != self.problem:

@@ -93,7 +93,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield Served(url, process.pid)
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # its model server dies with it (PR_SET_PDEATHSIG)
+            process.wait()
         log.close()
 
 
@@ -158,8 +162,13 @@ def test_generation_with_the_bundled_model(served: Served) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    second_id, killed = _busy_then_kill(served)
-    stdout, stderr = cli.communicate(timeout=GENERATION)
+    try:
+        second_id, killed = _busy_then_kill(served)
+        stdout, stderr = cli.communicate(timeout=GENERATION)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
     seconds = time.monotonic() - started
     assert cli.returncode == 0, stdout + stderr
     task = json.loads(stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import signal
@@ -118,16 +119,21 @@ async def test_a_bundled_server_that_keeps_dying_fails_the_waiting_calls() -> No
         assert not status.ready and "died 1 times" in str(status.reason)
 
 
-async def test_a_timed_out_call_restarts_the_bundled_server_and_retries_shorter() -> None:
+async def test_a_timed_out_call_restarts_the_bundled_server_and_retries_shorter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """llama-cpp-python's server goes on computing a request whose client left: the
     timed-out call restarts it (so nothing is computed for nobody), then tries once more
-    with half the tokens."""
+    with half the tokens, which times out too and restarts it again."""
     config = ModelConfig(local_startup_seconds=60, timeout=0.4)
     async with open_model(config) as source:
         pid = _server_pid(source)
-        with pytest.raises(ModelTimeoutError):
+        with caplog.at_level("WARNING"), pytest.raises(ModelTimeoutError):
             await source.factory().ainvoke(LONG_PROMPT, max_tokens=400)
         assert _server_pid(source) != pid
+        retried = [r for r in caplog.records if "trying once with fewer tokens" in r.message]
+        restarts = [r for r in caplog.records if r.message == "restarting the local model server"]
+        assert len(retried) == 1 and len(restarts) == 2
         assert source.ready() and source.gate is not None and source.gate.in_flight == 0
 
 
@@ -135,3 +141,42 @@ def _server_pid(source: llm.ModelSource) -> int:
     """The pid of the bundled server behind `source` (from the gate's probe)."""
     server = source.gate.probe.__self__  # type: ignore[union-attr]
     return server._process.pid
+
+
+async def test_the_bundled_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """kill -9 of PostAssist must not leave its model server running (PR_SET_PDEATHSIG)."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from agents.local_model import LocalModelServer\n"
+        "async def main():\n"
+        "    server = LocalModelServer(startup_timeout=60)\n"
+        "    await server.start()\n"
+        "    print(server._process.pid, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE, cwd=Path.cwd()
+    )
+    assert parent.stdout is not None
+    child = int((await asyncio.wait_for(parent.stdout.readline(), 90)).decode())
+    parent.kill()
+    await parent.wait()
+    try:
+        for _ in range(100):  # the kernel signals the child at once; give it 5 s to go
+            if _gone(child):
+                break
+            await asyncio.sleep(0.05)
+        assert _gone(child)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)  # an orphan must not outlive a failed test
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (no /proc entry, or a zombie awaiting its reaper)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return True

@@ -162,3 +162,53 @@ async def test_calls_wait_for_an_endpoint_that_comes_back() -> None:
     async with stub_server(port, latency=0.0, single_slot=False):
         answer = await asyncio.wait_for(call, 10)
     assert answer.content and gate.status().state == ModelState.READY
+
+
+async def test_a_model_that_came_back_after_the_waiters_gave_up_is_up_again() -> None:
+    """Past `unavailable_after` a call probes once more before it gives up, and health's
+    recheck clears a DOWN no call is waiting on: no model is reported down for good."""
+    answers: list[str | None] = ["unreachable (ConnectError)"]
+
+    async def probe(_seconds: float) -> str | None:
+        return answers[-1]
+
+    gate = ModelGate(unavailable_after=0.2, probe=probe)
+    gate.down("unreachable (ConnectError)")
+    with pytest.raises(ModelUnavailableError):
+        async with gate.slot():
+            pass
+    answers.append(None)  # the endpoint is back
+    async with gate.slot():
+        assert gate.status().state == ModelState.BUSY
+    gate.down("unreachable (ConnectError)")
+    assert await gate.recheck() and gate.status().state == ModelState.READY
+
+
+async def test_a_call_whose_connection_keeps_breaking_is_sent_at_most_four_times() -> None:
+    """An endpoint that answers its probe but drops every completion: the call is sent
+    again after each break (the model looked back), 1 + MAX_RESENDS times, then fails."""
+    from agents.llm import MAX_RESENDS, endpoint_probe
+
+    posts: list[bytes] = []
+
+    async def drop_completions(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"GET"):
+            body = b'{"object": "list", "data": []}'
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+            writer.write(b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+        else:
+            posts.append(head.split(b" ")[1])
+        writer.close()
+
+    server = await asyncio.start_server(drop_completions, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = ModelConfig(
+        provider="openai", base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0
+    )
+    gate = ModelGate(unavailable_after=30, probe=endpoint_probe(config))
+    with pytest.raises(Exception, match="Connection error"):
+        await asyncio.wait_for(build_chat_model(config, gate=gate).ainvoke("hi"), 30)
+    server.close()
+    assert len(posts) == 1 + MAX_RESENDS
