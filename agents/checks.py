@@ -95,9 +95,23 @@ def hook_of(post: str) -> str:
     return next((line.strip() for line in post.splitlines() if line.strip()), "")
 
 
+#: What one issue of the post as a whole (a limit, a missing question) costs a score.
+ISSUE_PENALTY = 0.25
+
+
 def score_from_issues(issues: list[str]) -> float:
-    """Deterministic score: 1.0 minus 0.25 per issue, floored at 0."""
-    return max(0.0, 1.0 - 0.25 * len(issues))
+    """Deterministic score: 1.0 minus `ISSUE_PENALTY` per issue, floored at 0."""
+    return max(0.0, 1.0 - ISSUE_PENALTY * len(issues))
+
+
+def sentence_score(sentences: int, failing: int, post_issues: int = 0) -> float:
+    """A verifier's deterministic score, 0..1: the share of the post's `sentences` that
+    pass (`failing` of them do not), minus `ISSUE_PENALTY` for each of `post_issues`
+    (issues of the post as a whole, or soft ones), floored at 0. A post with no
+    sentence scores as if every sentence passed. Rule: issue 19, "a verifier's score
+    reflects the share of its sentences that pass"."""
+    share = 1.0 if sentences <= 0 else max(0, sentences - failing) / sentences
+    return round(max(0.0, share - ISSUE_PENALTY * post_issues), 3)
 
 
 def style_check(post: str, max_hashtags: int) -> dict[str, Any]:

@@ -11,9 +11,11 @@ sentence's claims are checked against the user's title and context only:
 - COMPARISON: comparatives and superlatives ("state-of-the-art", "outperforms", "first",
   "faster than") whose idea the context does not express.
 
-Besides grounding, two StyleChecker rules of the reader's voice: a post is shared by a
-reader, not the authors (`author_voice_issues`), and its hook states the paper's key
-idea, not a filler opener (`filler_hook`).
+Besides grounding, three StyleChecker rules of the reader's voice: a post is shared by a
+reader, not the authors (`author_voice_issues`: "we propose", "In this paper, we
+explore", "our ability"), its hook states the paper's key idea, not a filler opener
+(`filler_hook`), and it names its subject instead of opening with a pronoun that refers
+to nothing before it (`pronoun_hook`: "Their model achieves ...").
 """
 
 from __future__ import annotations
@@ -200,12 +202,21 @@ def check_grounding(post: str, *, title: str, context: str) -> list[UnsupportedC
 AUTHOR_VOICE = re.compile(
     r"\b(?:we|we've|we're)\s+(?:are\s+|were\s+)?(?:pleased|excited|proud|happy|thrilled|"
     r"delighted|honou?red)\b"
-    r"|\bwe\s+(?:(?:also|then|further|first)\s+)?(?:propose|present|introduce|release|"
-    r"developed|develop|designed|built|trained|show that|demonstrate|evaluate|achieve|"
-    r"report|find that|found that|open-source|contribute)\w*"
-    r"|\bour\s+(?:new\s+|latest\s+|recent\s+|proposed\s+)*(?:paper|work|team|model|method|"
+    r"|\bwe\s+(?:(?:also|then|further|first|now|here|additionally|instead)\s+)?(?:propose|"
+    r"present|introduce|release|developed|develop|designed|built|trained|show that|"
+    r"demonstrate|evaluate|achieve|report|find that|found that|open-source|contribute|"
+    r"explore|investigate|examine|study|studied|analy[sz]e|describe|discuss|focus|aim|seek|"
+    r"argue|observe|obtain|compare|conduct|perform|provide|offer|extend|leverage|"
+    r"empirically|theoretically)\w*"
+    r"|\b(?:in|with|through)\s+this\s+(?:paper|work|study|article|report|preprint|"
+    r"thesis|project|research),?\s+we\b"
+    r"|\bhere,?\s+we\b"
+    r"|\bour\s+(?:new\s+|latest\s+|recent\s+|proposed\s+|novel\s+|key\s+|main\s+|"
+    r"empirical\s+|theoretical\s+)*(?:paper|work|team|model|method|"
     r"approach|results|research|lab|group|framework|system|experiments|findings|"
-    r"contributions?|study|article|preprint|submission|proposed|co-?authors)\b"
+    r"contributions?|study|article|preprint|submission|proposed|co-?authors|ability|"
+    r"abilities|capacity|analysis|evaluation|benchmark|dataset|code|implementation|"
+    r"technique|algorithm|architecture|proposal|hypothesis|solution)\b"
     r"|\bmy\s+(?:co-?authors|team|paper|lab|group|collaborators)\b"
     r"|\bI\s*(?:am|'m)\s+\w+\s+to\s+(?:share|announce|present)\s+our\b",
     re.IGNORECASE,
@@ -249,4 +260,45 @@ def filler_hook(hook: str) -> str | None:
     return (
         f"the hook opens with filler ('{m.group(0).strip()}'): '{hook.strip()}'; "
         "state the paper's key idea or result before the 'see more' fold"
+    )
+
+
+#: A hook that opens with one of these refers to something the reader has not seen:
+#: the hook is the first thing of the post ("Their model achieves ...", "It shows ...").
+_DANGLING_PRONOUN = re.compile(
+    r"^\W*(it|its|they|their|theirs|them|he|she|his|her|these|those|this|that)\b(?!-)",
+    re.IGNORECASE,
+)
+#: What may follow "this"/"that"/"these"/"those" in a hook: the paper being shared.
+_SHARED_THING = re.compile(
+    r"^\s+(?:new\s+|recent\s+|short\s+|one\s+)?(?:paper|preprint|work|study|article|"
+    r"post|week|year|month)\b",
+    re.IGNORECASE,
+)
+#: "It" with nothing to refer to, as English uses it: "It is rare to ...", "It turns out".
+_DUMMY_IT = re.compile(
+    r"^(?:\s+(?:turns out|seems|appears)\b|(?:\s+is|\s+was|'s)\s+(?:\w+\s+){1,2}"
+    r"(?:to|that|how|when|why)\b)",
+    re.IGNORECASE,
+)
+
+
+def pronoun_hook(hook: str) -> str | None:
+    """An issue when the post's first sentence `hook` opens with a pronoun that refers
+    to nothing before it ("Their model achieves ...", "It shows ...", "These results
+    ..."), None otherwise. "This paper ..." (the paper being shared) and the dummy "it"
+    ("It turns out ...", "It is rare to ...") are fine. Rule: issue 19, the hook is
+    read first, so it must name its subject."""
+    text = plain(hook).strip()
+    m = _DANGLING_PRONOUN.match(text)
+    if not m:
+        return None
+    word, rest = m.group(1).lower(), text[m.end() :]
+    if word in ("this", "that", "these", "those") and _SHARED_THING.match(rest):
+        return None
+    if word == "it" and _DUMMY_IT.match(rest):
+        return None
+    return (
+        f"pronoun hook: '{hook.strip()}' opens with '{m.group(1)}', which refers to "
+        "nothing before it; name the paper or its method first"
     )
