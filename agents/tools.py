@@ -118,13 +118,22 @@ def check_technical_accuracy(post: str, paper_title: str, additional_context: st
 
 
 @tool
-def check_linkedin_style(post: str, max_hashtags: int) -> dict[str, Any]:
+def check_linkedin_style(
+    post: str, max_hashtags: int, paper_title: str = "", additional_context: str = ""
+) -> dict[str, Any]:
     """Check a post against LinkedIn's limits (3000 characters, at most `max_hashtags`
-    hashtags, a hook before the ~210-character "see more" fold), the reader's voice and
-    a hook that states the key idea; and a question.
+    hashtags, a hook before the ~210-character "see more" fold), the reader's voice, a
+    hook that states the key idea (no filler, no pronoun with nothing before it), and how
+    it reads: sentences of at most 25 words, no repeated sentence or phrase, terms
+    spelled as the title and context spell them; and a question about this paper.
 
     Args:
         post: the full post text.
         max_hashtags: the most hashtags the user allows (1..20).
+        paper_title: the paper's title (a quoted title counts as one word and is never
+            a repeated phrase).
+        additional_context: the context the user gave (its terms' spelling).
     """
-    return post_checks.style_report(post, max_hashtags)
+    return post_checks.style_report(
+        post, max_hashtags, title=paper_title, context=additional_context
+    )

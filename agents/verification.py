@@ -64,7 +64,12 @@ VERIFIERS: dict[str, Verifier] = {
     STYLE_CHECKER: Verifier(
         kind="STYLE",
         check=tools.check_linkedin_style,
-        check_args=lambda request, post: {"post": post, "max_hashtags": request.max_hashtags},
+        check_args=lambda request, post: {
+            "post": post,
+            "max_hashtags": request.max_hashtags,
+            "paper_title": request.paper_title,
+            "additional_context": request.additional_context,
+        },
         prompt=prompts.STYLE_CHECKER,
         prompt_fields=lambda request: {
             "audience": request.target_audience,
