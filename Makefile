@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # llama.cpp's native build crashes (SIGSEGV in the AMX kernels) on some CPUs; build portable.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
-EXTRAS ?= local,dev,postgres,redis
+EXTRAS ?= local,dev,postgres,redis,sources
 
 .PHONY: install browser run test lint format schema clean
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents import checks, compose, post_checks, prompts, tools
+from agents import checks, compose, paper_sources, post_checks, prompts, tools
 from agents.reporting import Reporter
-from agents.state import PostState, request_of
+from agents.sources import effective_request
+from agents.state import PostState, given_request_of, request_of
 from agents.wording import counted
 from db.models import PostRequest
 
@@ -23,7 +24,8 @@ MAX_TAKEAWAY_CHARS = 200
 
 
 def source_text(request: PostRequest) -> str:
-    """What a post's claims must agree with: the user's title and context only.
+    """What a post's claims must agree with: the request's title and context only (the
+    user's, with the text research fetched from real sources: `agents.state.request_of`).
 
     The model-written notes are not a source: a small model invents numbers there
     too, and a claim is not true because two model outputs repeat it.
@@ -32,12 +34,20 @@ def source_text(request: PostRequest) -> str:
 
 
 async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
-    """PaperResearcher: gather the request's sources, ask the model for notes, parse them.
-    Returns the `research` state update and the notes to store on the task."""
-    request = request_of(state)
+    """PaperResearcher: gather the request's sources (the request itself, and real
+    sources when its title is an arXiv id or web search is configured:
+    `agents.paper_sources`), ask the model for notes, parse them. Returns the `research`
+    state update (with `fetched`, what was fetched) and the notes to store on the task."""
+    given = given_request_of(state)
+    fetched = await paper_sources.gather(reporter, given, state.get("research"))
+    request = effective_request(given, fetched)
     sources = await reporter.tool(
         tools.collect_paper_sources,
-        {"paper_title": request.paper_title, "additional_context": request.additional_context},
+        {
+            "paper_title": given.paper_title,
+            "additional_context": given.additional_context,
+            "fetched": fetched,
+        },
     )
     user = prompts.RESEARCHER_USER.format(
         title=request.paper_title,
@@ -49,9 +59,10 @@ async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dic
         purpose="research notes",
         max_tokens=RESEARCH_MAX_TOKENS,
     )
-    notes = parse_research_notes(text, sources)
+    notes = {**parse_research_notes(text, sources), "fetched": fetched}
     insights, metrics = len(notes["key_insights"]), len(notes["metrics"])
     summary = f"notes: {counted(insights, 'insight')}, {counted(metrics, 'metric')}"
+    summary += paper_sources.summary_suffix(fetched)
     update = {"research": notes, "research_round": state.get("revision", 0)}
     return update, summary, {"research_notes": notes}
 

@@ -33,6 +33,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.llm import ModelUnavailableError, model_failure
 from agents.reporting import RunContext
+from agents.sources import SourcesConfig
 from agents.state import initial_state
 from db import repository
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
@@ -56,6 +57,7 @@ class Executor:
       `ModelUnavailableError` (the task then fails with MODEL_UNAVAILABLE).
     - `max_revisions`: times the meta-supervisor may send a post back.
     - `timeout`: seconds one attempt may run before the task fails with TIMEOUT.
+    - `sources`: where research may fetch real sources (the default fetches nothing).
     - `running`: task id -> the asyncio task running it here.
     - `draining`: set when shutdown begins; a run dequeued after it waits, unstarted,
       until shutdown stops it.
@@ -69,6 +71,7 @@ class Executor:
     worker_id: str
     max_revisions: int = 2
     timeout: float = 900.0
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
     running: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     draining: bool = False
     closing: bool = False
@@ -167,7 +170,9 @@ class Executor:
             state = initial_state(request, max_revisions=self.max_revisions)
             if task.kind == TaskKind.VERIFY:
                 state.update(draft={"content": task.content or "", "hashtags": []}, draft_round=0)
-        context = RunContext(model=self.model_factory(), emit=append, flush=append.flush)
+        context = RunContext(
+            model=self.model_factory(), emit=append, flush=append.flush, sources=self.sources
+        )
         out = await graph.ainvoke(state, config, context=context, durability="sync")
         reports = out.get("reports") or []
         rejected = [r for r in reports if not r["approved"]]

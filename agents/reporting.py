@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from agents import plan
+from agents.sources import SourcesConfig
 from agents.state import TEAM_OF, PostState
 from db.events import Event
 from db.models import EventKind
@@ -41,12 +42,14 @@ async def nothing_to_flush() -> None:
 class RunContext:
     """What one graph run needs, passed as LangGraph's runtime context
     (`graph.ainvoke(state, config, context=RunContext(...))`): the chat model, where to
-    report events, and `flush()`, which every node awaits before it returns so that a
-    buffering `emit` has stored the node's events before LangGraph checkpoints it."""
+    report events, `flush()`, which every node awaits before it returns so that a
+    buffering `emit` has stored the node's events before LangGraph checkpoints it, and
+    where research may fetch real sources (`sources`; the default fetches nothing)."""
 
     model: BaseChatModel
     emit: Emit = discard
     flush: Callable[[], Awaitable[None]] = nothing_to_flush
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
 
 @dataclass(frozen=True)

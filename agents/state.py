@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from agents.sources import effective_request
 from db.models import PostRequest
 from db.snapshot import Teams
 
@@ -53,7 +54,9 @@ class PostState(TypedDict, total=False):
     - `steps_done`: agent runs finished so far (for progress from the plan).
     - `next`: the last routing decision of whichever supervisor ran last.
     - `request`: the `PostRequest` as JSON (checkpoints store plain data); read it
-      with `request_of(state)`.
+      with `request_of(state)` (with the fetched sources) or `given_request_of(state)`.
+    - `research`: the PaperResearcher's notes; `research["fetched"]` keeps what it
+      fetched (`agents.sources.Fetched`), so a resumed run never fetches again.
     """
 
     request: dict[str, Any]
@@ -96,7 +99,16 @@ def initial_state(request: PostRequest, *, max_revisions: int) -> PostState:
 
 
 def request_of(state: PostState) -> PostRequest:
-    """The request of the run, validated again from the state's JSON."""
+    """The request the run works from, and every check grounds against: the user's
+    (`given_request_of`) with what research fetched from real sources
+    (`research["fetched"]`: arXiv's title in place of an id, the fetched text added to
+    the context; `agents.sources.effective_request`). The user's own before research."""
+    fetched = (state.get("research") or {}).get("fetched")
+    return effective_request(given_request_of(state), fetched)
+
+
+def given_request_of(state: PostState) -> PostRequest:
+    """The request as the user gave it, validated again from the state's JSON."""
     return PostRequest.model_validate(state["request"])
 
 

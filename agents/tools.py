@@ -1,39 +1,104 @@
 """LangChain tools of the teams; each wraps a pure function of `checks`, `compose`,
-`hashtags` or `post_checks`."""
+`hashtags` or `post_checks`, or a fetch of `sources` (arXiv, web search)."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, cast
 
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool, tool
 
-from agents import compose, hashtags, post_checks
+from agents import compose, hashtags, post_checks, sources
 from agents.checks import numbers_in
 from agents.compose import extract_key_sentences
 
 
 @tool
-def collect_paper_sources(paper_title: str, additional_context: str = "") -> dict[str, Any]:
-    """Gather what is known about a paper from the request itself.
+def collect_paper_sources(
+    paper_title: str, additional_context: str = "", fetched: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Gather what is known about a paper: the request itself and what research fetched.
 
     Args:
-        paper_title: the paper's title as the user gave it.
+        paper_title: the paper's title as the user gave it (a title, or an arXiv id or link).
         additional_context: abstract, notes or results the user pasted (may be empty).
+        fetched: what research fetched from real sources (`agents.sources.Fetched`), or None.
 
-    Returns {"sources": [{"kind", "title", "characters"}], "metrics": [...],
-    "key_sentences": [...], "note": str}. No external search is configured, and the
-    note says so, instead of inventing sources.
+    Returns {"sources": [{"kind", "title", "characters", ...}], "metrics": [...],
+    "key_sentences": [...], "note": str}: the request, then each fetched source (arXiv,
+    web) with its link; metrics and key sentences from the user's context and the
+    fetched abstract and snippets. The note names what was fetched and what failed or
+    was not asked, and says when the notes rest on the request alone: no source is
+    ever invented.
     """
-    sources = [{"kind": "request", "title": paper_title, "characters": len(additional_context)}]
+    record = cast("sources.Fetched | None", fetched)
+    prose = "\n".join(t for t in (additional_context, sources.fetched_prose(record)) if t)
+    request = {"kind": "request", "title": paper_title, "characters": len(additional_context)}
     return {
-        "sources": sources,
-        "metrics": sorted(numbers_in(additional_context)),
-        "key_sentences": extract_key_sentences(additional_context, limit=5),
-        "note": (
-            "No external source (arXiv, Tavily) is configured: these notes rest only on the "
-            "title and the context given with the request."
-        ),
+        "sources": [request, *sources.source_entries(record)],
+        "metrics": sorted(numbers_in(prose)),
+        "key_sentences": extract_key_sentences(prose, limit=5),
+        "note": sources.source_note(additional_context, record),
     }
+
+
+@tool
+async def fetch_arxiv_paper(arxiv_id: str, api_url: str, timeout_seconds: float) -> dict[str, Any]:
+    """Fetch a paper's title, authors, abstract and dates from the arXiv API
+    (`GET {api_url}/query?id_list=<arxiv_id>`).
+
+    Args:
+        arxiv_id: an arXiv id, "1706.03762" or "1706.03762v7" (or a form
+            `agents.sources.parse_arxiv_id` takes: "arXiv:...", an arxiv.org link).
+        api_url: the arXiv API root, e.g. "https://export.arxiv.org/api".
+        timeout_seconds: how long the whole request may take.
+
+    Returns {"ok": True, "paper": {arxiv_id, title, authors, abstract, published,
+    updated, primary_category, url, pdf_url}, "seconds"} or {"ok": False, "error": one
+    sentence, "seconds"}: a source that fails (unreachable, too slow, an HTTP error, no
+    such id) is reported, never raised and never made up.
+    """
+    started = time.monotonic()
+    parsed = sources.parse_arxiv_id(arxiv_id)
+    try:
+        if parsed is None:
+            raise sources.SourceError(f"{arxiv_id!r} is not an arXiv id")
+        paper = await sources.fetch_arxiv(parsed, api_url=api_url, time_limit=timeout_seconds)
+    except sources.SourceError as exc:
+        return {"ok": False, "error": str(exc), "seconds": _since(started)}
+    return {"ok": True, "paper": paper, "seconds": _since(started)}
+
+
+def web_search_tool(*, api_key: str, api_url: str | None, timeout: float) -> BaseTool:
+    """The `search_web` tool bound to a Tavily key, its API root (None: Tavily's own)
+    and a timeout in seconds. The key is bound here, not passed as an argument, so the
+    event log (which records every tool call's arguments) never shows it."""
+
+    @tool
+    async def search_web(query: str) -> dict[str, Any]:
+        """Search the web (Tavily, through LangChain's integration) for a paper.
+
+        Args:
+            query: what to search for, e.g. the paper's title.
+
+        Returns {"ok": True, "results": [{"title", "url", "content"}], "seconds"} (at
+        most 3 results, a snippet of each) or {"ok": False, "error": one sentence,
+        "seconds"}; a failed search is reported, never raised.
+        """
+        started = time.monotonic()
+        try:
+            found = await sources.search_web(
+                query, api_key=api_key, api_url=api_url, time_limit=timeout
+            )
+        except sources.SourceError as exc:
+            return {"ok": False, "error": str(exc), "seconds": _since(started)}
+        return {"ok": True, "results": found, "seconds": _since(started)}
+
+    return search_web
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
 
 
 @tool

@@ -11,13 +11,14 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dbos import DBOS
 from dbos import _core as dbos_core
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agents.execution import QUEUE_NAME, Executor, ModelFactory, install
+from agents.sources import SourcesConfig
 from db import VERSION, workers
 from db.engine import is_sqlite, plain_url
 from db.event_log import EventLog
@@ -47,6 +48,7 @@ class WorkerConfig:
     - `queue_poll`: seconds between DBOS's queue polls (the pick-up latency).
     - `shutdown_grace`: seconds running tasks get to finish on shutdown before they are
       stopped and left to resume elsewhere.
+    - `sources`: where research may fetch real sources (the default fetches nothing).
     """
 
     database_url: str
@@ -59,6 +61,7 @@ class WorkerConfig:
     shutdown_grace: float = 10.0
     max_revisions: int = 2
     timeout: float = 900.0
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
 
 
 @contextlib.asynccontextmanager
@@ -122,6 +125,7 @@ async def run_worker(
             worker_id=config.worker_id,
             max_revisions=config.max_revisions,
             timeout=config.timeout,
+            sources=config.sources,
         )
         install(executor)
         _launch(config)

@@ -12,6 +12,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
+from agents.sources import ARXIV_API_URL, SourcesConfig
+from agents.sources import DEFAULT_TIMEOUT as DEFAULT_SOURCES_TIMEOUT
 from agents.worker import WorkerConfig, default_worker_id
 
 
@@ -98,6 +100,26 @@ class Settings(BaseSettings):
     )
     run_worker: bool = Field(True, description="false: API only (postassist serve --no-worker)")
     max_revisions: int = Field(2, ge=0, le=5, description="verification round-trips per post")
+    sources_enabled: bool = Field(
+        True,
+        description="false: research fetches nothing (no arXiv, no web search) and its notes "
+        "rest on the request alone",
+    )
+    arxiv_api_url: str = Field(
+        ARXIV_API_URL,
+        pattern=r"^https?://\S+$",
+        description="arXiv API root; a title that is an arXiv id or link is fetched from "
+        "GET {ARXIV_API_URL}/query?id_list=<id>",
+    )
+    tavily_api_key: SecretStr | None = Field(
+        None, description="web search through Tavily (needs the `sources` extra); none: off"
+    )
+    tavily_api_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="Tavily API root (default Tavily's own)"
+    )
+    sources_timeout_seconds: float = Field(
+        DEFAULT_SOURCES_TIMEOUT, gt=0, le=120, description="per source request (arXiv, Tavily)"
+    )
     generation_timeout_seconds: float = Field(900.0, gt=0, description="per task")
     follow_poll_seconds: float = Field(
         5.0, gt=0, description="subscription re-read interval if a bus notice is lost"
@@ -270,6 +292,18 @@ class Settings(BaseSettings):
             shutdown_grace=self.shutdown_grace_seconds,
             max_revisions=self.max_revisions,
             timeout=self.generation_timeout_seconds,
+            sources=self.sources_config(),
+        )
+
+    def sources_config(self) -> SourcesConfig:
+        """Where research fetches real sources (see the README's "Sources")."""
+        key = self.tavily_api_key.get_secret_value() if self.tavily_api_key else None
+        return SourcesConfig(
+            enabled=self.sources_enabled,
+            arxiv_api_url=self.arxiv_api_url,
+            tavily_api_key=key or None,
+            tavily_api_url=self.tavily_api_url,
+            timeout=self.sources_timeout_seconds,
         )
 
     def llm_config(self) -> ModelConfig:

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
+# No test reaches the internet: research fetches real sources (arXiv, Tavily) only where a
+# test points it at a local fixture server (tests/agents/test_sources.py). Set here, before
+# any Settings() is read, and inherited by the servers and workers that tests start.
+os.environ["SOURCES_ENABLED"] = "false"
+os.environ.pop("TAVILY_API_KEY", None)
+
 
 def service_missing(reason: str) -> None:
     """Skip a test whose server is not running; in CI (CI=true), where PostgreSQL and
