@@ -143,7 +143,12 @@ class PlainUsageCommand(TyperCommand):
 @app.command(cls=PlainUsageCommand)
 def generate(
     paper_title: Annotated[
-        str, typer.Argument(metavar="PAPER_TITLE", help="the paper's title", show_default=False)
+        str,
+        typer.Argument(
+            metavar="PAPER_TITLE",
+            help="the paper's title, or its arXiv id or link (1706.03762)",
+            show_default=False,
+        ),
     ],
     context: Annotated[str, typer.Option("--context", "-c", help="abstract, results")] = "",
     audience: Annotated[str, typer.Option(help="target audience")] = "professional",

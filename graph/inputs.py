@@ -66,6 +66,11 @@ class _Paper:
 
 @strawberry.input(description="What to write about, and how.")
 class GeneratePostInput(_Paper):
+    paper_title: str = strawberry.field(
+        description=f"the paper's title, or its arXiv id or link (1706.03762, "
+        f"arXiv:1706.03762v7, https://arxiv.org/abs/1706.03762): research then fetches its "
+        f"record; {TITLE_MIN}-{TITLE_MAX} characters"
+    )
     include_technical_details: bool = True
     max_hashtags: int = strawberry.field(default=10, description=f"{HASHTAGS_MIN}-{HASHTAGS_MAX}")
 

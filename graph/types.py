@@ -89,17 +89,63 @@ class PostResult:
     )
 
 
+@strawberry.type(
+    description="A paper as its arXiv record gives it, fetched by the PaperResearcher."
+)
+class Paper:
+    arxiv_id: str = strawberry.field(description="the version arXiv answered with: 1706.03762v7")
+    title: str
+    authors: list[str]
+    abstract: str
+    published: datetime | None = strawberry.field(description="first version on arXiv")
+    updated: datetime | None = strawberry.field(description="this version on arXiv")
+    primary_category: str | None = strawberry.field(description="arXiv category: cs.CL")
+    url: str = strawberry.field(description="the abstract page: https://arxiv.org/abs/<id>")
+    pdf_url: str | None
+
+    @classmethod
+    def from_model(cls, data: dict[str, Any]) -> Paper:
+        return cls(
+            arxiv_id=data["arxiv_id"],
+            title=data["title"],
+            authors=list(data.get("authors", [])),
+            abstract=data.get("abstract", ""),
+            published=_timestamp(data.get("published")),
+            updated=_timestamp(data.get("updated")),
+            primary_category=data.get("primary_category"),
+            url=data["url"],
+            pdf_url=data.get("pdf_url"),
+        )
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    """An arXiv ISO 8601 UTC timestamp ("2017-06-12T17:57:34Z"); None when absent."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 @strawberry.type(description="PaperResearcher's notes.")
 class ResearchNotes:
     summary: str
     key_insights: list[str]
     metrics: list[str]
     limitations: list[str]
-    source_note: str
-    sources: JSON
+    source_note: str = strawberry.field(
+        description="what was fetched and from where, what failed or was not asked, or "
+        "that the notes rest on the request alone"
+    )
+    sources: JSON = strawberry.field(
+        description='[{"kind": "request" | "arxiv" | "web", "title", "url", "characters"}]'
+    )
+    paper: Paper | None = strawberry.field(
+        description="the arXiv record, when paperTitle was an arXiv id or link and the fetch "
+        "succeeded (else null; sourceNote says why)"
+    )
 
     @classmethod
     def from_model(cls, data: dict[str, Any]) -> ResearchNotes:
+        paper = (data.get("fetched") or {}).get("paper")
         return cls(
             summary=data.get("summary", ""),
             key_insights=list(data.get("key_insights", [])),
@@ -107,6 +153,7 @@ class ResearchNotes:
             limitations=list(data.get("limitations", [])),
             source_note=data.get("source_note", ""),
             sources=data.get("sources", []),
+            paper=Paper.from_model(paper) if paper else None,
         )
 
 
@@ -156,7 +203,10 @@ class Task:
     id: strawberry.ID
     kind: TaskKind
     status: TaskStatus
-    paper_title: str
+    paper_title: str = strawberry.field(
+        description="as given: a title, or an arXiv id or link (then researchNotes.paper "
+        "holds the paper's record and title)"
+    )
     additional_context: str
     target_audience: str
     tone: Tone
