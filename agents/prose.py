@@ -265,8 +265,8 @@ def _miscased(sentence: str, spellings: dict[str, set[str]]) -> list[tuple[str, 
         known = spellings.get(base.lower())
         if not known or base in known:
             continue
-        if base.islower() and is_common(base.lower(), ACRONYM_WORD_ZIPF):
-            continue  # "it" beside the context's "IT": an English word
+        if base in (base.lower(), base.capitalize()) and is_common(base.lower(), ACRONYM_WORD_ZIPF):
+            continue  # "it", "It" beside the context's "IT": an English word
         found.append((word, sorted(known)[0]))
     return found
 
