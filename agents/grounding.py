@@ -105,6 +105,12 @@ def split_sentences(text: str) -> list[str]:
     """Split a post into sentences: each non-empty line is split by pysbd (which knows
     "e.g.", "vs.", "28.4" and "et al."); a bullet line's marker ("• ", "- ", "1. ") is
     dropped; a hashtag-only line is one unit, kept as it is (`is_hashtag_line`)."""
+    return list(_split(text))
+
+
+@lru_cache(maxsize=4096)
+def _split(text: str) -> tuple[str, ...]:
+    """`split_sentences`, cached: every check splits the same post and sentences."""
     out: list[str] = []
     for line in text.splitlines():
         line = line.strip()
@@ -115,7 +121,7 @@ def split_sentences(text: str) -> list[str]:
             continue
         line = _BULLET.sub("", line)
         out.extend(s.strip() for s in _segmenter().segment(line) if s.strip())
-    return out
+    return tuple(out)
 
 
 def is_hashtag_line(unit: str) -> bool:
@@ -180,6 +186,14 @@ def _sentence_claims(sentence: str, source: str, index: SourceIndex, src_qs: lis
     return list(dict.fromkeys(claims))
 
 
+@lru_cache(maxsize=16)
+def _prepared(source: str) -> tuple[SourceIndex, list]:
+    """The source's entity index and quantities, built once per source: the writer and
+    the verifiers check one sentence at a time against the same title and context (the
+    index is read-only once built)."""
+    return SourceIndex(source), quantities(source)
+
+
 def check_grounding(post: str, *, title: str, context: str) -> list[UnsupportedClaim]:
     """Check each sentence of `post` against the user's `title` and `context`.
 
@@ -188,7 +202,7 @@ def check_grounding(post: str, *, title: str, context: str) -> list[UnsupportedC
     Hashtags and the hashtag line are not claims.
     """
     source = plain(f"{title}\n{context}")
-    index, src_qs = SourceIndex(source), quantities(source)
+    index, src_qs = _prepared(source)
     claims = []
     for sentence in split_sentences(post):
         if is_hashtag_line(sentence):

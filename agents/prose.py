@@ -20,6 +20,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agents.claims import plain
 from agents.entities import is_strong
@@ -150,8 +151,17 @@ def _grams(runs: list[list[str]]) -> list[tuple[int, tuple[str, ...]]]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def _key(sentence: str, title: str) -> str:
     return " ".join(w for run in _tokens(sentence, title) for w in run)
+
+
+def _alike(a: str, b: str) -> bool:
+    """difflib ratio of `a` and `b` at least `NEAR_REPEAT_RATIO` (its cheap upper
+    bounds first)."""
+    m = difflib.SequenceMatcher(None, a, b)
+    r = NEAR_REPEAT_RATIO
+    return m.real_quick_ratio() >= r and m.quick_ratio() >= r and m.ratio() >= r
 
 
 def _repeated_phrase(
@@ -191,8 +201,7 @@ def repeats(sentence: str, others: Sequence[str], *, title: str = "") -> Repetit
     for other in others:
         other_key = _key(other, title)
         if other_key == key or (
-            len(key.split()) >= REPEATED_PHRASE_WORDS
-            and difflib.SequenceMatcher(None, key, other_key).ratio() >= NEAR_REPEAT_RATIO
+            len(key.split()) >= REPEATED_PHRASE_WORDS and _alike(key, other_key)
         ):
             return Repetition(sentence, key, whole=True)
     earlier = {g for other in others for _, g in _grams(_tokens(other, title))}
@@ -218,6 +227,7 @@ def repetitions(post: str, *, title: str = "") -> list[Repetition]:
 # --- mangled terms ------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=16)
 def _hyphenated_terms(source: str) -> set[tuple[str, ...]]:
     """The hyphenated terms of `source` as their lower-case parts ("chain-of-thought" ->
     ("chain", "of", "thought"))."""
@@ -231,6 +241,7 @@ def is_acronym(name: str) -> bool:
     return any(is_strong(part) for part in name.split("-") if part)
 
 
+@lru_cache(maxsize=16)
 def _spellings(source: str) -> dict[str, set[str]]:
     """Names and acronyms of `source` ("GPU", "LoRA", "GPT-3"): lower case -> the ways
     the source writes them."""
