@@ -114,8 +114,15 @@ def technical_findings(post: str, *, title: str, context: str) -> list[Finding]:
 
 
 def _distinct(found: list[Finding]) -> list[Finding]:
-    """`found` without repeated issues (a sentence said ten times is one issue)."""
-    return list({(f.kind, f.issue): f for f in reversed(found)}.values())[::-1]
+    """`found` without repeated issues, first occurrences in post order (a sentence said
+    ten times is one issue)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for f in found:
+        if (f.kind, f.issue) not in seen:
+            seen.add((f.kind, f.issue))
+            out.append(f)
+    return out
 
 
 def technical_report(post: str, *, title: str, context: str) -> dict[str, Any]:
@@ -123,9 +130,10 @@ def technical_report(post: str, *, title: str, context: str) -> dict[str, Any]:
 
     Returns `{"unsupported_claims": [{"sentence", "kind", "reason"}], "overstated_claims":
     [...], "unsupported_content": [{"sentence", "score", "missing"}], "findings":
-    [{"kind", "issue", "sentence", "hard"}], "sentences": n, "issues": [...], "score":
-    0..1, "passed": bool}`; each issue quotes its sentence; `score` is the share of the
-    `sentences` (hashtag line left out) with no finding; `passed` when nothing was found.
+    [{"kind", "issue", "sentence", "hard", "position"}] (distinct issues), "sentences": n,
+    "issues": [...], "score": 0..1, "passed": bool}`; each issue quotes its sentence;
+    `score` is the share of the `sentences` (hashtag line left out) with no finding;
+    `passed` when nothing was found.
     """
     claims = grounding.check_grounding(post, title=title, context=context)
     found = technical_findings(post, title=title, context=context)
