@@ -14,7 +14,7 @@ from agents.checks import (
     sentences,
     without_hashtags,
 )
-from agents.grounding import filler_hook, split_sentences
+from agents.grounding import filler_hook
 
 #: Sentences at least this similar (difflib ratio, 0..1) count as repeats.
 NEAR_DUPLICATE_RATIO = 0.85
@@ -41,6 +41,12 @@ _TOPIC_HASHTAGS = (
 
 def _sentence_key(sentence: str) -> str:
     return re.sub(r"\W+", " ", sentence.lower()).strip()
+
+
+def is_repeat(a: str, b: str) -> bool:
+    """True when sentence `b` repeats `a`, word for word or nearly (case, punctuation and
+    a changed word or two aside: `NEAR_DUPLICATE_RATIO`)."""
+    return _similar(_sentence_key(a), _sentence_key(b))
 
 
 def _similar(a: str, b: str) -> bool:
@@ -153,19 +159,6 @@ def reader_voice(sentence: str) -> str:
     return sentence
 
 
-def drop_sentences(text: str, bad: set[str]) -> str:
-    """`text` without the sentences in `bad` (as `grounding.split_sentences` gives them);
-    paragraphs are kept, empty ones dropped."""
-    if not bad:
-        return text
-    paragraphs = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        kept = [s for s in split_sentences(paragraph) if s not in bad]
-        if kept:
-            paragraphs.append(" ".join(kept))
-    return "\n\n".join(paragraphs)
-
-
 def compose_post(
     *,
     title: str,
@@ -195,6 +188,8 @@ def compose_post(
         body = body[len(first) :].strip() if body.startswith(first) else body
     else:
         takeaways = [t for t in takeaways if t != key_point]
+        if first and first == key_point:  # the hook it becomes must not repeat in the body
+            body = body[len(first) :].strip()
         short = title.split(":")[0].strip()
         named = _fits_hook(key_point, subject) or not key_point
         hook = _cut(key_point if named else f"{short}: {key_point}", SEE_MORE_FOLD - 2)

@@ -7,20 +7,22 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from agents import checks, compose, paper_sources, post_checks, prompts, tools
+from agents import checks, compose, paper_sources, post_checks, prompts, tools, writer
 from agents.reporting import Reporter
 from agents.sources import effective_request
 from agents.state import PostState, given_request_of, request_of
 from agents.wording import counted
 from db.models import PostRequest
 
-#: Output-token caps per call, sized for the 135M local model at ~40 tokens/s.
+#: Output-token cap of the research notes, sized for the 135M local model at ~40 tokens/s
+#: (the post's sentences have their own: `writer.SENTENCE_MAX_TOKENS`).
 RESEARCH_MAX_TOKENS = 320
-POST_MAX_TOKENS = 400
 #: Takeaways in a post (LinkedIn readers skim; three is the house style), and the longest
 #: one in characters (a bullet longer than two lines on a phone is a paragraph).
 MAX_TAKEAWAYS = 3
 MAX_TAKEAWAY_CHARS = 200
+#: Takeaways beside the written key points: facts of the context the body did not use.
+MAX_EXTRA_TAKEAWAYS = 2
 
 
 def source_text(request: PostRequest) -> str:
@@ -68,20 +70,11 @@ async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dic
 
 
 async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
-    """LinkedInCreator: draft the body with the model, drop every sentence a verifier
-    would reject (unsupported claims, hype, the authors' voice), then assemble the post
-    (hook, body, takeaways, question, hashtags) within LinkedIn's limits."""
+    """LinkedInCreator: plan the post, write it one checked sentence at a time
+    (`agents.writer`), then assemble it (hook, body, takeaways, question, hashtags)
+    within LinkedIn's limits. Every sentence of the draft passed the verifiers' own
+    sentence checks when it was written."""
     request, notes = request_of(state), state.get("research") or {}
-    text = await _draft_body(reporter, state, request, notes)
-    grounded = await reporter.tool(
-        tools.ground_draft,
-        {
-            "text": text,
-            "paper_title": request.paper_title,
-            "additional_context": request.additional_context,
-        },
-    )
-    body = grounded["text"]
     hashtags = await reporter.tool(
         tools.suggest_hashtags,
         {
@@ -90,48 +83,43 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
             "max_hashtags": min(request.max_hashtags, checks.RECOMMENDED_MAX_HASHTAGS),
         },
     )
-    takeaways = _takeaways(notes, request)
-    question = _question(body, request.paper_title)
+    plan = await writer.plan(reporter, request, notes.get("key_insights") or [], hashtags)
+    draft = writer.Draft()
+    feedback = _feedback(state)
+    draft.hook = await writer.write_sentence(
+        reporter, request, role="hook", fact=plan["hook"], draft=draft, feedback=feedback
+    )
+    for point in plan["points"]:
+        sentence = await writer.write_sentence(
+            reporter, request, role="point", fact=point, draft=draft, feedback=feedback
+        )
+        if sentence:
+            draft.body.append(sentence)
+    draft.question = await writer.write_question(
+        reporter, request, topic=plan["topic"], draft=draft
+    )
+    used = {plan["hook"], *plan["points"]}
+    takeaways = [t for t in _takeaways(notes, request) if t not in used][:MAX_EXTRA_TAKEAWAYS]
     post = await reporter.tool(
         tools.format_linkedin_post,
         {
             "paper_title": request.paper_title,
-            "key_point": _key_point(takeaways, request),
-            "body": body.replace(question, "").strip(),
+            "key_point": draft.hook or _key_point(takeaways, request),
+            "body": " ".join(s for s in (draft.hook, *draft.body) if s),
             "takeaways": takeaways,
-            "question": question,
+            "question": draft.question,
             "hashtags": hashtags,
         },
     )
-    draft = {"content": post, "hashtags": hashtags}
-    update = {"draft": draft, "draft_round": state.get("revision", 0)}
-    dropped = len(grounded["dropped"])
+    update = {
+        "draft": {"content": post, "hashtags": hashtags},
+        "draft_round": state.get("revision", 0),
+    }
+    outcomes = [entry["outcome"] for entry in draft.log]
     summary = f"post written: {counted(len(post), 'character')}, "
-    summary += f"{counted(len(hashtags), 'hashtag')}, "
-    summary += f"{counted(dropped, 'unsupported sentence')} dropped"
+    summary += f"{counted(len(draft.body) + bool(draft.hook), 'checked sentence')}, "
+    summary += f"{counted(outcomes.count('dropped'), 'fact')} dropped"
     return update, summary, {"content": post, "hashtags": hashtags}
-
-
-async def _draft_body(
-    reporter: Reporter, state: PostState, request: PostRequest, notes: dict[str, Any]
-) -> str:
-    system = prompts.CREATOR_SYSTEM.format(
-        audience=request.target_audience, tone=request.tone.lower()
-    )
-    technical = (
-        prompts.TECHNICAL_DETAILS_ON
-        if request.include_technical_details
-        else prompts.TECHNICAL_DETAILS_OFF
-    )
-    user = prompts.CREATOR_USER.format(
-        title=request.paper_title,
-        notes=notes_text(notes),
-        technical=technical,
-        feedback=_feedback(state),
-    )
-    return await reporter.write(
-        [SystemMessage(system), HumanMessage(user)], purpose="post body", max_tokens=POST_MAX_TOKENS
-    )
 
 
 def _takeaways(notes: dict[str, Any], request: PostRequest) -> list[str]:
@@ -226,10 +214,3 @@ def _feedback(state: PostState) -> str:
     if not items:
         return ""
     return prompts.FEEDBACK.format(items="\n".join(f"- {i}" for i in items[:8]))
-
-
-def _question(text: str, title: str) -> str:
-    questions = [s for s in checks.sentences(text) if s.endswith("?") and len(s) < 200]
-    if questions:
-        return questions[-1]
-    return f'How could the ideas in "{title[:120]}" change your own work?'

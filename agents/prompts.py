@@ -47,6 +47,29 @@ Write the post body: start with one short sentence that states the paper's key i
 result, then two short paragraphs on what the paper does and why it matters, and end with \
 one question for the readers."""
 
+SENTENCE_SYSTEM = """You are LinkedInCreator. You write one sentence of a LinkedIn post \
+about a machine-learning paper, for {audience}, in a {tone} tone. You are a reader of the \
+paper, not one of its authors: write in the third person, never "we" or "our". Say only \
+what the given fact says, in plain words: no names, numbers or dates that are not in it, \
+no hashtags, no hype words. At most 25 words."""
+
+SENTENCE_USER = """Paper: {title}
+Fact from the paper: {fact}
+{feedback}{retry}{task}"""
+
+HOOK_TASK = """Write the post's opening sentence: state this fact as the key idea of \
+"{short}", in at most 20 words."""
+
+POINT_TASK = "Write one short sentence that tells this fact to a reader, in your own words."
+
+RETRY = """Your last sentence was: "{sentence}"
+It was rejected: {reasons}. Write a better one.
+"""
+
+QUESTION_USER = """Paper: {title}
+Write one short question that asks {audience} how they would use {topic}, or what it \
+changes for them. End it with "?"."""
+
 TECHNICAL_DETAILS_ON = "Include the key technical details and metrics from the notes."
 TECHNICAL_DETAILS_OFF = "Keep it non-technical: no formulas, few numbers."
 

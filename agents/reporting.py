@@ -101,15 +101,22 @@ class Reporter:
         return reply.content if isinstance(reply.content, str) else str(reply.content)
 
     async def judge(
-        self, schema: type[BaseModel], messages: list[Any], *, purpose: str
+        self,
+        schema: type[BaseModel],
+        messages: list[Any],
+        *,
+        purpose: str,
+        max_tokens: int | None = None,
     ) -> tuple[Any | None, str | None]:
         """Structured-output call (function calling). Returns `(parsed, None)`, or
         `(None, why)` when the answer could not be parsed; reports the call (LLM_CALL)
-        and its token usage (LLM_USAGE)."""
+        and its token usage (LLM_USAGE). `max_tokens` caps the answer (models with a
+        `max_tokens` field; others keep their own cap)."""
         started = await self._calling(purpose, schema=schema.__name__)
-        runnable = self.context.model.with_structured_output(
-            schema, method="function_calling", include_raw=True
-        )
+        model = self.context.model
+        if max_tokens is not None and "max_tokens" in type(model).model_fields:
+            model = model.model_copy(update={"max_tokens": max_tokens})
+        runnable = model.with_structured_output(schema, method="function_calling", include_raw=True)
         out = await runnable.ainvoke(messages)
         await self._usage(out.get("raw"), purpose=purpose, started=started)
         if out.get("parsing_error") is not None:

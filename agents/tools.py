@@ -8,9 +8,10 @@ from typing import Any, cast
 
 from langchain_core.tools import BaseTool, tool
 
-from agents import compose, hashtags, post_checks, sources
+from agents import compose, hashtags, post_checks, post_plan, sources
 from agents.checks import numbers_in
 from agents.compose import extract_key_sentences
+from db.models import PostRequest
 
 
 @tool
@@ -121,22 +122,6 @@ def suggest_hashtags(paper_title: str, additional_context: str, max_hashtags: in
 
 
 @tool
-def ground_draft(text: str, paper_title: str, additional_context: str) -> dict[str, Any]:
-    """Drop the sentences of a draft that a verifier would reject outright: claims the
-    title and context do not support, overstated words, the authors' voice.
-
-    Args:
-        text: the drafted body.
-        paper_title: the paper's title.
-        additional_context: the context the user gave.
-
-    Returns {"text": the draft without them, "dropped": [the sentences dropped]}.
-    """
-    bad = post_checks.rejected_sentences(text, title=paper_title, context=additional_context)
-    return {"text": compose.drop_sentences(text, bad), "dropped": sorted(bad)}
-
-
-@tool
 def format_linkedin_post(
     paper_title: str,
     key_point: str,
@@ -202,3 +187,50 @@ def check_linkedin_style(
     return post_checks.style_report(
         post, max_hashtags, title=paper_title, context=additional_context
     )
+
+
+@tool
+def plan_post(
+    paper_title: str, additional_context: str, insights: list[str], hashtags: list[str]
+) -> dict[str, Any]:
+    """Plan a post before a word is written: the hook's fact, 2-3 key points (each a
+    sentence of the context, the researcher's key sentences first) and the topic of the
+    closing question.
+
+    Args:
+        paper_title: the paper's title.
+        additional_context: the user's context (the facts come from it).
+        insights: the research notes' key insights, best first.
+        hashtags: the post's hashtags (the question's topic may come from the first).
+    """
+    request = PostRequest(paper_title=paper_title, additional_context=additional_context)
+    topic = post_plan.topic_of(paper_title, hashtags)
+    plan = post_plan.plan_post(request, insights, topic)
+    return {"hook": plan.hook, "points": plan.points, "topic": plan.topic}
+
+
+@tool
+def check_sentence(
+    sentence: str,
+    paper_title: str,
+    additional_context: str,
+    written: list[str],
+    limit: int,
+    opens_post: bool = False,
+) -> dict[str, Any]:
+    """Check one sentence the writer wrote before it goes into the post: what a verifier
+    would reject, its length, and repetition of the sentences already written.
+
+    Args:
+        sentence: the sentence as written.
+        paper_title: the paper's title.
+        additional_context: the user's context.
+        written: the post's sentences so far.
+        limit: the most characters the sentence may have.
+        opens_post: the sentence is the hook (no filler, no pronoun with nothing before).
+    """
+    request = PostRequest(paper_title=paper_title, additional_context=additional_context)
+    problems = post_plan.sentence_problems(
+        sentence, request, written=written, limit=limit, first=opens_post
+    )
+    return {"passed": not problems, "problems": problems}

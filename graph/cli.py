@@ -313,13 +313,13 @@ META_LABEL = "Meta-supervisor"
 def waiting_for(since: float, tool: str | None, model_call: str | None = None) -> str | None:
     """What a working agent waits for, `since` seconds after its last event: the tool
     call it opened ("running tool check_linkedin_style, 2 s"), the model call it sent
-    ("waiting for the model (post body), 12 s"), else, after `MODEL_WAIT_AFTER` seconds,
+    ("waiting for the model, 12 s (hook sentence)"), else, after `MODEL_WAIT_AFTER` seconds,
     the model all the same ("waiting for the model, 12 s"); None when it reported
     something a moment ago."""
     if tool:
         return f"running tool {tool}, {duration(since)}"
     if model_call:
-        return f"waiting for the model ({model_call}), {duration(since)}"
+        return f"waiting for the model, {duration(since)} ({model_call})"  # time first: it wraps
     if since >= MODEL_WAIT_AFTER:
         return f"waiting for the model, {duration(since)}"
     return None

@@ -12,6 +12,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 
+from agents.compose import reader_voice
+
 Handler = Callable[[list[BaseMessage], list[str]], AIMessage]
 _ids = itertools.count(1)
 USAGE = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
@@ -67,6 +69,14 @@ class ScriptedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
+def fact_of(messages: list[BaseMessage]) -> str:
+    """The fact a writer's sentence call is about (its "Fact from the paper:" line)."""
+    for line in str(messages[-1].content).splitlines():
+        if line.startswith("Fact from the paper:"):
+            return line.removeprefix("Fact from the paper:").strip()
+    return ""
+
+
 def system_text(messages: list[BaseMessage]) -> str:
     """The first message's text (the system prompt in every PostAssist call)."""
     return str(messages[0].content) if messages else ""
@@ -80,18 +90,23 @@ def scripted(
     approve: bool | Callable[[int], bool] = True,
     research: str = "SUMMARY: A model built on attention only.\nINSIGHTS:\n- Attention "
     "replaces recurrence.\nLIMITATIONS:\n- Quadratic cost in sequence length.",
-    post: str = "Attention can replace recurrence entirely. The Transformer shows how. "
-    "What would you build with it?",
+    sentence: Callable[[str, int], str] | None = None,
+    question: str = "What would you build with it?",
 ) -> ScriptedChatModel:
     """A model that plays every role in a fixed way.
 
     - verification supervisor answers pop from `verification_order` (then repeat last);
     - the meta-supervisor answers `meta_choice` when asked, the content supervisor
       `content_choice`;
-    - verifiers approve (`approve` may be a function of the judgement call number).
+    - verifiers approve (`approve` may be a function of the judgement call number);
+    - the writer's sentence for a fact is `sentence(fact, n)` (`n`: 0, 1, ... the
+      sentence calls so far), by default the fact itself with "we" made "the authors";
+      its closing question is `question`.
     """
     order = list(verification_order)
     judgements = itertools.count()
+    sentences = itertools.count()
+    write = sentence or (lambda fact, _n: reader_voice(fact))
 
     def handler(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
         system = system_text(messages)
@@ -111,8 +126,12 @@ def scripted(
                 approved=ok,
                 issues=[] if ok else ["needs work"],
             )
+        if "WrittenSentence" in tools:
+            return tool_call("WrittenSentence", sentence=write(fact_of(messages), next(sentences)))
+        if "WrittenQuestion" in tools:
+            return tool_call("WrittenQuestion", question=question)
         if "PaperResearcher" in system:
             return text(research)
-        return text(post)
+        return text("A reply the scripted model has no role for.")
 
     return ScriptedChatModel(handler=handler, calls=[])

@@ -2,7 +2,8 @@
 
 `POST /v1/chat/completions` answers after `latency` seconds: a forced tool call gets
 arguments built from the tool's JSON schema (the first `enum` value, 0.9 for numbers,
-true, [] or "stub"), so structured outputs parse; other calls get a short, grounded
+true, [] or "stub"), so structured outputs parse (the writer's sentence is the fact its
+prompt gives, its question a fixed one); other calls get a short, grounded
 research note or post body. `GET /calls` returns `{"count", "log": [{"at", "system",
 "tool"}]}` (`at`: when the call arrived) so a test can tell which calls were made and when.
 
@@ -35,6 +36,7 @@ RESEARCH = (
     "LIMITATIONS:\n- The context gives few details."
 )
 POST = "The paper presents a new method. What would you try it on?"
+QUESTION = "What would you try it on?"
 
 
 def _value(schema: dict[str, Any]) -> Any:
@@ -46,10 +48,23 @@ def _value(schema: dict[str, Any]) -> Any:
     )
 
 
-def _arguments(tool: dict[str, Any]) -> dict[str, Any]:
+def _arguments(tool: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     parameters = tool.get("function", {}).get("parameters", {})
     properties = parameters.get("properties", {})
+    name = tool.get("function", {}).get("name")
+    if name == "WrittenSentence":  # the writer: the fact it was given, as the sentence
+        return {"sentence": _fact(messages) or "stub"}
+    if name == "WrittenQuestion":
+        return {"question": QUESTION}
     return {name: _value(schema) for name, schema in properties.items()}
+
+
+def _fact(messages: list[dict[str, Any]]) -> str:
+    text = str((messages or [{}])[-1].get("content", ""))
+    for line in text.splitlines():
+        if line.startswith("Fact from the paper:"):
+            return line.removeprefix("Fact from the paper:").strip()
+    return ""
 
 
 def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette:
@@ -90,7 +105,7 @@ def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette
                     "type": "function",
                     "function": {
                         "name": tool["function"]["name"],
-                        "arguments": json.dumps(_arguments(tool)),
+                        "arguments": json.dumps(_arguments(tool, body.get("messages") or [])),
                     },
                 }
             ]

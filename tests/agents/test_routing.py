@@ -10,7 +10,7 @@ from agents.reporting import RunContext
 from agents.state import initial_state
 from db.events import Event
 from db.models import EventKind, PostRequest
-from tests.fakes import ScriptedChatModel, scripted, system_text, text, tool_call
+from tests.fakes import ScriptedChatModel, scripted, text, tool_call
 
 pytestmark = pytest.mark.anyio
 
@@ -104,8 +104,8 @@ async def test_revision_loop_is_bounded_by_max_revisions() -> None:
     assert [m[2] for m in meta].count("model") == 2  # the model chose both revisions
     revision_messages = [e for e in events if e.kind == EventKind.MESSAGE]
     assert [e.result for e in revision_messages] == [{"revisions": 1}, {"revisions": 2}]
-    # the feedback reached the writer's prompt
-    writer_prompts = [c for c in model.calls if "LinkedInCreator" in system_text(c["messages"])]
+    # the feedback reached the writer's sentence prompts of the last round
+    writer_prompts = [c for c in model.calls if "WrittenSentence" in c["tools"]]
     assert "needs work" in str(writer_prompts[-1]["messages"][-1].content)
 
 
@@ -127,26 +127,48 @@ async def test_revision_may_redo_research_when_the_content_supervisor_asks() -> 
     assert all(r["approved"] for r in out["reports"])
 
 
-async def test_the_writer_drops_invented_sentences_before_the_draft() -> None:
-    post = (
-        "Attention replaces recurrence and hits 99.9% accuracy. This revolutionary model "
-        "was published by the Journal of Machine Learning Research. We propose it for "
-        "translation. It reaches 28.4 BLEU on WMT 2014 English-to-German. What would you "
-        "build?"
-    )
-    out, events = await run(scripted(post=post, meta_choice="content_team"), max_revisions=1)
-    grounded = next(
-        e for e in events if e.kind == EventKind.TOOL_RESULT and e.data["tool"] == "ground_draft"
-    )
-    dropped = grounded.data["result"]["dropped"]
-    assert len(dropped) == 3 and any("Journal of Machine Learning" in d for d in dropped)
+#: What a small model writes when left to itself: each first try of the writer's
+#: sentence calls is one of these; its second try is the fact it was given.
+INVENTED = (
+    "It hits 99.9% accuracy on every benchmark.",
+    "This revolutionary model was published by the Journal of Machine Learning Research.",
+    "We propose it for translation.",
+)
+
+
+async def test_the_writer_checks_each_sentence_and_keeps_only_those_that_pass() -> None:
+    def sentence(fact: str, n: int) -> str:
+        return INVENTED[(n // 2) % len(INVENTED)] if n % 2 == 0 else fact
+
+    model = scripted(sentence=sentence, meta_choice="content_team")
+    out, events = await run(model, max_revisions=1)
+    checked = [
+        e.data["result"]
+        for e in events
+        if e.kind == EventKind.TOOL_RESULT and e.data["tool"] == "check_sentence"
+    ]
+    rejected = [c for c in checked if not c["passed"]]
+    assert len(rejected) >= 2 and all(c["problems"] for c in rejected)
+    assert any("99.9%" in " ".join(c["problems"]) for c in rejected)
     final = out["draft"]["content"]
     for invented in ("99.9", "revolutionary", "Journal", "We propose"):
         assert invented not in final
-    assert "28.4 BLEU" in final  # supported by the context: kept
+    assert "28.4 BLEU" in final  # the fact, supported by the context: kept
     tech = next(r for r in out["reports"] if r["agent"] == "tech_verifier")
     assert tech["approved"] and tech["checks"]["unsupported_claims"] == []
     assert out["revision"] == 0  # the first draft was already grounded
+
+
+def test_a_run_on_sentence_cannot_be_generated() -> None:
+    """The writer's structured output bounds each sentence: the JSON schema of the tool
+    the model is forced to call (llama.cpp makes it a grammar) has a maxLength."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from agents.post_plan import SENTENCE_MAX_CHARS
+    from agents.writer import WrittenSentence
+
+    schema = convert_to_openai_tool(WrittenSentence)["function"]["parameters"]
+    assert schema["properties"]["sentence"]["maxLength"] == SENTENCE_MAX_CHARS <= 180
 
 
 async def test_usage_is_reported_for_every_model_call() -> None:

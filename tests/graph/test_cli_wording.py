@@ -146,7 +146,7 @@ def test_what_a_working_agent_waits_for() -> None:
     assert waiting_for(MODEL_WAIT_AFTER, None) == "waiting for the model, 1 s"
     assert waiting_for(12.3, None) == "waiting for the model, 12 s"
     # the model call the agent reported sending (LLM_CALL), from the moment it is sent
-    assert waiting_for(0.2, None, "post body") == "waiting for the model (post body), 0 s"
+    assert waiting_for(0.2, None, "hook sentence") == "waiting for the model, 0 s (hook sentence)"
     assert waiting_for(3, "ground_draft", "post body").startswith("running tool ground_draft")
     assert waiting_for(0.1, "ground_draft") == "running tool ground_draft, 0 s"
     assert waiting_for(75, "ground_draft") == "running tool ground_draft, 1 min 15 s"

@@ -1,0 +1,136 @@
+"""The plan of a post and the checks of one sentence, as pure functions (the writer in
+`agents.writer` runs them as tools, so each step is in the event log).
+
+- `plan_post`: the hook's fact and 2-3 key points, each a sentence of the user's context
+  (the researcher's key sentences lead its insights), and `topic_of` the closing
+  question.
+- `sentence_problems`: why a sentence the model wrote may not go into the post.
+- `template_question`: a closing question for when the model's does not pass, chosen
+  by the paper so posts do not all end alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agents import checks, compose, post_checks
+from db.models import PostRequest
+
+#: The longest sentence the model may write, in characters: about 25 words of ~6.5
+#: characters with their space, LinkedIn's guidance for a readable sentence (and the
+#: StyleChecker's limit). The JSON schema's `maxLength` makes the grammar stop there.
+SENTENCE_MAX_CHARS = 170
+#: The hook must end before LinkedIn's ~210-character "see more" fold.
+HOOK_MAX_CHARS = min(SENTENCE_MAX_CHARS, checks.SEE_MORE_FOLD - 10)
+#: The closing question, in characters.
+QUESTION_MAX_CHARS = 140
+#: Key points after the hook: LinkedIn readers skim; two or three carry a post.
+MAX_POINTS = 3
+#: The longest context sentence a plan takes as a fact, in characters.
+MAX_FACT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class PostPlan:
+    """What the post will say: `hook` (the key fact), `points` (2-3 more facts), each a
+    sentence of the context, and `topic`, the subject of the closing question."""
+
+    hook: str
+    points: list[str]
+    topic: str
+
+
+def plan_post(request: PostRequest, insights: Sequence[str], topic: str) -> PostPlan:
+    """The plan of a post on `request`: the hook's fact is the first usable insight that
+    names the paper's subject (a distinctive title word: a hook must say what the post is
+    about), else the first usable one; the next `MAX_POINTS` are the body's (an insight
+    is usable when it is a statement of at most `MAX_FACT_CHARS`); `topic` names the
+    question's subject."""
+    facts = [i.strip() for i in insights if i.strip() and not i.strip().endswith("?")]
+    facts = list(dict.fromkeys(f for f in facts if len(f) <= MAX_FACT_CHARS))
+    subject = compose.subject_words(request.paper_title)
+    named = [f for f in facts if subject & set(re.findall(r"[a-z][a-z0-9-]*", f.lower()))]
+    hook = (named or facts or [request.paper_title])[0]
+    points = [f for f in facts if f != hook][:MAX_POINTS]
+    return PostPlan(hook=hook, points=points, topic=topic)
+
+
+def topic_of(title: str, hashtags: Sequence[str]) -> str:
+    """What the closing question asks about: the paper's short name when it is a name of
+    at most three words ("BERT", "LoRA", "Segment Anything"), else the first hashtag, in
+    words, that shares a distinctive word with the title ("AttentionMechanism" ->
+    "attention mechanism"), else the first hashtag, else "these ideas"."""
+    short = title.split(":")[0].strip()
+    if short and len(short.split()) <= 3:
+        return short
+    subject = compose.subject_words(title)
+    phrases = []
+    for tag in hashtags:
+        words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", tag)
+        if words:
+            phrases.append(" ".join(w if w.isupper() else w.lower() for w in words))
+    about_title = [p for p in phrases if subject & set(p.lower().split())]
+    return (about_title or phrases or ["these ideas"])[0]
+
+
+def sentence_problems(
+    sentence: str,
+    request: PostRequest,
+    *,
+    written: Sequence[str] = (),
+    limit: int,
+    first: bool = False,
+) -> list[str]:
+    """Why `sentence` may not go into the post (empty: it may): a sentence over `limit`
+    characters, a hashtag or line break in it, and every issue a verifier would raise
+    on it (`post_checks.sentence_problems`: claims, support, overstated words, the
+    authors' voice, length, mangled terms, repetition of the sentences already
+    `written`, and with `first` the hook's rules), each naming the reason."""
+    text = sentence.strip()
+    if not text:
+        return ["the sentence is empty"]
+    problems: list[str] = []
+    if len(text) > limit:
+        problems.append(f"it is {len(text)} characters; at most {limit}")
+    if "#" in text or "\n" in text:
+        problems.append("a sentence of the post has no hashtags or line breaks")
+    problems += post_checks.sentence_problems(
+        text,
+        title=request.paper_title,
+        context=request.additional_context,
+        others=written,
+        first=first,
+    )
+    return problems
+
+
+#: Closing questions for when the model's does not pass; one is picked by the paper
+#: (a hash of its title), so the posts of different papers end differently.
+QUESTION_TEMPLATES = (
+    "Where would {topic} make the biggest difference in your work?",
+    "Would you try {topic} on a problem you are working on now?",
+    "What would it take for your team to adopt {topic}?",
+    "Which of these results about {topic} surprised you most?",
+    "How would you test {topic} on your own data?",
+    "What is the first thing you would build with {topic}?",
+)
+
+
+def template_question(request: PostRequest, topic: str) -> str:
+    """A closing question on `topic` from `QUESTION_TEMPLATES`, the same for the same
+    paper and different across papers."""
+    digest = hashlib.sha256(request.paper_title.encode()).digest()
+    template = QUESTION_TEMPLATES[digest[0] % len(QUESTION_TEMPLATES)]
+    return template.format(topic=topic.strip().rstrip(".") or "these ideas")
+
+
+def tidy(sentence: str) -> str:
+    """One line, single spaces, no surrounding quotes or bullets, ending with a stop
+    (or the question mark it has)."""
+    text = re.sub(r"\s+", " ", sentence).strip().strip("\"'“”").lstrip("-•* ").strip()
+    if text and text[-1] not in ".!?":
+        text += "."
+    return text
