@@ -344,7 +344,7 @@ async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
                     gate,
                 )
         finally:
-            gate.fail("the bundled model server was stopped")
+            gate.fail("the bundled model server was stopped", expected=True)
 
 
 #: The gate of a model built without one: no slots, never down.

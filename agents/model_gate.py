@@ -125,12 +125,13 @@ class ModelGate:
         self._reason = reason
         self._up.clear()
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, *, expected: bool = False) -> None:
         """The model is gone for good: waiting and later calls raise
-        `ModelUnavailableError(reason)`."""
-        logger.error("model unavailable for good: %s", reason)
+        `ModelUnavailableError(reason)`. `expected` (the app stops it) logs nothing."""
+        if not expected:
+            logger.error("model unavailable for good: %s", reason)
         self._failed = reason
-        self.down(reason)
+        self._reason, self._down_since = reason, self._down_since or time.monotonic()
         self._up.set()  # wake the waiters: they raise
 
     def succeeded(self) -> None:

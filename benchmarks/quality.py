@@ -22,6 +22,7 @@ sentences of the UNSUPPORTED posts, for each common-word cut-off and threshold.
 
     python -m benchmarks.quality                 # both parts, bundled model (~15 min)
     python -m benchmarks.quality --papers 3      # the first 3 papers only
+    python -m benchmarks.quality --generations-only --show 3  # part 1, 3 posts in full
     python -m benchmarks.quality --checks-only   # part 2 only, no model (~10 s)
     python -m benchmarks.quality --tune-support  # the support check's sweep only (~2 s)
 """
@@ -39,7 +40,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agents import checks, post_checks, prose, support
+from agents import checks, compose, post_checks, prose, support
 from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.grounding import is_hashtag_line, split_sentences
 from agents.llm import open_model
@@ -85,11 +86,20 @@ def post_figures(post: str, *, title: str, context: str) -> dict[str, Any]:
 async def generate(model: BaseChatModel, paper: dict[str, Any]) -> dict[str, Any]:
     """Run the graph on one paper; return its figures (see the module docstring)."""
     usage = {"calls": 0, "tokens": 0}
+    writer: dict[str, Any] = {"facts": [], "passed": []}
 
     async def emit(event: Event) -> None:
         if event.kind == EventKind.LLM_USAGE:
             usage["calls"] += 1
             usage["tokens"] += int(event.data.get("total_tokens") or 0)
+        elif event.kind == EventKind.TOOL_CALL and event.data.get("tool") == "check_sentence":
+            writer["checking"] = event.data["args"]["sentence"]
+        elif event.kind == EventKind.TOOL_RESULT and event.data.get("tool") == "plan_post":
+            plan = event.data["result"]
+            writer["facts"] = [plan["hook"], *plan["points"]]
+        elif event.kind == EventKind.TOOL_RESULT and event.data.get("tool") == "check_sentence":
+            if event.data["result"]["passed"]:
+                writer["passed"].append(writer.get("checking", ""))
 
     request = PostRequest(paper_title=paper["title"], additional_context=paper["context"])
     started = time.monotonic()
@@ -114,7 +124,18 @@ async def generate(model: BaseChatModel, paper: dict[str, Any]) -> dict[str, Any
         "calls": usage["calls"],
         "tokens": usage["tokens"],
         "revisions": out.get("revision", 0),
+        "post": post,
+        **_writer_figures(post, writer),
     }
+
+
+def _writer_figures(post: str, writer: dict[str, Any]) -> dict[str, int]:
+    """How the post's sentences were made: `paraphrased` (the model's words),
+    `quoted` (a planned fact itself, in the reader's voice) and `planned` facts."""
+    facts = [compose.reader_voice(f) for f in writer["facts"]]
+    kept = [s for s in writer["passed"] if s and s in post and not s.endswith("?")]
+    quoted = sum(1 for s in kept if any(compose.is_repeat(s, f) for f in facts))
+    return {"paraphrased": len(kept) - quoted, "quoted": quoted, "planned": len(facts)}
 
 
 async def verify(
@@ -136,11 +157,15 @@ async def verify(
     return devset.judge(post, found), all(r["approved"] for r in reports)
 
 
-async def part_generations(model: BaseChatModel, papers: list[dict[str, Any]]) -> None:
-    """Print the per-paper table and the generation targets."""
+async def part_generations(
+    model: BaseChatModel, papers: list[dict[str, Any]], *, show: int = 0
+) -> None:
+    """Print the per-paper table and the generation targets (and the first `show`
+    posts in full)."""
     rows = []
     print(f"{'paper':<24} {'status':<10} {'appr':<4} {'unsup':>5} {'long':>4} {'rep':>3} "
-          f"{'hard':>4} {'sec':>6} {'calls':>5} {'tokens':>6} {'rev':>3}")  # fmt: skip
+          f"{'hard':>4} {'sec':>6} {'calls':>5} {'tokens':>6} {'rev':>3} "
+          f"{'own/quoted/facts':>16}")  # fmt: skip
     for paper in papers:
         row = await generate(model, paper)
         rows.append(row)
@@ -148,7 +173,8 @@ async def part_generations(model: BaseChatModel, papers: list[dict[str, Any]]) -
         print(f"{row['id'][:24]:<24} {row['status'][:10]:<10} {verdict:<4} "
               f"{row['unsupported']:>5} {row['long']:>4} {row['repeated']:>3} {row['hard']:>4} "
               f"{row['seconds']:>6.1f} {row['calls']:>5} {row['tokens']:>6} "
-              f"{row['revisions']:>3}")  # fmt: skip
+              f"{row['revisions']:>3} "
+              f"{row['paraphrased']:>6}/{row['quoted']}/{row['planned']:<7}")  # fmt: skip
     completed = [r for r in rows if r["status"] == "COMPLETED"]
     approved = [r for r in completed if r["approved"]]
     body = sum(r["body"] for r in approved)
@@ -164,6 +190,12 @@ async def part_generations(model: BaseChatModel, papers: list[dict[str, Any]]) -
           f"over {prose.MAX_SENTENCE_WORDS} words {sum(1 for r in approved if r['long'])} "
           f"(target 0); body sentences supported {supported}/{body} = {share} "
           f"(target >= 90%)")  # fmt: skip
+    own = sum(r["paraphrased"] for r in completed)
+    quoted = sum(r["quoted"] for r in completed)
+    print(f"the writer's sentences: {own} in the model's words, {quoted} the planned fact "
+          f"itself, of {sum(r['planned'] for r in completed)} planned facts")  # fmt: skip
+    for row in rows[:show]:
+        print(f"\n--- {row['id']} (approved: {row['approved']}) ---\n{row['post']}")
 
 
 async def part_flaws(model: BaseChatModel, posts: list[dict[str, Any]], papers: dict) -> None:
@@ -247,7 +279,9 @@ async def main(args: argparse.Namespace) -> None:
         model = source.factory()
         print(f"model: {settings.llm_provider} / {source.name}\n")
         if not args.skip_generation:
-            await part_generations(model, papers)
+            await part_generations(model, papers, show=args.show)
+        if args.generations_only:
+            return
         print("\nplanted flaws (Verification team)")
         await part_flaws(model, posts, by_id)
 
@@ -257,6 +291,8 @@ if __name__ == "__main__":
     parser.add_argument("--papers", type=int, default=None, help="only the first N papers")
     parser.add_argument("--checks-only", action="store_true", help="part 2 only, no model")
     parser.add_argument("--skip-generation", action="store_true", help="part 2 only")
+    parser.add_argument("--generations-only", action="store_true", help="part 1 only")
+    parser.add_argument("--show", type=int, default=0, help="print the first N posts")
     parser.add_argument(
         "--tune-support", action="store_true", help="the support check's sweep only"
     )
