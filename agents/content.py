@@ -95,6 +95,7 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
         )
         if sentence:
             draft.body.append(sentence)
+    await writer.promote_hook(reporter, request, draft)
     draft.question = await writer.write_question(
         reporter, request, topic=plan["topic"], draft=draft
     )

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents import checks, compose, post_checks
+from agents import checks, compose, post_checks, support
 from db.models import PostRequest
 
 #: The longest sentence the model may write, in characters: about 25 words of ~6.5
@@ -31,6 +31,11 @@ QUESTION_MAX_CHARS = 140
 MAX_POINTS = 3
 #: The longest context sentence a plan takes as a fact, in characters.
 MAX_FACT_CHARS = 300
+#: The fewest words (runs of letters) a sentence of the post has: a shorter one says
+#: nothing a reader can use ("RLAIF.", "{2} {1}.", what the 135M model writes when lost).
+MIN_WORDS = 5
+#: Characters no sentence of a post needs: template braces, markup, pipes.
+_STRAY = re.compile(r"[{}<>\[\]|\\]")
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,12 @@ def plan_post(request: PostRequest, insights: Sequence[str], topic: str) -> Post
 
 def topic_of(title: str, hashtags: Sequence[str]) -> str:
     """What the closing question asks about: the paper's short name when it is a name of
-    at most three words ("BERT", "LoRA", "Segment Anything"), else the first hashtag, in
-    words, that shares a distinctive word with the title ("AttentionMechanism" ->
-    "attention mechanism"), else the first hashtag, else "these ideas"."""
+    at most three words ("BERT", "LoRA", "Segment Anything"), else the first hashtag
+    phrase of several words that stands in the title, one that ends it first ("large
+    language models"), else
+    the first hashtag, in words, that shares a distinctive word with the title
+    ("AttentionMechanism" -> "attention mechanism"), else the first hashtag, else
+    "these ideas"."""
     short = title.split(":")[0].strip()
     if short and len(short.split()) <= 3:
         return short
@@ -72,8 +80,11 @@ def topic_of(title: str, hashtags: Sequence[str]) -> str:
         words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", tag)
         if words:
             phrases.append(" ".join(w if w.isupper() else w.lower() for w in words))
+    in_title = [p for p in phrases if len(p.split()) > 1 and p.lower() in title.lower()]
+    # a title's head noun phrase usually ends it ("... Reasoning in Large Language Models")
+    in_title.sort(key=lambda p: not title.lower().rstrip(" .").endswith(p.lower()))
     about_title = [p for p in phrases if subject & set(p.lower().split())]
-    return (about_title or phrases or ["these ideas"])[0]
+    return (in_title or about_title or phrases or ["these ideas"])[0]
 
 
 def sentence_problems(
@@ -97,6 +108,12 @@ def sentence_problems(
         problems.append(f"it is {len(text)} characters; at most {limit}")
     if "#" in text or "\n" in text:
         problems.append("a sentence of the post has no hashtags or line breaks")
+    if _STRAY.search(text):
+        problems.append(f"it has stray symbols ({''.join(sorted(set(_STRAY.findall(text))))})")
+    if len(re.findall(r"[A-Za-z][A-Za-z'-]*", text)) < MIN_WORDS:
+        problems.append(f"it is too short to say anything (under {MIN_WORDS} words)")
+    elif _only_the_title(text, request.paper_title):
+        problems.append("it only repeats the paper's title")
     problems += post_checks.sentence_problems(
         text,
         title=request.paper_title,
@@ -104,6 +121,28 @@ def sentence_problems(
         others=written,
         first=first,
     )
+    return problems
+
+
+def _only_the_title(sentence: str, title: str) -> bool:
+    """True when every content word of `sentence` is a word of the title: it tells the
+    reader nothing the title did not ("Your Language Model is Secretly a Reward Model.")."""
+    words = [w.lower() for w in support.content_words(sentence)]
+    title_words = {w.lower() for w in support.content_words(title)}
+    return bool(words) and all(w in title_words for w in words)
+
+
+def question_problems(question: str, request: PostRequest, *, written: Sequence[str]) -> list:
+    """Why a closing question may not end the post: it must end with '?', pass the
+    sentence checks, and say nothing the title and context do not support (scored as a
+    statement: "... to help people with their mental health?" is not the paper's)."""
+    problems = [] if question.endswith("?") else ["a question ends with '?'"]
+    problems += sentence_problems(question, request, written=written, limit=QUESTION_MAX_CHARS)
+    stated = support.sentence_support(
+        question.rstrip("?") + ".", title=request.paper_title, context=request.additional_context
+    )
+    if not stated.supported:
+        problems.append(support.support_issue(stated))
     return problems
 
 

@@ -234,3 +234,21 @@ def check_sentence(
         sentence, request, written=written, limit=limit, first=opens_post
     )
     return {"passed": not problems, "problems": problems}
+
+
+@tool
+def check_question(
+    sentence: str, paper_title: str, additional_context: str, written: list[str]
+) -> dict[str, Any]:
+    """Check the closing question the writer wrote: a question, within the sentence
+    checks, and about what the title and context say.
+
+    Args:
+        sentence: the question as written.
+        paper_title: the paper's title.
+        additional_context: the user's context.
+        written: the post's sentences so far.
+    """
+    request = PostRequest(paper_title=paper_title, additional_context=additional_context)
+    problems = post_plan.question_problems(sentence, request, written=written)
+    return {"passed": not problems, "problems": problems}

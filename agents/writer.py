@@ -113,16 +113,16 @@ async def _check(
     limit: int,
     *,
     hook: bool = False,
+    ask: bool = False,
 ) -> list[str]:
     result = await reporter.tool(
-        tools.check_sentence,
+        tools.check_question if ask else tools.check_sentence,
         {
             "sentence": sentence,
             "paper_title": request.paper_title,
             "additional_context": request.additional_context,
             "written": draft.sentences(),
-            "limit": limit,
-            "opens_post": hook,
+            **({} if ask else {"limit": limit, "opens_post": hook}),
         },
     )
     return list(result["problems"])
@@ -176,6 +176,20 @@ async def write_sentence(
     return ""
 
 
+async def promote_hook(reporter: Reporter, request: PostRequest, draft: Draft) -> None:
+    """With no hook written, the first body sentence that passes the hook's rules (it
+    fits before the fold, opens with no filler or bare pronoun) becomes the hook; the
+    post then opens with something said, not with the title."""
+    if draft.hook:
+        return
+    for sentence in list(draft.body):
+        others = Draft(body=[s for s in draft.body if s != sentence])
+        if not await _check(reporter, request, sentence, others, HOOK_MAX_CHARS, hook=True):
+            draft.body.remove(sentence)
+            draft.hook = sentence
+            return
+
+
 async def write_question(
     reporter: Reporter, request: PostRequest, *, topic: str, draft: Draft
 ) -> str:
@@ -191,8 +205,7 @@ async def write_question(
         max_tokens=SENTENCE_MAX_TOKENS,
     )
     question = tidy(answer.question if answer is not None else "")
-    problems = [] if question.endswith("?") else ["a question ends with '?'"]
-    problems += await _check(reporter, request, question, draft, QUESTION_MAX_CHARS)
+    problems = await _check(reporter, request, question, draft, QUESTION_MAX_CHARS, ask=True)
     if not problems:
         draft.record("question", topic, question, "written", [])
         return question

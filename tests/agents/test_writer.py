@@ -1,0 +1,82 @@
+"""The writer's plan and the checks of one sentence (agents/post_plan.py): what the 135M
+model writes when it is lost never reaches a post."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.post_plan import (
+    QUESTION_TEMPLATES,
+    SENTENCE_MAX_CHARS,
+    plan_post,
+    question_problems,
+    sentence_problems,
+    template_question,
+    topic_of,
+)
+from db.models import PostRequest
+
+DPO = PostRequest(
+    paper_title="Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
+    additional_context=(
+        "DPO fine-tunes a language model directly on human preference pairs with a simple "
+        "classification loss, without fitting a separate reward model or running "
+        "reinforcement learning. It matches or exceeds PPO-based RLHF on sentiment control "
+        "and summarization."
+    ),
+)
+
+
+def problems(sentence: str, request: PostRequest = DPO) -> list[str]:
+    return sentence_problems(sentence, request, limit=SENTENCE_MAX_CHARS)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("LoRA: {2} {1}.", "stray symbols"),
+        ("DINOv2: {{}}.", "stray symbols"),
+        ("RLAIF.", "too short"),
+        ("Your Language Model is Secretly a Reward Model.", "only repeats the paper's title"),
+    ],
+)
+def test_what_a_lost_small_model_writes_is_rejected(sentence: str, reason: str) -> None:
+    assert any(reason in p for p in problems(sentence)), problems(sentence)
+
+
+def test_a_paraphrase_of_the_context_passes() -> None:
+    assert problems("DPO trains a language model on human preference pairs directly.") == []
+
+
+def test_a_question_the_context_does_not_support_is_rejected() -> None:
+    invented = "How would you use DPO to help people with their mental health?"
+    assert any("unsupported" in p or "support" in p for p in question_problems(
+        invented, DPO, written=[]
+    ))  # fmt: skip
+    assert question_problems("Would you fine-tune your model on preference pairs?", DPO,
+                             written=[]) == []  # fmt: skip
+    assert "a question ends with '?'" in question_problems("Try DPO now.", DPO, written=[])
+
+
+def test_the_hook_names_the_paper_and_the_points_follow() -> None:
+    insights = [
+        "It matches or exceeds PPO-based RLHF on sentiment control and summarization.",
+        "DPO fine-tunes a language model directly on human preference pairs.",
+        "Is this a question?",
+    ]
+    plan = plan_post(DPO, insights, "DPO")
+    assert plan.hook.startswith("DPO fine-tunes")  # names the subject; 'It ...' does not
+    assert plan.points == [insights[0]]  # the question is no fact
+
+
+def test_topics_and_template_questions_vary_with_the_paper() -> None:
+    assert topic_of("LoRA: Low-Rank Adaptation of Large Language Models", []) == "LoRA"
+    cot = "Chain-of-Thought Prompting Elicits Reasoning in Large Language Models"
+    tags = ["PromptingElicitsReasoning", "LargeLanguageModels"]
+    assert topic_of(cot, tags) == "large language models"
+    titles = [f"Paper number {n} about attention" for n in range(30)]
+    asked = {
+        template_question(PostRequest(paper_title=t, additional_context=""), "x") for t in titles
+    }
+    assert len(asked) == len(QUESTION_TEMPLATES)  # all templates in use, not one for all
+    assert template_question(DPO, "DPO") == template_question(DPO, "DPO")  # stable per paper
