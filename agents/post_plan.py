@@ -132,17 +132,39 @@ def _only_the_title(sentence: str, title: str) -> bool:
     return bool(words) and all(w in title_words for w in words)
 
 
+#: Words a closing question may use beyond the paper's own (and the audience's): how a
+#: question asks a reader about their work. Anything else it brings in is the model's
+#: invention ("... to improve the legal system?", "... with their mental health?").
+QUESTION_WORDS = frozenset(
+    "would could will does what which where when who whom whose have your yours their "
+    "them they this that these those with from into onto about like more most much many "
+    "some other first next best biggest difference change changes changed help helps "
+    "work works working team teams project projects problem problems product products "
+    "data dataset datasets task tasks build building built try trying tried test testing "
+    "adopt adopting apply applying applied make makes making take takes need needs idea "
+    "ideas result results think plan planning start starting field today stack setup "
+    "approach approaches method methods model models system systems tool tools".split()
+)
+
+
 def question_problems(question: str, request: PostRequest, *, written: Sequence[str]) -> list:
-    """Why a closing question may not end the post: it must end with '?', pass the
-    sentence checks, and say nothing the title and context do not support (scored as a
-    statement: "... to help people with their mental health?" is not the paper's)."""
+    """Why a closing question may not end the post: one question ending with '?', within
+    the sentence checks, using only the words of the title, the context, the audience
+    and `QUESTION_WORDS` (a word counts with its variants: "adopting" for "adopt")."""
     problems = [] if question.endswith("?") else ["a question ends with '?'"]
+    if question.count("?") > 1:
+        problems.append("it asks more than one question")
     problems += sentence_problems(question, request, written=written, limit=QUESTION_MAX_CHARS)
-    stated = support.sentence_support(
-        question.rstrip("?") + ".", title=request.paper_title, context=request.additional_context
+    index = support.support_index(
+        request.paper_title, f"{request.additional_context}\n{request.target_audience}"
     )
-    if not stated.supported:
-        problems.append(support.support_issue(stated))
+    foreign = [
+        w
+        for w in dict.fromkeys(re.findall(r"[A-Za-z][A-Za-z-]{3,}", question))
+        if w.lower() not in QUESTION_WORDS and not index.has(w)
+    ]
+    if foreign:
+        problems.append(f"it brings in words the paper does not use: {', '.join(foreign[:4])}")
     return problems
 
 

@@ -50,7 +50,7 @@ def test_a_paraphrase_of_the_context_passes() -> None:
 
 def test_a_question_the_context_does_not_support_is_rejected() -> None:
     invented = "How would you use DPO to help people with their mental health?"
-    assert any("unsupported" in p or "support" in p for p in question_problems(
+    assert any("does not use: people, mental, health" in p for p in question_problems(
         invented, DPO, written=[]
     ))  # fmt: skip
     assert question_problems("Would you fine-tune your model on preference pairs?", DPO,
@@ -80,3 +80,14 @@ def test_topics_and_template_questions_vary_with_the_paper() -> None:
     }
     assert len(asked) == len(QUESTION_TEMPLATES)  # all templates in use, not one for all
     assert template_question(DPO, "DPO") == template_question(DPO, "DPO")  # stable per paper
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How would you use DPO to improve the legal system?",
+        "What would you use DPO for? How does it improve your business?",
+    ],
+)
+def test_a_question_that_wanders_off_the_paper_is_rejected(question: str) -> None:
+    assert question_problems(question, DPO, written=[])
