@@ -167,10 +167,12 @@ def compose_post(
     takeaways: list[str],
     question: str,
     hashtags: list[str],
+    link: str = "",
 ) -> str:
     """Assemble a LinkedIn post within the hard limits.
 
-    Layout: hook line, body, "Key takeaways" bullets, question, hashtags. The hook is
+    Layout: hook line, body, "Key takeaways" bullets, the paper's link ("Paper: <url>",
+    when research fetched it), question, hashtags. The hook is
     the body's first sentence when it fits before `SEE_MORE_FOLD`, opens with no filler
     and names the paper (`_fits_hook`); otherwise `key_point` (the paper's key idea or
     result, prefixed with the title's short name when it lacks it), cut to fit, and
@@ -197,7 +199,12 @@ def compose_post(
     bullets = "\n".join(f"• {t.strip()}" for t in takeaways if t.strip())
     tail = "\n\n".join(
         part
-        for part in (f"Key takeaways:\n{bullets}" if bullets else "", question, tag_line)
+        for part in (
+            f"Key takeaways:\n{bullets}" if bullets else "",
+            f"Paper: {link}" if link else "",
+            question,
+            tag_line,
+        )
         if part
     )
     room = LINKEDIN_MAX_CHARS - len(hook) - len(tail) - 4

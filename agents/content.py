@@ -99,8 +99,11 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
     draft.question = await writer.write_question(
         reporter, request, topic=plan["topic"], draft=draft
     )
-    used = {plan["hook"], *plan["points"]}
-    takeaways = [t for t in _takeaways(notes, request) if t not in used][:MAX_EXTRA_TAKEAWAYS]
+    # takeaways are facts the post does not state yet (in any voice: "Our" -> "Their")
+    said = [*draft.sentences(), *(compose.reader_voice(f) for f in (plan["hook"], *plan["points"]))]
+    takeaways = [
+        t for t in _takeaways(notes, request) if not any(compose.is_repeat(t, s) for s in said)
+    ][:MAX_EXTRA_TAKEAWAYS]
     post = await reporter.tool(
         tools.format_linkedin_post,
         {
@@ -110,6 +113,7 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
             "takeaways": takeaways,
             "question": draft.question,
             "hashtags": hashtags,
+            "link": ((notes.get("fetched") or {}).get("paper") or {}).get("url") or "",
         },
     )
     update = {

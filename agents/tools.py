@@ -129,9 +129,11 @@ def format_linkedin_post(
     takeaways: list[str],
     question: str,
     hashtags: list[str],
+    link: str = "",
 ) -> str:
-    """Assemble the final LinkedIn post: hook, body, key takeaways, question, hashtags,
-    within 3000 characters and with the hook before the ~210-character fold.
+    """Assemble the final LinkedIn post: hook, body, key takeaways, the paper's link,
+    question, hashtags, within 3000 characters and with the hook before the
+    ~210-character fold.
 
     Args:
         paper_title: the paper's title (a hook must name its subject).
@@ -140,6 +142,7 @@ def format_linkedin_post(
         takeaways: 2-4 short, factual takeaways.
         question: one question that invites comments.
         hashtags: hashtags without '#'.
+        link: the paper's page (its arXiv abstract), or "" for none.
     """
     return compose.compose_post(
         title=paper_title,
@@ -148,6 +151,7 @@ def format_linkedin_post(
         takeaways=takeaways,
         question=question,
         hashtags=hashtags,
+        link=link,
     )
 
 

@@ -331,6 +331,9 @@ async def test_a_generation_from_an_arxiv_link_grounds_on_the_fetched_abstract(
     link = "Read it: https://arxiv.org/abs/1706.03762"
     assert not await unsupported(out, link)
     assert "the link" in " ".join(await unsupported(without, link))
+    # ... and it does: the writer links the abstract page it fetched, and it is approved.
+    assert "Paper: https://arxiv.org/abs/1706.03762" in out["draft"]["content"]
+    assert all(r["approved"] for r in out["reports"])
 
 
 async def unsupported(state: dict[str, Any], sentence: str) -> list[str]:

@@ -91,3 +91,24 @@ def test_topics_and_template_questions_vary_with_the_paper() -> None:
 )
 def test_a_question_that_wanders_off_the_paper_is_rejected(question: str) -> None:
     assert question_problems(question, DPO, written=[])
+
+
+TOOLFORMER = PostRequest(
+    paper_title="Toolformer: Language Models Can Teach Themselves to Use Tools",
+    additional_context=(
+        "Toolformer is a language model trained to decide which APIs to call, when to call "
+        "them and what arguments to pass. It needs only a handful of demonstrations for "
+        "each API."
+    ),
+)
+
+
+def test_one_sentence_with_the_papers_names_as_the_paper_writes_them() -> None:
+    lowered = "toolformer decides which APIs to call and when to call them."
+    assert any("'toolformer' for the paper's 'Toolformer'" in p for p in
+               problems(lowered, TOOLFORMER))  # fmt: skip
+    two = "Toolformer decides which APIs to call. It needs a handful of demonstrations."
+    assert "it is more than one sentence" in problems(two, TOOLFORMER)
+    fine = "Toolformer decides which APIs to call, when to call them and what to pass."
+    assert problems(fine, TOOLFORMER) == []
+    assert problems("language models decide which APIs to call.", TOOLFORMER) == []
