@@ -4,7 +4,8 @@
 - `plan_post`: the hook's fact and 2-3 key points, each a sentence of the user's context
   (the researcher's key sentences lead its insights), and `topic_of` the closing
   question.
-- `sentence_problems`: why a sentence the model wrote may not go into the post.
+- `sentence_problems`: why a sentence the model wrote may not go into the post;
+  `question_problems`: why its closing question may not end it.
 - `template_question`: a closing question for when the model's does not pass, chosen
   by the paper so posts do not all end alike.
 """
