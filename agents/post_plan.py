@@ -115,7 +115,7 @@ def sentence_problems(
         problems.append("it is more than one sentence")
     if (name := _lowered_name(text, request)) is not None:
         problems.append(f"it writes '{text.split()[0]}' for the paper's '{name}'")
-    if len(re.findall(r"[A-Za-z][A-Za-z'-]*", text)) < MIN_WORDS:
+    if len(re.findall(r"[^\W\d_]+", text)) < MIN_WORDS:  # letters of any script
         problems.append(f"it is too short to say anything (under {MIN_WORDS} words)")
     elif _only_the_title(text, request.paper_title):
         problems.append("it only repeats the paper's title")

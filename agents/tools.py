@@ -195,7 +195,11 @@ def check_linkedin_style(
 
 @tool
 def plan_post(
-    paper_title: str, additional_context: str, insights: list[str], hashtags: list[str]
+    paper_title: str,
+    additional_context: str,
+    insights: list[str],
+    hashtags: list[str],
+    target_audience: str = "professional",
 ) -> dict[str, Any]:
     """Plan a post before a word is written: the hook's fact, 2-3 key points (each a
     sentence of the context, the researcher's key sentences first) and the topic of the
@@ -206,8 +210,9 @@ def plan_post(
         additional_context: the user's context (the facts come from it).
         insights: the research notes' key insights, best first.
         hashtags: the post's hashtags (the question's topic may come from the first).
+        target_audience: who the post is for.
     """
-    request = PostRequest(paper_title=paper_title, additional_context=additional_context)
+    request = _request(paper_title, additional_context, target_audience)
     topic = post_plan.topic_of(paper_title, hashtags)
     plan = post_plan.plan_post(request, insights, topic)
     return {"hook": plan.hook, "points": plan.points, "topic": plan.topic}
@@ -221,6 +226,7 @@ def check_sentence(
     written: list[str],
     limit: int,
     opens_post: bool = False,
+    target_audience: str = "professional",
 ) -> dict[str, Any]:
     """Check one sentence the writer wrote before it goes into the post: what a verifier
     would reject, its length, and repetition of the sentences already written.
@@ -232,8 +238,9 @@ def check_sentence(
         written: the post's sentences so far.
         limit: the most characters the sentence may have.
         opens_post: the sentence is the hook (no filler, no pronoun with nothing before).
+        target_audience: who the post is for.
     """
-    request = PostRequest(paper_title=paper_title, additional_context=additional_context)
+    request = _request(paper_title, additional_context, target_audience)
     problems = post_plan.sentence_problems(
         sentence, request, written=written, limit=limit, first=opens_post
     )
@@ -242,7 +249,11 @@ def check_sentence(
 
 @tool
 def check_question(
-    sentence: str, paper_title: str, additional_context: str, written: list[str]
+    sentence: str,
+    paper_title: str,
+    additional_context: str,
+    written: list[str],
+    target_audience: str = "professional",
 ) -> dict[str, Any]:
     """Check the closing question the writer wrote: a question, within the sentence
     checks, and about what the title and context say.
@@ -252,7 +263,19 @@ def check_question(
         paper_title: the paper's title.
         additional_context: the user's context.
         written: the post's sentences so far.
+        target_audience: who the post is for (a question may name them).
     """
-    request = PostRequest(paper_title=paper_title, additional_context=additional_context)
+    request = _request(paper_title, additional_context, target_audience)
     problems = post_plan.question_problems(sentence, request, written=written)
     return {"passed": not problems, "problems": problems}
+
+
+def _request(paper_title: str, additional_context: str, target_audience: str) -> PostRequest:
+    """The request a writer's tool checks against, unvalidated: its title may be one
+    research fetched (arXiv's, which no limit of ours ever checked), and a check must
+    never fail a task over it."""
+    return PostRequest.model_construct(
+        paper_title=paper_title,
+        additional_context=additional_context,
+        target_audience=target_audience,
+    )

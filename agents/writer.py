@@ -101,6 +101,7 @@ async def plan(reporter: Reporter, request: PostRequest, insights: list, hashtag
             "additional_context": request.additional_context,
             "insights": list(insights),
             "hashtags": list(hashtags),
+            "target_audience": request.target_audience,
         },
     )
 
@@ -122,6 +123,7 @@ async def _check(
             "paper_title": request.paper_title,
             "additional_context": request.additional_context,
             "written": draft.sentences(),
+            "target_audience": request.target_audience,
             **({} if ask else {"limit": limit, "opens_post": hook}),
         },
     )

@@ -112,3 +112,25 @@ def test_one_sentence_with_the_papers_names_as_the_paper_writes_them() -> None:
     fine = "Toolformer decides which APIs to call, when to call them and what to pass."
     assert problems(fine, TOOLFORMER) == []
     assert problems("language models decide which APIs to call.", TOOLFORMER) == []
+
+
+def test_the_tools_check_against_the_posts_audience_and_any_fetched_title() -> None:
+    from agents import tools
+
+    args = {
+        "paper_title": DPO.paper_title,
+        "additional_context": DPO.additional_context,
+        "written": [],
+        "target_audience": "clinicians",
+    }
+    question = "Would clinicians fine-tune a model on preference pairs?"
+    assert tools.check_question.invoke({**args, "sentence": question})["passed"]
+    short = {**args, "paper_title": "Ego", "limit": SENTENCE_MAX_CHARS}  # arXiv's, unchecked
+    assert "passed" in tools.check_sentence.invoke({**short, "sentence": "Ego learns fast."})
+
+
+def test_words_of_any_script_count() -> None:
+    zh = PostRequest(
+        paper_title="注意力就是你所需要的一切", additional_context="注意力 机制 取代 循环 网络 结构"
+    )
+    assert not any("too short" in p for p in problems("注意力 机制 取代 循环 网络 结构。", zh))
