@@ -204,16 +204,6 @@ def _sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
-def notes_text(notes: dict[str, Any]) -> str:
-    """Render research notes as plain text for prompts."""
-    parts = [f"Summary: {notes.get('summary', '')}"]
-    parts += [f"- {i}" for i in notes.get("key_insights", [])]
-    if notes.get("metrics"):
-        parts.append("Metrics: " + ", ".join(notes["metrics"]))
-    parts += [f"Limitation: {x}" for x in notes.get("limitations", [])]
-    return "\n".join(parts)
-
-
 def _feedback(state: PostState) -> str:
     items = state.get("feedback") or []
     if not items:

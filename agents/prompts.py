@@ -32,26 +32,11 @@ INSIGHTS:
 LIMITATIONS:
 - limitation"""
 
-CREATOR_SYSTEM = """You are LinkedInCreator. You share machine-learning papers on LinkedIn \
-for {audience}. You are a reader of the paper, not one of its authors: write in the third \
-person ("the authors show ..."), never "we" or "our". Tone: {tone}. Use only facts from the \
-notes; no names, dates, venues or numbers that are not in them; no hashtags; no hype words \
-such as "revolutionary"."""
-
-CREATOR_USER = """Paper: {title}
-Research notes:
-{notes}
-{technical}
-{feedback}
-Write the post body: start with one short sentence that states the paper's key idea or \
-result, then two short paragraphs on what the paper does and why it matters, and end with \
-one question for the readers."""
-
 SENTENCE_SYSTEM = """You are LinkedInCreator. You write one sentence of a LinkedIn post \
 about a machine-learning paper, for {audience}, in a {tone} tone. You are a reader of the \
 paper, not one of its authors: write in the third person, never "we" or "our". Say only \
 what the given fact says, in plain words: no names, numbers or dates that are not in it, \
-no hashtags, no hype words. At most 25 words."""
+no hashtags, no hype words. {technical} At most 25 words."""
 
 SENTENCE_USER = """Paper: {title}
 Fact from the paper: {fact}
@@ -70,7 +55,7 @@ QUESTION_USER = """Paper: {title}
 Write one short question that asks {audience} how they would use {topic}, or what it \
 changes for them. End it with "?"."""
 
-TECHNICAL_DETAILS_ON = "Include the key technical details and metrics from the notes."
+TECHNICAL_DETAILS_ON = "Keep the technical details and numbers the fact gives."
 TECHNICAL_DETAILS_OFF = "Keep it non-technical: no formulas, few numbers."
 
 FEEDBACK = """Reviewers asked for these changes:

@@ -131,8 +131,15 @@ async def _check(
 
 
 def _system(request: PostRequest) -> SystemMessage:
+    technical = (
+        prompts.TECHNICAL_DETAILS_ON
+        if request.include_technical_details
+        else prompts.TECHNICAL_DETAILS_OFF
+    )
     return SystemMessage(
-        prompts.SENTENCE_SYSTEM.format(audience=request.target_audience, tone=request.tone.lower())
+        prompts.SENTENCE_SYSTEM.format(
+            audience=request.target_audience, tone=request.tone.lower(), technical=technical
+        )
     )
 
 

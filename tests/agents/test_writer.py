@@ -134,3 +134,25 @@ def test_words_of_any_script_count() -> None:
         paper_title="注意力就是你所需要的一切", additional_context="注意力 机制 取代 循环 网络 结构"
     )
     assert not any("too short" in p for p in problems("注意力 机制 取代 循环 网络 结构。", zh))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("technical", [True, False])
+async def test_the_writer_follows_include_technical_details(technical: bool) -> None:
+    """`includeTechnicalDetails` reaches every sentence the model is asked to write."""
+    from agents import prompts
+    from agents.graph import RECURSION_LIMIT, build_graph
+    from agents.reporting import RunContext
+    from agents.state import initial_state
+    from tests.fakes import scripted, system_text
+
+    request = DPO.model_copy(update={"include_technical_details": technical})
+    model = scripted()
+    await build_graph().ainvoke(
+        initial_state(request, max_revisions=0),
+        {"recursion_limit": RECURSION_LIMIT},
+        context=RunContext(model=model),
+    )
+    wanted = prompts.TECHNICAL_DETAILS_ON if technical else prompts.TECHNICAL_DETAILS_OFF
+    writes = [system_text(c["messages"]) for c in model.calls if "WrittenSentence" in c["tools"]]
+    assert writes and all(wanted in prompt for prompt in writes)
