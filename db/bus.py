@@ -39,13 +39,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from broadcaster import Broadcast, Event
-from broadcaster._backends.base import BroadcastBackend
-from broadcaster._base import Subscriber
 from redis import asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from db.broadcaster_compat import BroadcastBackend, Subscriber
 
 logger = logging.getLogger(__name__)
 

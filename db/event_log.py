@@ -38,12 +38,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from broadcaster import Broadcast
-from broadcaster._base import Subscriber
 from sqlalchemy import and_, case, func, null, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import repository
+from db.broadcaster_compat import Subscriber
 from db.bus import BusDownError, bus_state
 from db.engine import SessionFactory
 from db.events import MAX_MESSAGE, Event, is_terminal_event

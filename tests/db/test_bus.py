@@ -10,8 +10,8 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
-from broadcaster._base import Subscriber
 
+from db.broadcaster_compat import Subscriber
 from db.bus import WAKE_UP, Bus, BusDownError, broadcast_for, reconnect_delays
 from tests.db.redis_process import RedisProcess
 
