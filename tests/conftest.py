@@ -20,6 +20,9 @@ from db.migrate import upgrade_to_head
 if TYPE_CHECKING:
     from tests.db.redis_process import RedisProcess
 
+#: Fixtures shared by the source tests of two packages (`server`, `offline`).
+pytest_plugins = ["tests.source_server"]
+
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 # No test reaches the internet: research fetches real sources (arXiv, Tavily) only where a

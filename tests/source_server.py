@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -144,3 +145,16 @@ def no_internet(monkeypatch: Any) -> None:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No connection or name look-up beyond loopback for the test (`no_internet`)."""
+    no_internet(monkeypatch)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SourceServer]:
+    """A `SourceServer` serving on a loopback port for the test."""
+    async with serving(SourceServer()) as running:
+        yield running

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,26 +26,15 @@ from db.events import Event
 from db.models import EventKind, PostRequest
 from tests.conftest import service_missing
 from tests.fakes import ScriptedChatModel, scripted, system_text
-from tests.source_server import TAVILY_KEY, SourceServer, fixture, no_internet, serving
+from tests.source_server import TAVILY_KEY, SourceServer, fixture
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("offline")]
 
 ATTENTION = ArxivId("1706.03762")
 #: A sentence of the Attention abstract (as arXiv has it) that the user's request lacks.
 ONLY_IN_ABSTRACT = "On WMT 2014 English-to-French, the Transformer reaches 41.8 BLEU."
 #: The same claim with a number that appears nowhere.
 NOWHERE = "On WMT 2014 English-to-French, the Transformer reaches 57.3 BLEU."
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_internet(monkeypatch)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[SourceServer]:
-    async with serving(SourceServer()) as running:
-        yield running
 
 
 def config_for(server: SourceServer, **overrides: Any) -> SourcesConfig:

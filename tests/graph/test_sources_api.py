@@ -7,8 +7,6 @@ other connection fail.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -18,9 +16,9 @@ from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import scripted
 from tests.graph.conftest import GQL
-from tests.source_server import SourceServer, no_internet, serving
+from tests.source_server import SourceServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("offline")]
 
 GENERATE = "mutation($input: GeneratePostInput!) { generatePost(input: $input) { id } }"
 TASK = """
@@ -34,17 +32,6 @@ query($id: ID!) {
   }
   agentLogs(taskId: $id, first: 100) { edges { node { kind message data } } }
 }"""
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    no_internet(monkeypatch)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[SourceServer]:
-    async with serving(SourceServer()) as running:
-        yield running
 
 
 @pytest.fixture
