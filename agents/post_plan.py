@@ -177,13 +177,14 @@ def question_problems(question: str, request: PostRequest, *, written: Sequence[
     if question.count("?") > 1:
         problems.append("it asks more than one question")
     problems += sentence_problems(question, request, written=written, limit=QUESTION_MAX_CHARS)
-    index = support.support_index(
-        request.paper_title, f"{request.additional_context}\n{request.target_audience}"
-    )
+    # the paper's index is the one every sentence check of this post uses (cached); the
+    # audience gets a small one of its own instead of a second copy of the context's
+    paper = support.support_index(request.paper_title, request.additional_context)
+    audience = support.support_index(request.target_audience, "")
     foreign = [
         w
         for w in dict.fromkeys(re.findall(r"[A-Za-z][A-Za-z-]{3,}", question))
-        if w.lower() not in QUESTION_WORDS and not index.has(w)
+        if w.lower() not in QUESTION_WORDS and not paper.has(w) and not audience.has(w)
     ]
     if foreign:
         problems.append(f"it brings in words the paper does not use: {', '.join(foreign[:4])}")
