@@ -36,7 +36,7 @@ SENTENCE_SYSTEM = """You are LinkedInCreator. You write one sentence of a Linked
 about a machine-learning paper, for {audience}, in a {tone} tone. You are a reader of the \
 paper, not one of its authors: write in the third person, never "we" or "our". Say only \
 what the given fact says, in plain words: no names, numbers or dates that are not in it, \
-no hashtags, no hype words. {technical} At most 25 words."""
+no hashtags, no hype words.{technical} At most 25 words."""
 
 SENTENCE_USER = """Paper: {title}
 Fact from the paper: {fact}
@@ -55,8 +55,11 @@ QUESTION_USER = """Paper: {title}
 Write one short question that asks {audience} how they would use {topic}, or what it \
 changes for them. End it with "?"."""
 
-TECHNICAL_DETAILS_ON = "Keep the technical details and numbers the fact gives."
-TECHNICAL_DETAILS_OFF = "Keep it non-technical: no formulas, few numbers."
+#: With technical details (the default) the sentence prompt says nothing more: a line
+#: asking to keep them made the 135M model paraphrase more, and worse
+#: (`python -m benchmarks.quality --generations-only --show 14`).
+TECHNICAL_DETAILS_ON = ""
+TECHNICAL_DETAILS_OFF = " Keep it non-technical: no formulas, few numbers."
 
 FEEDBACK = """Reviewers asked for these changes:
 {items}"""
