@@ -113,8 +113,6 @@ def sentence_problems(
         problems.append(f"it has stray symbols ({''.join(sorted(set(_STRAY.findall(text))))})")
     if len(grounding.split_sentences(text)) > 1:
         problems.append("it is more than one sentence")
-    if (name := _lowered_name(text, request)) is not None:
-        problems.append(f"it writes '{text.split()[0]}' for the paper's '{name}'")
     if len(re.findall(r"[^\W\d_]+", text)) < MIN_WORDS:  # letters of any script
         problems.append(f"it is too short to say anything (under {MIN_WORDS} words)")
     elif _only_the_title(text, request.paper_title):
@@ -127,23 +125,6 @@ def sentence_problems(
         first=first,
     )
     return problems
-
-
-def _lowered_name(sentence: str, request: PostRequest) -> str | None:
-    """The name the sentence's first word writes in lower case ("toolformer" for
-    "Toolformer", "lora" for "LoRA"), or None. The verifiers' mangled-term check leaves
-    a sentence's first word alone, since its case is the sentence's, not the word's."""
-    first = re.match(r"[A-Za-z][A-Za-z0-9-]*", sentence)
-    if first is None or not first.group(0).islower():
-        return None
-    source = f"{request.paper_title} {request.additional_context}"
-    seen = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9-]*", source) if w.lower() == first[0]]
-    # a name: never written in lower case, and either cased inside ("LoRA", "GPT-3") or
-    # written so at least twice (not one title-cased word of the title)
-    if not seen or any(w.islower() for w in seen):
-        return None
-    inner_case = any(not w[1:].islower() for w in seen)
-    return seen[0] if inner_case or len(seen) >= 2 else None
 
 
 def _only_the_title(sentence: str, title: str) -> bool:

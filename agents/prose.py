@@ -6,7 +6,7 @@
   `REPEATED_PHRASE_WORDS` or more words said twice anywhere in the post.
 - **Mangled terms** (`mangled_terms`): a hyphenated term of the context written with
   mixed separators ("chain-of thought"), a name or acronym of the context in another
-  case ("Gpu", "Lora"), unbalanced or empty brackets.
+  case ("Gpu", "Lora", "toolformer"), unbalanced or empty brackets.
 - **A stock question** (`stock_question`): a closing question that could end a post on
   any paper (soft: it lowers the score, never blocks approval).
 
@@ -52,6 +52,11 @@ REPEAT_STOP_WORDS = frozenset(
 #: A lower-case word this frequent in English (wordfreq Zipf) is a word, not a miscased
 #: acronym ("it" is not the context's "IT").
 ACRONYM_WORD_ZIPF = 4.5
+#: A capitalised name of the source rarer than this in English (wordfreq Zipf) is the
+#: paper's coinage ("Toolformer" 0, "Chinchilla" 2.6, "Mamba" 2.6), so writing it in lower
+#: case mangles it; a more frequent one is also an English word a sentence may use in
+#: lower case ("segment" 4.3 beside "Segment Anything", "whisper" 3.7).
+NAME_WORD_ZIPF = 3.5
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
 _COUNTED = re.compile(r"\S*[A-Za-z0-9]\S*")
@@ -282,6 +287,32 @@ def _miscased(sentence: str, spellings: dict[str, set[str]]) -> list[tuple[str, 
     return found
 
 
+@lru_cache(maxsize=16)
+def _capitalised_names(source: str) -> dict[str, str]:
+    """Names of `source` that are capitalised words, not acronyms ("Toolformer",
+    "Chinchilla"): lower case -> the source's spelling. A word counts when the source
+    writes it at least twice, always with its capital, and it is rare in English
+    (`NAME_WORD_ZIPF`): a sentence-initial "Training" is not a name."""
+    seen: dict[str, list[str]] = {}
+    for name in _NAME.findall(source):
+        seen.setdefault(name.lower(), []).append(name)
+    return {
+        lower: spellings[0]
+        for lower, spellings in seen.items()
+        if len(spellings) >= 2
+        and all(w[:1].isupper() and w[1:].islower() for w in spellings)
+        and lower.isalpha()
+        and not is_common(lower, NAME_WORD_ZIPF)
+    }
+
+
+def _lowered(sentence: str, names: dict[str, str]) -> list[tuple[str, str]]:
+    """Capitalised names of the source written in lower case in `sentence`, the first
+    word too ("toolformer decides ..."): (as written, the source's spelling)."""
+    text = _URL.sub(" ", _HASHTAG.sub(" ", sentence))
+    return [(m.group(0), names[m.group(0)]) for m in _NAME.finditer(text) if m.group(0) in names]
+
+
 def _bracket_issues(sentence: str) -> list[str]:
     """Unbalanced or empty brackets in `sentence`."""
     issues, depth = [], 0
@@ -300,7 +331,8 @@ def _bracket_issues(sentence: str) -> list[str]:
 def mangled_terms(sentence: str, *, title: str, context: str) -> list[str]:
     """The mangled terms of one sentence, each an issue quoting it: a hyphenated term of
     the title or context written with mixed separators, a name or acronym of the
-    source in a case the source never uses, unbalanced or empty brackets. A term the
+    source in a case the source never uses (a capitalised name in lower case, even as
+    the sentence's first word), unbalanced or empty brackets. A term the
     source hyphenates may be written with spaces only ("chain of thought"): both are
     English; mixing the two is not."""
     if is_hashtag_line(sentence):
@@ -311,6 +343,7 @@ def mangled_terms(sentence: str, *, title: str, context: str) -> list[str]:
         f"mangled term: '{written}' in \"{sentence}\"; the context writes '{expected}'"
         for written, expected in _mixed_separators(text, _hyphenated_terms(source))
         + _miscased(text, _spellings(source))
+        + _lowered(text, _capitalised_names(source))
     ]
     issues += [f'mangled term: {what} in "{sentence}"' for what in _bracket_issues(text)]
     return issues

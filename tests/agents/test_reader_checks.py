@@ -197,6 +197,24 @@ def test_a_name_in_another_case_or_a_stray_bracket_is_an_issue() -> None:
     assert prose.mangled_terms("It is what it is.", **it) == []
 
 
+def test_the_papers_coined_name_in_lower_case_is_an_issue_even_first() -> None:
+    toolformer = {
+        "title": PAPERS["toolformer"]["title"],
+        "context": PAPERS["toolformer"]["context"],
+    }
+    for sentence in (
+        "toolformer decides which APIs to call.",
+        "The model, toolformer, decides which APIs to call.",
+    ):
+        assert prose.mangled_terms(sentence, **toolformer) == [
+            f"mangled term: 'toolformer' in \"{sentence}\"; the context writes 'Toolformer'"
+        ]
+    assert prose.mangled_terms("Toolformer decides which APIs to call.", **toolformer) == []
+    # a name that is also an English word may be written as the word
+    sam = {"title": PAPERS["sam"]["title"], "context": PAPERS["sam"]["context"]}
+    assert prose.mangled_terms("What would you segment first?", **sam) == []
+
+
 # --- the authors' voice and the hook ----------------------------------------------------------
 
 

@@ -105,8 +105,8 @@ TOOLFORMER = PostRequest(
 
 def test_one_sentence_with_the_papers_names_as_the_paper_writes_them() -> None:
     lowered = "toolformer decides which APIs to call and when to call them."
-    assert any("'toolformer' for the paper's 'Toolformer'" in p for p in
-               problems(lowered, TOOLFORMER))  # fmt: skip
+    assert any("mangled term: 'toolformer'" in p and "writes 'Toolformer'" in p
+               for p in problems(lowered, TOOLFORMER))  # fmt: skip
     two = "Toolformer decides which APIs to call. It needs a handful of demonstrations."
     assert "it is more than one sentence" in problems(two, TOOLFORMER)
     fine = "Toolformer decides which APIs to call, when to call them and what to pass."
