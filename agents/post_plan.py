@@ -95,12 +95,15 @@ def sentence_problems(
     written: Sequence[str] = (),
     limit: int,
     first: bool = False,
+    fact: str = "",
 ) -> list[str]:
     """Why `sentence` may not go into the post (empty: it may): a sentence over `limit`
-    characters, a hashtag or line break in it, and every issue a verifier would raise
-    on it (`post_checks.sentence_problems`: claims, support, overstated words, the
-    authors' voice, length, mangled terms, repetition of the sentences already
-    `written`, and with `first` the hook's rules), each naming the reason."""
+    characters, a hashtag or line break in it, with a `fact` (the context sentence it
+    was written for) content that fact and the title do not support (`beyond_fact`),
+    and every issue a verifier would raise on it (`post_checks.sentence_problems`:
+    claims, support, overstated words, the authors' voice, length, mangled terms,
+    repetition of the sentences already `written`, and with `first` the hook's rules),
+    each naming the reason."""
     text = sentence.strip()
     if not text:
         return ["the sentence is empty"]
@@ -117,6 +120,8 @@ def sentence_problems(
         problems.append(f"it is too short to say anything (under {MIN_WORDS} words)")
     elif _only_the_title(text, request.paper_title):
         problems.append("it only repeats the paper's title")
+    if fact and (beyond := beyond_fact(text, fact, request.paper_title)) is not None:
+        problems.append(beyond)
     problems += post_checks.sentence_problems(
         text,
         title=request.paper_title,
@@ -125,6 +130,21 @@ def sentence_problems(
         first=first,
     )
     return problems
+
+
+def beyond_fact(sentence: str, fact: str, title: str) -> str | None:
+    """Why `sentence` says more than the one `fact` it was written for, or None: its
+    support (`agents.support`, same threshold) against the fact and the title alone.
+
+    A sentence the whole context supports can still weld words of distant sentences
+    into a claim none of them makes (issue 19's FlashAttention hook, "a multiplicative
+    enhancement in sequence length detection over the MLPerf benchmark", scored 0.77
+    against the context); a sentence that only says its fact cannot."""
+    found = support.sentence_support(sentence, title=title, context=fact)
+    if found.supported:
+        return None
+    missing = ", ".join(f"'{w}'" for w in dict.fromkeys(found.missing))
+    return f"it says what its fact does not: {missing} are not in the fact"
 
 
 def _only_the_title(sentence: str, title: str) -> bool:

@@ -227,6 +227,7 @@ def check_sentence(
     limit: int,
     opens_post: bool = False,
     target_audience: str = "professional",
+    fact: str = "",
 ) -> dict[str, Any]:
     """Check one sentence the writer wrote before it goes into the post: what a verifier
     would reject, its length, and repetition of the sentences already written.
@@ -239,10 +240,11 @@ def check_sentence(
         limit: the most characters the sentence may have.
         opens_post: the sentence is the hook (no filler, no pronoun with nothing before).
         target_audience: who the post is for.
+        fact: the context sentence it was written for; it may say nothing beyond it.
     """
     request = _request(paper_title, additional_context, target_audience)
     problems = post_plan.sentence_problems(
-        sentence, request, written=written, limit=limit, first=opens_post
+        sentence, request, written=written, limit=limit, first=opens_post, fact=fact
     )
     return {"passed": not problems, "problems": problems}
 

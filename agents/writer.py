@@ -12,9 +12,10 @@ never asks it for prose:
    llama.cpp turns the JSON schema of the forced tool call into a grammar, so a
    run-on sentence cannot even be generated. Each sentence is checked at once (the
    `check_sentence` tool: the verifiers' own sentence checks, its length, repetition of
-   what is written); a rejected one is written again once, with the reason, then
-   replaced by the planned fact itself in the reader's voice if that passes, else
-   dropped. The draft is assembled only from sentences that passed.
+   what is written, and that it says nothing its fact does not); a rejected one is
+   written again once, with the reason, then replaced by the planned fact itself in
+   the reader's voice if that passes, else dropped. The draft is assembled only from
+   sentences that passed.
 3. **Ask** (`write_question`): a closing question on the paper's topic for the post's
    audience, checked the same way; one that fails becomes a template chosen by the
    paper (`post_plan.template_question`), so posts do not all end alike.
@@ -115,6 +116,7 @@ async def _check(
     *,
     hook: bool = False,
     ask: bool = False,
+    fact: str = "",
 ) -> list[str]:
     result = await reporter.tool(
         tools.check_question if ask else tools.check_sentence,
@@ -124,7 +126,7 @@ async def _check(
             "additional_context": request.additional_context,
             "written": draft.sentences(),
             "target_audience": request.target_audience,
-            **({} if ask else {"limit": limit, "opens_post": hook}),
+            **({} if ask else {"limit": limit, "opens_post": hook, "fact": fact}),
         },
     )
     return list(result["problems"])
@@ -172,13 +174,15 @@ async def write_sentence(
             max_tokens=SENTENCE_MAX_TOKENS,
         )
         sentence = tidy(answer.sentence if answer is not None else "")
-        problems = await _check(reporter, request, sentence, draft, limit, hook=role == "hook")
+        problems = await _check(
+            reporter, request, sentence, draft, limit, hook=role == "hook", fact=fact
+        )
         if not problems:
             draft.record(role, fact, sentence, "written", [])
             return sentence
         retry = prompts.RETRY.format(sentence=sentence, reasons="; ".join(problems[:2]))
     fallback = tidy(compose.reader_voice(fact))
-    if not await _check(reporter, request, fallback, draft, limit, hook=role == "hook"):
+    if not await _check(reporter, request, fallback, draft, limit, hook=role == "hook", fact=fact):
         draft.record(role, fact, fallback, "the fact itself", problems)
         return fallback
     draft.record(role, fact, "", "dropped", problems)

@@ -48,6 +48,20 @@ def test_a_paraphrase_of_the_context_passes() -> None:
     assert problems("DPO trains a language model on human preference pairs directly.") == []
 
 
+def test_a_sentence_may_say_only_what_its_fact_says() -> None:
+    """The whole context supports this welding of its two sentences (issue 19's
+    FlashAttention hook was one); the fact it was written for does not."""
+    welded = "DPO matches RLHF on summarization with reinforcement learning and classification."
+    assert problems(welded) == []
+    fact = "It matches or exceeds PPO-based RLHF on sentiment control and summarization."
+    found = sentence_problems(welded, DPO, limit=SENTENCE_MAX_CHARS, fact=fact)
+    assert found == [
+        "it says what its fact does not: 'reinforcement', 'learning', 'classification' are not in the fact"
+    ]
+    own_words = "DPO equals or beats PPO-based RLHF on summarization and sentiment control."
+    assert sentence_problems(own_words, DPO, limit=SENTENCE_MAX_CHARS, fact=fact) == []
+
+
 def test_a_question_the_context_does_not_support_is_rejected() -> None:
     invented = "How would you use DPO to help people with their mental health?"
     assert any("does not use: people, mental, health" in p for p in question_problems(
