@@ -10,6 +10,13 @@ The vendored page stays strawberry's own (so scripts/vendor_graphiql.py can rege
 it); `brand` makes it PostAssist's when it is served: the title, the logo, and a first
 example operation in the editor (`EXAMPLE_OPERATION`).
 
+`harden` makes it safe to open: the headers typed into its Headers pane (an API key)
+stay in the tab and are never written to localStorage (`shouldPersistHeaders: false`),
+and nothing in the URL fills the editors (`?q=`, `?variables=`, `?headers=`), so a link
+cannot open the page with a mutation or someone else's key ready to run, nor is what
+is typed copied into the address bar and the browser's history. Every response also
+carries `graph.middleware.SECURITY_HEADERS` (no framing, no sniffing, no Referer).
+
 Also the pages a newcomer opens first (`add_landing_pages`): `/`, and FastAPI's `/docs`
 and `/redoc` (turned off: their Swagger and ReDoc pages load from a CDN and document no
 GraphQL operation), which lead to GraphiQL at /graphql."""
@@ -28,6 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
+
+from graph.middleware import SecurityHeadersMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +98,36 @@ _BRANDING: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ..
     ),
 )
 
+#: `harden`'s edits of strawberry's page, in the same form as `_BRANDING`.
+_HARDENING: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        "persisted headers",
+        re.compile(r"shouldPersistHeaders: true,"),
+        lambda _: "shouldPersistHeaders: false,",
+    ),
+    (
+        "query from the URL",
+        re.compile(r"React\.useState\(\s*parameters\.q \|\| EXAMPLE_QUERY,?\s*\)"),
+        lambda _: "React.useState(EXAMPLE_QUERY)",
+    ),
+    (
+        "variables from the URL",
+        re.compile(r"React\.useState\(\s*parameters\.variables,?\s*\)"),
+        lambda _: "React.useState(undefined)",
+    ),
+    (
+        "headers from the URL",
+        re.compile(r"React\.useState\(\s*parameters\.headers,?\s*\)"),
+        lambda _: "React.useState(undefined)",
+    ),
+    ("query into the URL", re.compile(r"\n\s*updateURL\(\{ q: newQuery \}\);"), lambda _: ""),
+    (
+        "variables into the URL",
+        re.compile(r"\n\s*updateURL\(\{ variables: newVariables \}\);"),
+        lambda _: "",
+    ),
+)
+
 
 @dataclass(frozen=True)
 class CdnAsset:
@@ -146,23 +185,36 @@ def brand(html: str) -> str:
     return html
 
 
+def harden(html: str) -> str:
+    """Strawberry's GraphiQL page `html` with `shouldPersistHeaders: false` and no
+    editor filled from the URL, nor copied into it (see the module). Raises
+    `ValueError` naming the edit whose place the page does not have exactly once."""
+    for what, pattern, replacement in _HARDENING:
+        html, count = pattern.subn(replacement, html)
+        if count != 1:
+            raise ValueError(f"GraphiQL page: the {what} to turn off is found {count} times")
+    return html
+
+
 @cache
 def offline_html() -> str:
     """The vendored GraphiQL page (IDE_DIR/graphiql.html: strawberry's page of the
     vendored version, loading every file from `/ide/`), so the page does not change
-    with the installed strawberry, branded (`brand`); strawberry's own page, from the
-    CDN, if it is missing (branded if it still can be)."""
+    with the installed strawberry, branded (`brand`) and hardened (`harden`);
+    strawberry's own page, from the CDN, if it is missing (branded and hardened if it
+    still can be)."""
     page = IDE_DIR / PAGE
     if page.is_file():
-        return brand(page.read_text(encoding="utf-8"))
+        return harden(brand(page.read_text(encoding="utf-8")))
     logger.warning("GraphiQL loads from %s: %s is missing (run scripts/vendor_graphiql.py)",
                    CDN, page)  # fmt: skip
     html = upstream_html()
-    try:
-        return brand(html)
-    except ValueError as exc:
-        logger.warning("%s; serving it unbranded", exc)
-        return html
+    for edit in (brand, harden):
+        try:
+            html = edit(html)
+        except ValueError as exc:
+            logger.warning("%s; serving it without that change", exc)
+    return html
 
 
 def mount_ide_files(app: FastAPI) -> None:
@@ -173,7 +225,12 @@ def mount_ide_files(app: FastAPI) -> None:
 def add_landing_pages(app: FastAPI, *, ide: bool) -> None:
     """Answer GET `/`, `/docs` and `/redoc` (`LANDING_PATHS`): with `ide` (GraphiQL is
     served), a 307 redirect to it at GRAPHQL_PATH; without, a small JSON that says
-    where the API is. A temporary redirect, as `/` may become a dashboard."""
+    where the API is. A temporary redirect, as `/` may become a dashboard.
+
+    Every page of the app (these, GraphiQL, its files) and every other HTTP answer of
+    its routes gets `SECURITY_HEADERS` from here too (`SecurityHeadersMiddleware`,
+    inside the app's other middleware)."""
+    app.add_middleware(SecurityHeadersMiddleware)
 
     async def landing(_request: Request) -> Response:
         if ide:

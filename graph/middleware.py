@@ -1,5 +1,6 @@
 """ASGI middleware: a cap on HTTP request bodies, checked before anything parses them,
-and the cross-origin guard for HTTP and WebSocket requests."""
+the cross-origin guard for HTTP and WebSocket requests, and the security headers of
+every HTTP response."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +16,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from graph.errors import error_body
 
 logger = logging.getLogger(__name__)
+
+#: The ASGI scope key `OriginGuard` sets to a request's `Origin` when `CORS_ORIGINS`
+#: lists that origin by name; `graph.auth.not_local` lets such a page act as the local
+#: principal (a page of any other origin never does).
+LISTED_ORIGIN = "postassist.listed_origin"
+#: What every HTTP response of the app carries (`SecurityHeadersMiddleware`): no page
+#: may be framed by another (clickjacking: X-Frame-Options for old browsers, CSP
+#: `frame-ancestors` for the rest), no response is sniffed into another type, and no
+#: URL is sent on as a Referer. The CSP holds only what cannot break the GraphiQL page
+#: (its script is inline): no `<base>`, no plugins.
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
 
 
 class BodyLimitMiddleware:
@@ -104,12 +121,15 @@ class OriginGuard:
         self.app = app
         self.allowed = {origin.rstrip("/").lower() for origin in allowed_origins}
 
+    def listed(self, origin: str) -> bool:
+        """Whether `origin` is in `CORS_ORIGINS` by name (not only through `*`)."""
+        return origin.rstrip("/").lower() in self.allowed
+
     def allows(self, origin: str, host: str | None) -> bool:
         """Whether a request with `Origin: origin` and `Host: host` may proceed."""
-        origin = origin.rstrip("/").lower()
-        if "*" in self.allowed or origin in self.allowed:
+        if "*" in self.allowed or self.listed(origin):
             return True
-        return host is not None and urlsplit(origin).netloc == host.lower()
+        return host is not None and urlsplit(origin.lower()).netloc == host.lower()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -121,6 +141,8 @@ class OriginGuard:
                 body = error_body(message, "FORBIDDEN_ORIGIN")
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
+            if origin is not None and self.listed(origin):
+                scope[LISTED_ORIGIN] = origin  # graph.auth.not_local trusts it
         await self.app(scope, receive, send)
 
 
@@ -139,3 +161,26 @@ class HostGuard(TrustedHostMiddleware):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """Add `SECURITY_HEADERS` to every HTTP response that does not set them itself: the
+    GraphiQL page at /graphql, its files under /ide/, the landing pages and every
+    GraphQL answer. WebSocket and lifespan scopes pass through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

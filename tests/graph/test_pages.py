@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from graph.app import create_app
-from graph.ide import EXAMPLE_OPERATION, IDE_DIR, PAGE, brand, offline_html
+from graph.ide import EXAMPLE_OPERATION, IDE_DIR, PAGE, brand, harden, offline_html
 from graph.settings import Settings
 from tests.fakes import ScriptedChatModel
 
@@ -95,7 +95,7 @@ def test_the_vendored_page_is_branded_when_served() -> None:
     vendored = (IDE_DIR / PAGE).read_text(encoding="utf-8")
     assert "Strawberry GraphiQL" in vendored  # kept as strawberry ships it
     served = offline_html()
-    assert served == brand(vendored)
+    assert served == harden(brand(vendored))  # harden: see test_hostile_http
     assert 'React.createElement(GraphiQL.Logo, null, "PostAssist")' in served
     assert "const EXAMPLE_QUERY = `" + EXAMPLE_OPERATION + "`;" in served
     assert "generatePost(input:" in EXAMPLE_OPERATION and "taskProgress(" in EXAMPLE_OPERATION
