@@ -1,9 +1,12 @@
 """GraphQL inputs. Each converts itself to the validated domain request with
-`to_request()`; the fields' limits live once, on `db.models.PostRequestBase`."""
+`to_request()`; the fields' limits live once, on `db.models.PostRequestBase`. Text is
+normalised first (`clean_text`), so the limits count what a reader sees."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import unicodedata
 from typing import Any, TypeVar
 
 import strawberry
@@ -27,6 +30,75 @@ from graph.errors import UserInputError
 from graph.types import Tone
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
+
+#: Terminal escape sequences (ECMA-48): CSI (`ESC [ ... final byte`: colours, cursor
+#: moves), OSC (`ESC ] ... BEL` or `ESC \\`: window titles, hyperlinks) and the two-byte
+#: escapes. An unterminated one loses only its ESC (a control character).
+_TERMINAL_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])"
+)
+#: Joiners that shape the text around them (emoji sequences, Persian and Indic words):
+#: kept between two characters that show, dropped anywhere else.
+_JOINERS = frozenset({"\u200c", "\u200d"})
+#: Emoji tag characters (U+E0020-E007F): kept only in a subdivision flag after U+1F3F4.
+_TAGS = range(0xE0020, 0xE0080)
+_BLACK_FLAG = "\U0001f3f4"
+#: Unicode general categories of characters that do not show: controls, formats,
+#: surrogates, separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+#: The fields written on one line; the others keep their line breaks and tabs.
+SINGLE_LINE = frozenset({"paper_title", "target_audience"})
+
+
+def _shows(char: str) -> bool:
+    """Whether `char` takes part in what is seen (a combining mark does, with its base)."""
+    return not char.isspace() and unicodedata.category(char) not in _HIDDEN
+
+
+def clean_text(text: str, *, single_line: bool = False) -> str:
+    """`text` as it reads, before any length check: terminal escape sequences removed,
+    NFC, line breaks as `\\n`, and every control and format character dropped (zero-width
+    spaces, the byte order mark, soft hyphens, bidirectional embeddings, overrides,
+    isolates and marks, tag characters that smuggle hidden text to the model), except
+    `\\n`, `\\t`, the joiners between two characters that show and the tags of a flag;
+    with `single_line`, every run of white space is one space. A text in which nothing
+    shows but combining marks becomes "" (a title of five zero-width spaces is empty,
+    not 5 characters long). The categories are Unicode's (`unicodedata`)."""
+    text = _TERMINAL_ESCAPE.sub("", text)
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    kept: list[str] = []
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("Zl", "Zp"):
+            kept.append("\n")
+        elif char in _JOINERS:
+            after = text[index + 1 : index + 2]
+            if kept and _shows(kept[-1]) and after and _shows(after):
+                kept.append(char)
+        elif ord(char) in _TAGS:
+            if kept and (kept[-1] == _BLACK_FLAG or ord(kept[-1]) in _TAGS):
+                kept.append(char)
+        elif category in ("Cc", "Cf", "Cs"):
+            if char in "\n\t":
+                kept.append(char)
+        else:
+            kept.append(char)
+    result = "".join(kept)
+    if single_line:
+        result = " ".join(result.split())
+    seen = any(_shows(char) and not unicodedata.category(char).startswith("M") for char in result)
+    return result if seen else ""
+
+
+def cleaned(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` with every string value normalised (`clean_text`; the `SINGLE_LINE`
+    fields on one line)."""
+    return {
+        name: clean_text(value, single_line=name in SINGLE_LINE)
+        if isinstance(value, str)
+        else value
+        for name, value in fields.items()
+    }
 
 
 def validated(model: type[RequestT], data: dict[str, Any]) -> RequestT:
@@ -61,7 +133,8 @@ class _Paper:
     tone: Tone = Tone.PROFESSIONAL
 
     def _fields(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        """The input's fields by name, their text normalised (`cleaned`)."""
+        return cleaned({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # type: ignore[arg-type]
 
 
 @strawberry.input(description="What to write about, and how.")
