@@ -9,13 +9,34 @@ from collections.abc import AsyncIterator
 import strawberry
 from strawberry.tools import merge_types
 
+from db import repository
 from db.event_log import TaskClosedError, TaskNotFoundError
-from db.models import TaskStatus
+from db.models import TaskKind, TaskStatus
 from graph.context import Info
 from graph.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from graph.inputs import GeneratePostInput, VerifyPostInput
 from graph.ratelimit import RateLimited
 from graph.types import Task, VerificationReport
+
+
+@contextlib.asynccontextmanager
+async def _queue_place(info: Info, *, held: bool = False) -> AsyncIterator[None]:
+    """Let the body queue one more task of the caller, or raise `RateLimitedError`
+    (RATE_LIMITED, `retryAfter`, `limit`) when it already has MAX_QUEUED_PER_PRINCIPAL
+    tasks waiting: its PENDING generations, and its verifyPost calls in flight (`held`:
+    counted until they return, queued or running; `graph.ratelimit.QueueCap`)."""
+    services = info.context.services
+    owner = info.context.principal.id
+
+    async def queued() -> int:
+        async with services.session_factory() as session:
+            return await repository.count_tasks(
+                session=session, status=TaskStatus.PENDING, owner=owner, kind=TaskKind.GENERATE
+            )
+
+    limit = services.settings.max_queued_per_principal
+    async with services.rate_limiter.queue.place(owner, limit, queued, held=held):
+        yield
 
 
 async def _visible(info: Info, task_id: strawberry.ID) -> str:
@@ -35,7 +56,8 @@ class GenerationMutation:
     async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
         request = input.to_request()
         owner = info.context.principal.id
-        row = await info.context.services.tasks.create_generation(request, owner=owner)
+        async with _queue_place(info):
+            row = await info.context.services.tasks.create_generation(request, owner=owner)
         return Task.from_model(row)
 
     @strawberry.mutation(
@@ -48,7 +70,8 @@ class GenerationMutation:
         owner = info.context.principal.id
         try:
             async with asyncio.timeout(services.settings.generation_timeout_seconds):
-                row = await services.tasks.run_verification(request, owner=owner)
+                async with _queue_place(info, held=True):
+                    row = await services.tasks.run_verification(request, owner=owner)
         except TimeoutError:
             raise ServiceUnavailableError("verification did not finish in time") from None
         if row.status != TaskStatus.COMPLETED:
@@ -72,7 +95,7 @@ class GenerationMutation:
     )
     async def retry_task(self, info: Info, id: strawberry.ID) -> Task:
         task_id = await _visible(info, id)
-        async with _task_errors(id):
+        async with _task_errors(id), _queue_place(info):
             return Task.from_model(await info.context.services.tasks.retry(task_id))
 
 

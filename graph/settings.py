@@ -198,6 +198,19 @@ class Settings(BaseSettings):
         description="mutations one principal may run, in `limits` notation "
         '("60/minute", "10/second;500/hour"); counted in Redis when BROADCAST_URL is Redis',
     )
+    max_queued_per_principal: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="tasks one principal may have waiting to start (PENDING); one more "
+        "submission is RATE_LIMITED, so one caller cannot fill the shared queue",
+    )
+    rate_limit_auth_failures: str = Field(
+        "20/minute",
+        description="unknown or revoked API keys one client address may send, in `limits` "
+        "notation; past it its keys not already known are refused without a database "
+        "read (UNAUTHENTICATED with retryAfter)",
+    )
     ws_max_connections_per_principal: int = Field(
         20,
         ge=1,
@@ -392,12 +405,27 @@ def _tokens_over_context(s: Settings) -> str | None:
 
 
 def _rate_limit_parses(s: Settings) -> str | None:
-    try:
-        parse_many(s.rate_limit_mutations)
-    except ValueError:
+    for name, rates in (
+        ("RATE_LIMIT_MUTATIONS", s.rate_limit_mutations),
+        ("RATE_LIMIT_AUTH_FAILURES", s.rate_limit_auth_failures),
+    ):
+        try:
+            parse_many(rates)
+        except ValueError:
+            return (
+                f"{name}={rates!r} is not a rate in `limits` notation: use e.g. "
+                '"60/minute" or "10/second;500/hour"'
+            )
+    return None
+
+
+def _wildcard_origin_without_auth(s: Settings) -> str | None:
+    if "*" in s.cors_origins and not (s.jwt_enabled or s.auth_disabled):
         return (
-            f"RATE_LIMIT_MUTATIONS={s.rate_limit_mutations!r} is not a rate in `limits` "
-            'notation: use e.g. "60/minute" or "10/second;500/hour"'
+            "CORS_ORIGINS=* lets every web page call the API, and without JWT_ISSUER or "
+            "AUTH_DISABLED this server may run in local mode (no API key yet), where such "
+            "a page would act as the local admin: list the origins instead "
+            "(CORS_ORIGINS=https://app.example.com,http://localhost:3000)"
         )
     return None
 
@@ -410,6 +438,7 @@ SETTING_CONFLICTS = (
     _call_over_generation,
     _tokens_over_context,
     _rate_limit_parses,
+    _wildcard_origin_without_auth,
 )
 
 
