@@ -35,7 +35,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module")
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://localhost") as test_client:
+    # From a loopback peer (TestClient's default is "testclient"), so local mode serves it.
+    with TestClient(app, base_url="http://localhost", client=("127.0.0.1", 50000)) as test_client:
         yield test_client
 
 
