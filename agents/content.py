@@ -65,6 +65,8 @@ async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dic
     insights, metrics = len(notes["key_insights"]), len(notes["metrics"])
     summary = f"notes: {counted(insights, 'insight')}, {counted(metrics, 'metric')}"
     summary += paper_sources.summary_suffix(fetched)
+    if not request.additional_context.strip():
+        summary += ", nothing to write from (no context given or fetched)"
     update = {"research": notes, "research_round": state.get("revision", 0)}
     return update, summary, {"research_notes": notes}
 

@@ -27,11 +27,12 @@ from typing import Any
 
 from agents import checks, grounding, prose, support
 
-#: Kinds of finding of each verifier. TechVerifier: the grounding kinds, OVERSTATED and
-#: SUPPORT. StyleChecker: LENGTH (characters), HASHTAGS, HOOK (missing, or past the
-#: fold), FILLER_HOOK, PRONOUN_HOOK, AUTHOR_VOICE, LONG_SENTENCE, REPETITION,
-#: MANGLED_TERM, and the soft QUESTION (none) and STOCK_QUESTION.
-TECH_KINDS = (*grounding.KINDS, "OVERSTATED", "SUPPORT")
+#: Kinds of finding of each verifier. TechVerifier: the grounding kinds, OVERSTATED,
+#: SUPPORT and NOTHING_SAID (the post as a whole makes no claim to check).
+#: StyleChecker: LENGTH (characters), HASHTAGS, HOOK (missing, or past the fold),
+#: FILLER_HOOK, PRONOUN_HOOK, AUTHOR_VOICE, LONG_SENTENCE, REPETITION, MANGLED_TERM, and
+#: the soft QUESTION (none) and STOCK_QUESTION.
+TECH_KINDS = (*grounding.KINDS, "OVERSTATED", "SUPPORT", "NOTHING_SAID")
 STYLE_KINDS = (
     "LENGTH",
     "HASHTAGS",
@@ -102,14 +103,36 @@ def _sentence_tech(
     return found
 
 
+def says_something(sentence: str, title: str) -> bool:
+    """True for a sentence that tells the reader something about the paper: a statement
+    (not a question, heading or link line) with a content word (`agents.support`) that
+    is not a word of the title."""
+    if not support.is_scored(sentence):
+        return False
+    title_words = {w.lower() for w in support.content_words(title)}
+    return any(w.lower() not in title_words for w in support.content_words(sentence))
+
+
+NOTHING_SAID = (
+    "nothing said: the post states nothing about the paper beyond its title, so there "
+    "is nothing to verify (the request gave nothing to write from: paste the abstract "
+    "as additionalContext, or give an arXiv id or link as paperTitle with sources on)"
+)
+
+
 def technical_findings(post: str, *, title: str, context: str) -> list[Finding]:
     """The TechVerifier's findings on `post`, in post order, all hard: unsupported
     claims (one per claim), overstated words, unsupported content (one per sentence
-    below `support.SUPPORT_THRESHOLD`). Only `title` and `context` count as the source,
-    never model notes."""
+    below `support.SUPPORT_THRESHOLD`), and NOTHING_SAID for a post none of whose
+    sentences `says_something` (a title and a question: what an empty context or a
+    failed fetch leaves; approving it would mean approving nothing). Only `title` and
+    `context` count as the source, never model notes."""
     found: list[Finding] = []
-    for position, sentence in _numbered(post):
+    units = _numbered(post)
+    for position, sentence in units:
         found += _sentence_tech(sentence, title=title, context=context, position=position)
+    if not any(says_something(sentence, title) for _, sentence in units):
+        found.append(Finding("NOTHING_SAID", NOTHING_SAID, None, True))
     return found
 
 

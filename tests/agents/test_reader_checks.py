@@ -385,3 +385,21 @@ def test_issue_19_example_the_support_check_misses() -> None:
         "skills of human beings."
     )
     assert not supported(sentence, COT)
+
+
+# --- a post that says nothing ----------------------------------------------------------------
+
+
+def test_a_post_of_only_the_title_and_a_question_is_not_approved() -> None:
+    """What an empty context (or a failed fetch for an arXiv id) leaves the writer."""
+    title = "Attention Is All You Need"
+    empty = (
+        f'"{title}"\n\nHow would you test Attention Is All You Need?\n\n#Attention #Transformers'
+    )
+    report = post_checks.technical_report(empty, title=title, context="")
+    assert not report["passed"]
+    assert [f["kind"] for f in report["findings"]] == ["NOTHING_SAID"]
+    assert report["issues"][0].startswith("nothing said: the post states nothing")
+    said = f"{title}: the Transformer drops recurrence.\n\nHow would you test it?"
+    context = "The Transformer drops recurrence."
+    assert post_checks.technical_report(said, title=title, context=context)["passed"]
