@@ -133,6 +133,7 @@ def service_env(database_url: str, model_url: str, **extra: str) -> dict[str, st
         "LOG_LEVEL": "warning",
         # Fleet tests and benchmarks start hundreds of tasks as one (local) principal.
         "RATE_LIMIT_MUTATIONS": "100000/minute",
+        "MAX_QUEUED_PER_PRINCIPAL": "10000",
         **extra,
     }
 
