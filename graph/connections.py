@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import strawberry
@@ -76,8 +76,10 @@ MAX_SEQ = 2**31 - 1
 
 def decode_task_cursor(cursor: str) -> tuple[datetime, str]:
     """Decode a `tasks` cursor into its keyset `(created_at, id)`: `created_at` is an
-    aware ISO-8601 time (cursors we make are UTC). `UserInputError` for anything else
-    (a time without a time zone among them)."""
+    aware ISO-8601 time (cursors we make are UTC), returned in UTC. `UserInputError` for
+    anything else: a time without a time zone, or one whose UTC instant falls outside
+    the years 1-9999 that `datetime` (and the database column) can hold, such as
+    `0001-01-01T00:00:00+14:00`."""
     created_at, task_id = decode_cursor(cursor, kind="task", arity=2)
     try:
         when = datetime.fromisoformat(created_at)
@@ -85,7 +87,10 @@ def decode_task_cursor(cursor: str) -> tuple[datetime, str]:
         raise _bad_cursor() from None
     if when.tzinfo is None or when.utcoffset() is None:
         raise _bad_cursor()
-    return when, task_id
+    try:
+        return when.astimezone(UTC), task_id
+    except OverflowError:
+        raise _bad_cursor() from None
 
 
 def decode_log_cursor(cursor: str) -> int:
