@@ -4,12 +4,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NamedTuple
 
 import jwt
 
 from graph.errors import UnauthenticatedError
 from graph.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: What a client is told about any JWT that is refused: why goes to the server log only
+#: (PyJWT's messages name key types and internals, and one of them printed a generator's
+#: repr), so a caller learns nothing from trying tokens.
+INVALID_JWT = "the JWT is not valid"
+#: The longest reason logged for a refused JWT, in characters.
+MAX_REASON_CHARS = 300
 
 
 class JWTIdentity(NamedTuple):
@@ -67,7 +77,9 @@ class JWTVerifier:
     def verify(self, token: str) -> JWTIdentity:
         """The identity of a valid token (an admin when its `scope` or `scp`, a
         space-separated string or a list, holds `JWT_ADMIN_SCOPE`). Raises
-        `UnauthenticatedError`, also for an empty `sub`."""
+        `UnauthenticatedError` with the one message INVALID_JWT, also for an empty
+        `sub`; the reason is an INFO line of the `graph.jwt_auth` logger (never the
+        token)."""
         try:
             key, algorithms = self._key(token)
             claims = jwt.decode(
@@ -82,13 +94,20 @@ class JWTVerifier:
         except (jwt.PyJWTError, TypeError, ValueError) as exc:
             # TypeError/ValueError: a key PyJWT cannot use for the token (e.g. an RSA JWK
             # named by the kid of an ES256 token).
-            raise UnauthenticatedError(f"the JWT is not valid: {exc}") from None
+            raise _refused(f"{type(exc).__name__}: {exc}") from None
         subject = str(claims["sub"]).strip()
         if not subject:
-            raise UnauthenticatedError("the JWT is not valid: empty sub")
+            raise _refused("empty sub")
         scopes = {*_scopes(claims.get("scope")), *_scopes(claims.get("scp"))}
         name = str(claims.get("name") or subject)
         return JWTIdentity(subject, name, admin=self.admin_scope in scopes)
+
+
+def _refused(reason: str) -> UnauthenticatedError:
+    """Log why a JWT is refused (`reason`, cut to MAX_REASON_CHARS, control characters
+    escaped) and return the error the client gets: INVALID_JWT, nothing more."""
+    logger.info("JWT refused: %s", ascii(reason[:MAX_REASON_CHARS])[1:-1])
+    return UnauthenticatedError(INVALID_JWT)
 
 
 def _scopes(value: Any) -> list[str]:
