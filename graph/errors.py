@@ -157,21 +157,52 @@ def normalise(error: GraphQLError) -> GraphQLError:
     return error
 
 
+def _where(error: GraphQLError) -> str:
+    return ".".join(map(str, error.path or [])) or "-"
+
+
+def _raised_at(exception: BaseException) -> tuple[str, int] | None:
+    """The file and line where `exception` was raised (its traceback's last frame)."""
+    tb = exception.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (tb.tb_frame.f_code.co_filename, tb.tb_lineno) if tb is not None else None
+
+
+def _times(count: int) -> str:
+    return f" ({count} times in this response)" if count > 1 else ""
+
+
 def log_errors(errors: list[GraphQLError]) -> None:
-    """Log each error of a result: one line for a client's mistake (code and message),
-    a traceback for a bug, tagged with a new request id that is also put in the error's
-    `extensions.requestId` (the masked error the client gets keeps it)."""
+    """Log the errors of one result, each distinct one once: one INFO line for a client's
+    mistake (its code and message), a traceback for a bug, tagged with a new request id
+    that is also put in the error's `extensions.requestId` (the masked error the client
+    gets keeps it). Errors alike (a client's: the same code and message; a bug's: the
+    same exception type and text raised at the same line) are one record that says how
+    many there were and where the first was; the bugs among them share one request id.
+    So 5,000 aliases that hit one bug log one traceback, not 5,000."""
+    mistakes: dict[tuple[str, str], int] = {}
+    bugs: dict[tuple[Any, ...], list[GraphQLError]] = {}
     for error in errors:
         if is_expected(error):
-            logger.info("client error %s: %s", client_code(error), error.message[:300])
+            key = (client_code(error), error.message[:300])
+            mistakes[key] = mistakes.get(key, 0) + 1
             continue
-        request_id = uuid.uuid4().hex[:16]
-        error.extensions = {**(error.extensions or {}), "requestId": request_id}
         original = error.original_error or error
+        bugs.setdefault((type(original), str(original), _raised_at(original)), []).append(error)
+    for (code, message), count in mistakes.items():
+        logger.info("client error %s: %s%s", code, message, _times(count))
+    for alike in bugs.values():
+        request_id = uuid.uuid4().hex[:16]
+        for error in alike:
+            error.extensions = {**(error.extensions or {}), "requestId": request_id}
+        first = alike[0]
+        original = first.original_error or first
         logger.error(
-            "unexpected error (requestId %s) at %s",
+            "unexpected error (requestId %s) at %s%s",
             request_id,
-            ".".join(map(str, error.path or [])) or "-",
+            _where(first),
+            _times(len(alike)),
             exc_info=(type(original), original, original.__traceback__),
         )
 
