@@ -1,14 +1,20 @@
-"""The typed GraphQL context, the long-lived services it carries, and the `Info` alias."""
+"""The typed GraphQL context, the long-lived services it carries, what one request
+reads once (`QueuePositions`), and the `Info` alias."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
+from strawberry.dataloader import DataLoader
+from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
+from agents.execution import QUEUE_NAME
 from agents.llm import ModelSource
 from agents.tasks import TaskService
 from db import repository
@@ -40,6 +46,66 @@ class Services:
     rate_limiter: MutationRateLimiter
 
 
+async def read_queue(tasks: TaskService) -> dict[str, int]:
+    """One read of the task queue: each queued task's id and its place (1 = the next
+    to start), as `TaskService.queue_position` numbers them (a retry's workflow counts
+    for its task)."""
+    queued = await tasks.client.list_queued_workflows_async(
+        queue_name=QUEUE_NAME,
+        status=["ENQUEUED"],
+        sort_desc=False,
+        load_input=False,
+        load_output=False,
+    )
+    order: dict[str, int] = {}
+    for place, workflow in enumerate(queued, start=1):
+        order.setdefault(workflow.workflow_id.split(":")[0], place)
+    return order
+
+
+class QueuePositions:
+    """`queuePosition` for many tasks from one read of the queue (`read_queue`): a
+    DataLoader batches the tasks a request asks about, and every batch answers from the
+    same read, made by the first and kept until `forget`. So 30 aliases of
+    `tasks(first: 100) { edges { node { queuePosition } } }` read the queue once, not
+    3,000 times, and every position in one answer comes from the same moment."""
+
+    def __init__(self, tasks: TaskService) -> None:
+        self.tasks = tasks
+        self._lock = asyncio.Lock()
+        self._order: dict[str, int] | None = None
+        self.loader: DataLoader[str, int | None] = DataLoader(load_fn=self._batch)
+
+    async def load(self, task_id: str) -> int | None:
+        """The place of `task_id` in the queue (1 = next), or None when it is not queued."""
+        return await self.loader.load(task_id)
+
+    async def _batch(self, task_ids: list[str]) -> list[int | None]:
+        async with self._lock:
+            if self._order is None:
+                self._order = await read_queue(self.tasks)
+            order = self._order
+        return [order.get(task_id) for task_id in task_ids]
+
+    def forget(self) -> None:
+        """Drop the read and the loaded positions: the next `load` reads the queue again."""
+        self._order = None
+        self.loader.clear_all()
+
+
+class OneQueueReadPerOperation(SchemaExtension):
+    """Forgets the context's queue read when an operation ends (`QueuePositions.forget`).
+    An HTTP request has a context of its own; a WebSocket keeps one for all its
+    operations, and each must read the queue afresh."""
+
+    def on_execute(self) -> Iterator[None]:
+        """Run the operation, then forget what it read of the queue."""
+        yield
+        positions = getattr(self.execution_context.context, "queue_positions", None)
+        if isinstance(positions, QueuePositions):
+            positions.forget()
+
+
 class Context(BaseContext):
     """Per-request GraphQL context: the app's `Services` and the caller's `Principal`
     (set from the HTTP `Authorization` header, or at `connection_init` on a WebSocket)."""
@@ -65,6 +131,8 @@ class Context(BaseContext):
         self.authorization: str | None = None
         #: The principal this WebSocket is counted for in `services.connections`.
         self.counted: Principal | None = None
+        #: Queue positions of this request, from one read of the queue.
+        self.queue_positions = QueuePositions(services.tasks)
 
     @property
     def principal(self) -> Principal:
@@ -85,6 +153,15 @@ class Context(BaseContext):
         async with self.services.session_factory() as session:
             row = await repository.get_task(session=session, task_id=task_id)
         return row if row is not None and self.principal.can_see(row.owner) else None
+
+    async def queue_position(self, task_id: str, *, shared: bool = True) -> int | None:
+        """The place of `task_id` in the queue (1 = next; None: not queued). `shared`:
+        from the request's one read of the queue (`queue_positions`); false for a
+        mutation, whose tasks may be queued after that read, and a subscription event,
+        which must see the queue as it is now: one read for this task alone."""
+        if shared:
+            return await self.queue_positions.load(task_id)
+        return (await read_queue(self.services.tasks)).get(task_id)
 
 
 Info = strawberry.Info[Context, None]

@@ -100,7 +100,7 @@ class RateLimitedError(PostAssistError):
 
 class LimitExceededError(PostAssistError):
     """The operation breaks a query limit before it runs; `extensions.limit` is one of
-    depth, aliases, tokens, cost."""
+    depth, aliases, tokens, cost, introspection."""
 
     code = GRAPHQL_VALIDATION_FAILED
 
@@ -114,6 +114,9 @@ _LIMIT_MESSAGES = (
     (re.compile(r"exceeds maximum operation depth"), "depth"),
     (re.compile(r"\d+ aliases found\. Allowed"), "aliases"),
     (re.compile(r"Document contains more than \d+ tokens"), "tokens"),
+    # graphql-core's MaxIntrospectionDepthRule: `fields` (or `interfaces`, ...) nested
+    # three times under an introspection.
+    (re.compile(r"^Maximum introspection depth exceeded"), "depth"),
 )
 
 

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, is_wrapping_type
 from strawberry.schema.config import StrawberryConfig
 
+from graph.context import OneQueueReadPerOperation
 from graph.errors import CoercingExecutionContext, MaskUnexpectedErrors, log_errors
 from graph.limits import limit_extensions
 from graph.mutations import Mutation
@@ -68,6 +69,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=[
             partial(MaskUnexpectedErrors, suggestions=settings.graphql_field_suggestions),
             *limit_extensions(settings),
+            OneQueueReadPerOperation,
         ],
         config=StrawberryConfig(disable_field_suggestions=not settings.graphql_field_suggestions),
         execution_context_class=CoercingExecutionContext,

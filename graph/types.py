@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from graphql import OperationType
 from strawberry.scalars import JSON
 
 from agents.state import DISPLAY_NAMES
@@ -238,7 +239,8 @@ class Task:
     async def queue_position(self, info: Info) -> int | None:
         if self.status != TaskStatus.PENDING:
             return None
-        return await info.context.services.tasks.queue_position(str(self.id))
+        shared = info.operation.operation == OperationType.QUERY
+        return await info.context.queue_position(str(self.id), shared=shared)
 
     created_at: datetime
     updated_at: datetime
