@@ -125,7 +125,11 @@ class Settings(BaseSettings):
         5.0, gt=0, description="subscription re-read interval if a bus notice is lost"
     )
     max_query_depth: int = Field(
-        10, ge=2, le=100, description="deepest field nesting of an operation (introspection apart)"
+        10,
+        ge=2,
+        le=100,
+        description="deepest field nesting of an operation (introspection: "
+        "MAX_INTROSPECTION_DEPTH)",
     )
     max_query_aliases: int = Field(30, ge=1, le=10_000, description="aliases per document")
     max_query_tokens: int = Field(
@@ -142,6 +146,24 @@ class Settings(BaseSettings):
     )
     graphql_introspection: bool = Field(
         True, description="false in production: no __schema/__type queries and no GraphiQL"
+    )
+    graphql_introspection_with_auth: bool = Field(
+        False,
+        description="true: answer __schema/__type when callers authenticate (a key or "
+        "JWTs exist, or AUTH_DISABLED behind a gateway); false: only in local mode",
+    )
+    max_introspection_fields: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="__schema and __type fields per document (GraphiQL sends one __schema)",
+    )
+    max_introspection_depth: int = Field(
+        15,
+        ge=2,
+        le=100,
+        description="deepest nesting under __schema or __type, in fields, itself included "
+        "(GraphiQL's introspection query is 15 deep: nine levels of ofType)",
     )
     graphql_field_suggestions: bool = Field(
         True, description='false in production: no "Did you mean ...?" in validation errors'
