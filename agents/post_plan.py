@@ -134,17 +134,23 @@ def sentence_problems(
 
 def beyond_fact(sentence: str, fact: str, title: str) -> str | None:
     """Why `sentence` says more than the one `fact` it was written for, or None: its
-    support (`agents.support`, same threshold) against the fact and the title alone.
+    support (`agents.support`, same threshold) against the fact and the title alone,
+    and no phrase of two or more content words the fact lacks (`support.new_phrases`).
 
     A sentence the whole context supports can still weld words of distant sentences
-    into a claim none of them makes (issue 19's FlashAttention hook, "a multiplicative
-    enhancement in sequence length detection over the MLPerf benchmark", scored 0.77
-    against the context); a sentence that only says its fact cannot."""
+    into a claim none of them makes, and a small model garbles even one fact: issue
+    19's FlashAttention hook, "a multiplicative enhancement in sequence length detection
+    over the MLPerf benchmark", scores 0.77 against its fact, but names a
+    "multiplicative enhancement" the fact never does. Stricter than the verifiers:
+    a sentence rejected here is replaced by the fact itself, which reads as well."""
     found = support.sentence_support(sentence, title=title, context=fact)
-    if found.supported:
-        return None
-    missing = ", ".join(f"'{w}'" for w in dict.fromkeys(found.missing))
-    return f"it says what its fact does not: {missing} are not in the fact"
+    if not found.supported:
+        missing = ", ".join(f"'{w}'" for w in dict.fromkeys(found.missing))
+        return f"it says what its fact does not: {missing} are not in the fact"
+    if phrases := support.new_phrases(sentence, title=title, context=fact):
+        named = ", ".join(f"'{p}'" for p in phrases)
+        return f"it names what its fact does not: {named} is not in the fact"
+    return None
 
 
 def _only_the_title(sentence: str, title: str) -> bool:

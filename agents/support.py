@@ -139,21 +139,48 @@ def _parts(token: str) -> list[str]:
     return [p for p in token.split("-") if p]
 
 
+def _content_form(part: str, zipf: float) -> str | None:
+    """`part` (a word, `_parts`) as a content word (a name as written, another word in
+    lower case), or None when it is not one."""
+    if is_strong(part):
+        return part if part.lower() not in GENERIC_TERMS else None
+    word = part.lower()
+    if len(word) >= 4 and word not in FRAMING_WORDS and not is_common(word, zipf):
+        return word
+    return None
+
+
+def _text_of(sentence: str) -> str:
+    return _URL.sub(" ", without_hashtags(plain(sentence)))
+
+
 def content_words(sentence: str, *, zipf: float = COMMON_ZIPF) -> list[str]:
     """The content words of `sentence`, in order (see the module docstring): names and
     acronyms as written, other words in lower case."""
-    text = _URL.sub(" ", without_hashtags(plain(sentence)))
-    out = []
-    for token in _WORD.findall(text):
-        for part in _parts(token):
-            if is_strong(part):
-                if part.lower() not in GENERIC_TERMS:
-                    out.append(part)
-                continue
-            word = part.lower()
-            if len(word) >= 4 and word not in FRAMING_WORDS and not is_common(word, zipf):
-                out.append(word)
-    return out
+    forms = (
+        _content_form(part, zipf) for t in _WORD.findall(_text_of(sentence)) for part in _parts(t)
+    )
+    return [f for f in forms if f is not None]
+
+
+def new_phrases(sentence: str, *, title: str, context: str) -> list[str]:
+    """Runs of two or more adjacent content words of `sentence` none of which the title
+    or context supports ("multiplicative enhancement"), as written: a concept the
+    source never names. Any other word, a number or punctuation ends a run. The writer
+    holds a sentence to its fact with this (`agents.post_plan.beyond_fact`); the
+    verifiers do not (a clean paraphrase may say "rivals or beats earlier" work)."""
+    index = support_index(title, context)
+    spelled = _spelled_out(sentence, index)
+    runs: list[list[str]] = [[]]
+    for m in re.finditer(r"[A-Za-z][A-Za-z0-9]*(?:['-][A-Za-z0-9]+)*|\S", _text_of(sentence)):
+        parts = _parts(m.group(0)) if m.group(0)[0].isalpha() else [m.group(0)]
+        for part in parts:
+            form = _content_form(part, COMMON_ZIPF) if part[0].isalpha() else None
+            if form is not None and form.lower() not in spelled and not index.has(form):
+                runs[-1].append(part)
+            elif runs[-1]:
+                runs.append([])
+    return [" ".join(run) for run in runs if len(run) >= 2]
 
 
 class SupportIndex:

@@ -56,7 +56,8 @@ def test_a_sentence_may_say_only_what_its_fact_says() -> None:
     fact = "It matches or exceeds PPO-based RLHF on sentiment control and summarization."
     found = sentence_problems(welded, DPO, limit=SENTENCE_MAX_CHARS, fact=fact)
     assert found == [
-        "it says what its fact does not: 'reinforcement', 'learning', 'classification' are not in the fact"
+        "it says what its fact does not: 'reinforcement', 'learning', 'classification' are "
+        "not in the fact"
     ]
     own_words = "DPO equals or beats PPO-based RLHF on summarization and sentiment control."
     assert sentence_problems(own_words, DPO, limit=SENTENCE_MAX_CHARS, fact=fact) == []
@@ -170,3 +171,22 @@ async def test_the_writer_follows_include_technical_details(technical: bool) -> 
     off = prompts.TECHNICAL_DETAILS_OFF.strip()
     writes = [system_text(c["messages"]) for c in model.calls if "WrittenSentence" in c["tools"]]
     assert writes and all((off in prompt) is not technical for prompt in writes)
+
+
+def test_a_sentence_may_not_name_what_its_fact_does_not() -> None:
+    """Issue 19's FlashAttention hook: 10 of its 13 content words are in its fact."""
+    title = "FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness"
+    fact = (
+        "It gives a 15% end-to-end wall-clock speedup on BERT-large (sequence length 512) "
+        "over the MLPerf 1.1 training speed record, a 3x speedup on GPT-2 (sequence length 1K)."
+    )
+    request = PostRequest(paper_title=title, additional_context=fact)
+    garbled = (
+        "FlashAttention: The 15% end-to-end wall clock speedup on BERT and GPT2, a "
+        "multiplicative enhancement in sequence length detection over the MLPerf benchmark."
+    )
+    assert sentence_problems(garbled, request, limit=200, fact=fact) == [
+        "it names what its fact does not: 'multiplicative enhancement' is not in the fact"
+    ]
+    plain = "FlashAttention trains BERT-large 15% faster than the MLPerf 1.1 record."
+    assert sentence_problems(plain, request, limit=200, fact=fact) == []
