@@ -64,14 +64,18 @@ def plan_post(request: PostRequest, insights: Sequence[str], topic: str) -> Post
     return PostPlan(hook=hook, points=points, topic=topic)
 
 
+#: Words of a size, not a subject: "Would you try billion parameters ...?" asks nothing.
+_QUANTITY = frozenset("hundred thousand million billion trillion parameters tokens".split())
+
+
 def topic_of(title: str, hashtags: Sequence[str]) -> str:
     """What the closing question asks about: the paper's short name when it is a name of
     at most three words ("BERT", "LoRA", "Segment Anything"), else the first hashtag
     phrase of several words that stands in the title, one that ends it first ("large
-    language models"), else
-    the first hashtag, in words, that shares a distinctive word with the title
-    ("AttentionMechanism" -> "attention mechanism"), else the first hashtag, else
-    "these ideas"."""
+    language models"), else the first hashtag, in words, that shares a distinctive word
+    with the title ("AttentionMechanism" -> "attention mechanism"), else the first
+    hashtag, else "these ideas". A hashtag of sizes ("BillionParameters", `_QUANTITY`)
+    is never the topic."""
     short = title.split(":")[0].strip()
     if short and len(short.split()) <= 3:
         return short
@@ -79,7 +83,7 @@ def topic_of(title: str, hashtags: Sequence[str]) -> str:
     phrases = []
     for tag in hashtags:
         words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", tag)
-        if words:
+        if words and not _QUANTITY.intersection(w.lower() for w in words):
             phrases.append(" ".join(w if w.isupper() else w.lower() for w in words))
     in_title = [p for p in phrases if len(p.split()) > 1 and p.lower() in title.lower()]
     # a title's head noun phrase usually ends it ("... Reasoning in Large Language Models")

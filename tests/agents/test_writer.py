@@ -89,6 +89,9 @@ def test_topics_and_template_questions_vary_with_the_paper() -> None:
     cot = "Chain-of-Thought Prompting Elicits Reasoning in Large Language Models"
     tags = ["PromptingElicitsReasoning", "LargeLanguageModels"]
     assert topic_of(cot, tags) == "large language models"
+    vit = "Scaling Vision Transformers to 22 Billion Parameters"
+    vit_tags = ["BillionParameters", "ScalingVisionTransformers", "ViT"]
+    assert topic_of(vit, vit_tags) == "scaling vision transformers"  # a size is no topic
     titles = [f"Paper number {n} about attention" for n in range(30)]
     asked = {
         template_question(PostRequest(paper_title=t, additional_context=""), "x") for t in titles
