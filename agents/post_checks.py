@@ -4,8 +4,9 @@ before any model judges the post, as kinded findings (`Finding`) and as reports.
 - Technical (`technical_findings`, `technical_report`): every factual sentence must be
   supported by the user's title and context (`agents.grounding`: numbers with units,
   dates, named entities, attribution, comparisons; `agents.support`: the sentence's
-  content words as a whole), and no word may overstate a result
-  (`checks.OVERSTATED_CLAIMS`).
+  content words as a whole), no sentence may turn the context around
+  (`agents.polarity`: "uses attention" for "uses no attention"), and no word may
+  overstate a result (`checks.OVERSTATED_CLAIMS`).
 - Style (`style_findings`, `style_report`): LinkedIn's hard limits
   (`checks.style_check`), the reader's voice and a hook that states the key idea
   (`agents.grounding`: no filler, no pronoun with nothing before it), and how the post
@@ -25,14 +26,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agents import checks, grounding, prose, support
+from agents import checks, grounding, polarity, prose, support
 
 #: Kinds of finding of each verifier. TechVerifier: the grounding kinds, OVERSTATED,
-#: SUPPORT and NOTHING_SAID (the post as a whole makes no claim to check).
+#: CONTRADICTION (`agents.polarity`), SUPPORT and NOTHING_SAID (the post as a whole
+#: makes no claim to check).
 #: StyleChecker: LENGTH (characters), HASHTAGS, HOOK (missing, or past the fold),
 #: FILLER_HOOK, PRONOUN_HOOK, AUTHOR_VOICE, LONG_SENTENCE, REPETITION, MANGLED_TERM, and
 #: the soft QUESTION (none) and STOCK_QUESTION.
-TECH_KINDS = (*grounding.KINDS, "OVERSTATED", "SUPPORT", "NOTHING_SAID")
+TECH_KINDS = (*grounding.KINDS, "OVERSTATED", "CONTRADICTION", "SUPPORT", "NOTHING_SAID")
 STYLE_KINDS = (
     "LENGTH",
     "HASHTAGS",
@@ -85,7 +87,8 @@ def _numbered(post: str) -> list[tuple[int | None, str]]:
 def _sentence_tech(
     sentence: str, *, title: str, context: str, position: int | None = None
 ) -> list[Finding]:
-    """The TechVerifier's findings on one sentence: claims, overstated words, support."""
+    """The TechVerifier's findings on one sentence: claims, overstated words, a reversal
+    of the context (not in a question), support."""
     found = [
         Finding(
             c.kind, f'unsupported claim: "{c.sentence}": {c.reason}', c.sentence, True, position
@@ -96,6 +99,11 @@ def _sentence_tech(
         Finding("OVERSTATED", f"overstated claim: '{word}'", sentence, True, position)
         for word in checks.overstated_claims_in(sentence)
     ]
+    if not grounding.is_hashtag_line(sentence) and support.is_scored(sentence):
+        found += [
+            Finding("CONTRADICTION", issue, sentence, True, position)
+            for issue in polarity.contradictions(sentence, title=title, context=context)
+        ]
     if not grounding.is_hashtag_line(sentence):
         s = support.sentence_support(sentence, title=title, context=context)
         if not s.supported:

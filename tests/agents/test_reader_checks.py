@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents import checks, post_checks, prose, support
+from agents import checks, polarity, post_checks, prose, support
 from agents.grounding import author_voice_issues, pronoun_hook, split_sentences
 from agents.verification import Judgement, build_report
 from tests import devset
@@ -403,3 +403,32 @@ def test_a_post_of_only_the_title_and_a_question_is_not_approved() -> None:
     said = f"{title}: the Transformer drops recurrence.\n\nHow would you test it?"
     context = "The Transformer drops recurrence."
     assert post_checks.technical_report(said, title=title, context=context)["passed"]
+
+
+# --- reversals of the context ------------------------------------------------------------------
+
+
+def test_a_sentence_that_turns_the_context_around_is_a_contradiction() -> None:
+    """Held-out examples (not the dev set's MISREAD posts the check was written from)."""
+    source = {
+        "title": "Sparse Retrieval Heads",
+        "context": (
+            "The retriever needs no labelled queries. It lowers the index size by half "
+            "and raises recall on BEIR."
+        ),
+    }
+    for sentence, said in (
+        ("The retriever needs labelled queries from annotators.", "needs labelled queries"),
+        ("It doubles the index size on disk.", "doubles the index size"),
+        ("It cuts recall on BEIR.", "cuts recall on BEIR"),
+    ):
+        issues = polarity.contradictions(sentence, **source)
+        assert len(issues) == 1 and f"says '{said}'" in issues[0], (sentence, issues)
+    for sentence in (
+        "The retriever needs no labelled queries at all.",  # says the same
+        "It halves the index size.",  # the same direction in other words
+        "Labelled queries are what it does without.",  # no verb-object pair turned
+        "Does it need labelled queries?",  # a question claims nothing
+    ):
+        found = post_checks.technical_findings(sentence, **source)
+        assert all(f.kind != "CONTRADICTION" for f in found), (sentence, found)
