@@ -10,10 +10,11 @@ Each package comes from the npm registry (`npm pack <package>@<version>`); each 
 checked against the page's own Subresource Integrity hash (sha384) before it is kept,
 so the vendored files are exactly what the page would have loaded from the CDN.
 The page is kept as strawberry ships it (CDN URLs made local); PostAssist's title, logo
-and example operation are put in when it is served (`graph.ide.brand`), and checked to
-fit the new page before anything is replaced.
+and example operation are put in when it is served (`graph.ide.brand`), with the
+safety edits (`graph.ide.harden`: no persisted headers, nothing read from the URL), and
+both are checked to fit the new page before anything is replaced.
 Raises `SystemExit` when npm fails, a hash does not match, or the page cannot be
-branded.
+branded or hardened.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graph.ide import IDE_DIR, PAGE, brand, cdn_assets, localise, upstream_html  # noqa: E402
+from graph.ide import (  # noqa: E402
+    IDE_DIR,
+    PAGE,
+    brand,
+    cdn_assets,
+    harden,
+    localise,
+    upstream_html,
+)
 
 
 def sri(data: bytes) -> str:
@@ -43,9 +52,9 @@ def main() -> None:
     """Vendor every asset of the page into IDE_DIR (replacing what was there)."""
     html = upstream_html()
     try:
-        brand(localise(html))
+        harden(brand(localise(html)))
     except ValueError as exc:
-        raise SystemExit(f"{exc}: update graph.ide's branding for this page") from None
+        raise SystemExit(f"{exc}: update graph.ide's edits for this page") from None
     assets = cdn_assets(html)
     shutil.rmtree(IDE_DIR, ignore_errors=True)
     sources = ["Vendored by scripts/vendor_graphiql.py from the npm registry:"]
