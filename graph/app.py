@@ -219,6 +219,8 @@ def create_app(
         graphql_ide="graphiql" if settings.graphql_introspection else None,
         init_timeout=settings.ws_init_timeout_seconds,
         max_subscriptions=settings.ws_max_subscriptions,
+        max_message_bytes=settings.ws_max_size,
+        init_max_bytes=settings.ws_init_max_size,
         allowed_origins=settings.cors_origins,  # strawberry's own WebSocket Origin check
     )
     app.include_router(router, prefix="/graphql")

@@ -5,22 +5,33 @@ answers malformed messages instead of crashing.
 
 A refused `connection_init` closes with a code that says why, on both protocols
 (`CREDENTIALS_CLOSE`, `TOO_MANY_CONNECTIONS_CLOSE`); the README's "WebSocket close
-codes" table lists every code the server uses."""
+codes" table lists every code the server uses.
+
+No WebSocket message is parsed before its size is checked (`WS_INIT_MAX_SIZE` until
+`connection_ack`, then `WS_MAX_SIZE`: close 1009), and every malformed one closes the
+connection with 4400 or is answered with an `error` (`BAD_REQUEST`), never a traceback:
+JSON nested past the parser's recursion limit, a `subscribe` whose fields have the
+wrong types, a graphql-ws `start` of a query or mutation."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections.abc import AsyncGenerator
 from datetime import timedelta
+from json import JSONDecodeError
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -32,6 +43,7 @@ from graph.auth import authorization_from_params, connection_cap
 from graph.context import Context
 from graph.errors import (
     BAD_REQUEST,
+    OPERATION_NAME_REQUIRED,
     TOO_MANY_CONNECTIONS,
     UnauthenticatedError,
     error_body,
@@ -59,12 +71,23 @@ CREDENTIALS_CLOSE = 4403
 #: PostAssist's own block, and 4929 recalls HTTP 429 Too Many Requests, whose mirror,
 #: 4429, already means "Too many initialisation requests" in graphql-transport-ws.
 TOO_MANY_CONNECTIONS_CLOSE = 4929
+#: Close code for a message larger than the connection's limit: RFC 6455's 1009
+#: "Message Too Big", the code uvicorn closes with past `ws_max_size`.
+MESSAGE_TOO_BIG_CLOSE = 1009
 #: The longest WebSocket close reason, in UTF-8 bytes (RFC 6455 5.5: a control frame
 #: carries at most 125 bytes, 2 of them the code).
 MAX_CLOSE_REASON_BYTES = 123
 #: Where a refused `connection_init` leaves its close code and reason for
 #: `RefusingWebSocketAdapter` (an attribute of the connection's `state`).
 _REFUSAL_STATE = "postassist_refusal"
+#: Set on the connection's `state` once a `connection_init` is acknowledged: from then
+#: on its messages may be as large as `WS_MAX_SIZE`, before only `WS_INIT_MAX_SIZE`.
+_ACKNOWLEDGED_STATE = "postassist_acknowledged"
+#: What `RefusingWebSocketAdapter.iter_json` yields for text that is not JSON when the
+#: handler asks to ignore parsing errors (graphql-ws): `LegacyWSHandler` closes on it.
+NOT_JSON = object()
+#: A JSON object, or absent/null.
+_OBJECT = (dict, type(None))
 
 
 def close_reason(text: str) -> str:
@@ -85,11 +108,55 @@ def _refuse(
 
 
 class RefusingWebSocketAdapter(ASGIWebSocketAdapter):
-    """Strawberry's ASGI WebSocket adapter, except that the close after a refused
-    `connection_init` uses the code and reason the refusal chose (`_refuse`): strawberry
-    closes every `ConnectionRejectionError` alike (graphql-transport-ws 4403
-    "Forbidden", graphql-ws 1011 "internal error"), so a client could not tell a bad key
-    from a full connection cap."""
+    """Strawberry's ASGI WebSocket adapter, except that
+
+    - the close after a refused `connection_init` uses the code and reason the refusal
+      chose (`_refuse`): strawberry closes every `ConnectionRejectionError` alike
+      (graphql-transport-ws 4403 "Forbidden", graphql-ws 1011 "internal error"), so a
+      client could not tell a bad key from a full connection cap;
+    - a message is measured before it is parsed: past the router's `init_max_bytes`
+      before `connection_ack` (no credentials yet) or its `max_message_bytes` after,
+      the connection closes with 1009 (uvicorn refuses frames past `ws_max_size`
+      itself; this holds under any server);
+    - JSON nested past Python's recursion limit (`[[[[...`) is text that is not JSON,
+      not an unhandled `RecursionError`; for graphql-ws, which asks to ignore such
+      text, it yields `NOT_JSON`, so that it is closed too."""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        """Each message, decoded (see the class); ends when the connection does."""
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if reason := self._too_big(text):
+                    await self.close(MESSAGE_TOO_BIG_CLOSE, reason)
+                    return
+                try:
+                    message = self.view.decode_json(text)
+                except (JSONDecodeError, RecursionError) as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+                    message = NOT_JSON
+                yield message
+        except KeyError as exc:
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+    def _too_big(self, text: str) -> str | None:
+        """The close reason when `text` is over this connection's limit, else None."""
+        if getattr(self.ws.state, _ACKNOWLEDGED_STATE, False):
+            limit, setting = self.view.max_message_bytes, "WS_MAX_SIZE"
+        else:
+            limit, setting = self.view.init_max_bytes, "WS_INIT_MAX_SIZE"
+        if limit is None or len(text) <= limit // 4:  # 4 bytes a character at most
+            return None
+        size = len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
+        if size <= limit:
+            return None
+        logger.info("WebSocket message of %d bytes refused: %s=%d", size, setting, limit)
+        return f"message too big: {setting}={limit} bytes"
 
     async def close(self, code: int, reason: str) -> None:
         """Close with `code` and `reason`, or with those of a pending refusal."""
@@ -111,6 +178,54 @@ def _valid_start(message: dict[str, Any]) -> str | None:
         return "variables must be an object"
     if not isinstance(payload.get("operationName"), (str, type(None))):
         return "operationName must be a string"
+    return None
+
+
+def _valid_subscribe(message: dict[str, Any]) -> str | None:
+    """Why a graphql-transport-ws `subscribe` is malformed (the protocol's
+    `SubscribeMessage`: a string id; a payload with a string `query`, and `variables`
+    and `extensions` objects and a string `operationName` when present), or None."""
+    payload = message.get("payload")
+    if not isinstance(message.get("id"), str):
+        return "subscribe needs a string id"
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "subscribe needs a payload with a query string"
+    for key, kind, name in (
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+        ("operationName", str, "a string"),
+    ):
+        if not isinstance(payload.get(key), (kind, type(None))):
+            return f"{key} must be {name}"
+    return None
+
+
+def _subscription_problem(payload: dict[str, Any], max_tokens: int) -> tuple[str, str] | None:
+    """Why a legacy `start` cannot run as a subscription, as (message, code), or None.
+
+    graphql-ws starts subscriptions only (strawberry's handler raises for anything
+    else): a query or a mutation is BAD_REQUEST, as is an `operationName` the document
+    does not have; several operations and no `operationName` is OPERATION_NAME_REQUIRED,
+    as over HTTP. A document that does not parse within `max_tokens` tokens
+    (`MAX_QUERY_TOKENS`) is None: the schema answers it with its usual error."""
+    try:
+        document = parse(payload["query"], no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+    name = payload.get("operationName")
+    operation = get_operation_ast(document, name)
+    if operation is None:
+        if name is not None:
+            return f"the document has no operation named {name[:100]!r}", BAD_REQUEST
+        message = "the document must have one operation, or name one in operationName"
+        return message, OPERATION_NAME_REQUIRED
+    if operation.operation is not OperationType.SUBSCRIPTION:
+        kind = operation.operation.value
+        message = (
+            f"a graphql-ws start runs a subscription, not a {kind}: send a {kind} over "
+            "HTTP (POST /graphql) or graphql-transport-ws"
+        )
+        return message, BAD_REQUEST
     return None
 
 
@@ -153,7 +268,10 @@ class LegacyWSHandler(_CountedConnection, BaseGraphQLWSHandler):
     """The legacy `graphql-ws` protocol, with the same `connection_init` deadline as
     graphql-transport-ws (close 4408 "Connection initialisation timeout"; the deadline
     is the router's `connection_init_wait_timeout`), and malformed messages closed with
-    4400 (or answered with an `error` for a bad `start` that has an id)."""
+    4400: text that is not JSON, JSON that is not an object with a string type, a
+    malformed `start` without a string id. A `start` with an id that is malformed, or
+    whose document is not a subscription (`_subscription_problem`), is answered with an
+    `error` (BAD_REQUEST or OPERATION_NAME_REQUIRED) instead."""
 
     async def handle(self) -> None:
         """Run the connection; a watchdog closes it if no `connection_init` comes."""
@@ -172,30 +290,62 @@ class LegacyWSHandler(_CountedConnection, BaseGraphQLWSHandler):
 
     async def handle_message(self, message: Any) -> None:
         """Dispatch a message after checking its shape."""
+        if message is NOT_JSON:
+            await self.websocket.close(
+                INVALID_MESSAGE_CLOSE, "WebSocket message must be valid JSON"
+            )
+            return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.websocket.close(INVALID_MESSAGE_CLOSE, "Invalid message")
             return
         if message["type"] == "start" and (problem := _valid_start(message)):
             if isinstance(message.get("id"), str):
-                error = error_entry(problem, BAD_REQUEST)
-                await self.send_message({"type": "error", "id": message["id"], "payload": error})
+                await self._send_error(message["id"], problem, BAD_REQUEST)
             else:
                 await self.websocket.close(INVALID_MESSAGE_CLOSE, problem)
             return
+        if message["type"] == "start" and self.connection_acknowledged:
+            # Parsed in a thread: the schema parses the document again, on the event loop
+            # (a 256 KiB comment takes ~75 ms each time; this one does not block others).
+            payload = message["payload"]
+            max_tokens = self.context.services.settings.max_query_tokens
+            if refused := await asyncio.to_thread(_subscription_problem, payload, max_tokens):
+                logger.info("graphql-ws start refused: %s", refused[0])
+                await self._send_error(message["id"], *refused)
+                return
         if message["type"] == "stop" and not isinstance(message.get("id"), str):
             return
         await super().handle_message(message)
 
+    async def _send_error(self, operation_id: str, message: str, code: str) -> None:
+        error = error_entry(message, code)
+        await self.send_message({"type": "error", "id": operation_id, "payload": error})
+
 
 class TransportWSHandler(_CountedConnection, BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws, with a message that is not a JSON object (a number, a
-    list, a string) closed with 4400 like any other invalid message, instead of
-    crashing the connection (strawberry only checks the keys of objects)."""
+    """graphql-transport-ws, with every message that breaks the protocol's types closed
+    with 4400 like any other invalid message, instead of crashing the connection or
+    failing as an internal error (strawberry only checks that keys exist): one that is
+    not a JSON object (a number, a list, a string), a `subscribe` whose fields have the
+    wrong types (`_valid_subscribe`: `"query": 123`), a `complete` without a string id,
+    a `ping` or `pong` whose payload is not an object."""
 
     async def handle_message(self, message: Any) -> None:
-        """Dispatch a message after checking it is an object with a string type."""
+        """Dispatch a message after checking its shape."""
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.handle_invalid_message("Failed to parse message")
+            return
+        kind = message["type"]
+        problem = None
+        if kind == "subscribe":
+            problem = _valid_subscribe(message)
+        elif kind == "complete" and not isinstance(message.get("id"), str):
+            problem = "complete needs a string id"
+        elif kind in ("ping", "pong") and not isinstance(message.get("payload"), _OBJECT):
+            problem = f"a {kind} payload must be an object"
+        if problem:
+            logger.info("graphql-transport-ws message refused: %s", problem)
+            await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
 
@@ -204,14 +354,17 @@ class PostAssistRouter(GraphQLRouter):
     """`GraphQLRouter` that answers every HTTP error of its own (a body that is not
     JSON, not UTF-8, not an object; batching; a GET mutation) with a GraphQL-shaped
     JSON body and the status code, and speaks both WebSocket protocols with an init
-    deadline of `init_timeout` seconds and at most `max_subscriptions` operations per
-    connection."""
+    deadline of `init_timeout` seconds, at most `max_subscriptions` operations per
+    connection, and messages of at most `init_max_bytes` before `connection_ack` and
+    `max_message_bytes` after (bytes of UTF-8; None: no limit of its own; the smaller
+    of the two applies before the ack)."""
 
     graphql_ws_handler_class = LegacyWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
     websocket_adapter_class = RefusingWebSocketAdapter  # type: ignore[assignment]
 
     def __init__(self, schema: Any, *, init_timeout: float, max_subscriptions: int,
+                 max_message_bytes: int | None = None, init_max_bytes: int | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(
             schema,
@@ -220,6 +373,9 @@ class PostAssistRouter(GraphQLRouter):
             max_subscriptions_per_connection=max_subscriptions,
             **kwargs,
         )
+        self.max_message_bytes = max_message_bytes
+        limits = [n for n in (init_max_bytes, max_message_bytes) if n is not None]
+        self.init_max_bytes = min(limits) if limits else None
 
     @property
     def graphql_ide_html(self) -> str:
@@ -263,6 +419,8 @@ class PostAssistRouter(GraphQLRouter):
         context.principal = principal
         context.counted = principal
         context.authorization = authorization
+        assert isinstance(context.request, HTTPConnection)
+        setattr(context.request.state, _ACKNOWLEDGED_STATE, True)
         return UNSET
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
@@ -293,6 +451,7 @@ class PostAssistRouter(GraphQLRouter):
 
 __all__ = [
     "CREDENTIALS_CLOSE",
+    "MESSAGE_TOO_BIG_CLOSE",
     "TOO_MANY_CONNECTIONS_CLOSE",
     "LegacyWSHandler",
     "PostAssistRouter",

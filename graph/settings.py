@@ -174,6 +174,23 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(
         10, ge=1, le=1000, description="operations one WebSocket connection may run at once"
     )
+    # 256 KiB, as MAX_BODY_BYTES: a WebSocket message carries what an HTTP body would
+    # (uvicorn's own default, 16 MiB, let one message stall the server for seconds).
+    ws_max_size: int = Field(
+        262_144,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest WebSocket message, in bytes (uvicorn's ws_max_size, after "
+        "decompression); a larger one closes the connection with 1009",
+    )
+    # 16 KiB, h11's cap on a request head: credentials that fit in an HTTP header fit.
+    ws_init_max_size: int = Field(
+        16_384,
+        ge=1024,
+        description="largest WebSocket message before connection_ack (connection_init "
+        "with its credentials), in bytes, at most WS_MAX_SIZE; larger closes with 1009 "
+        "before authentication",
+    )
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="per readiness probe (database, bus, model endpoint)"
     )
