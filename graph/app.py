@@ -231,7 +231,11 @@ def create_app(
     app.add_api_route("/readyz", readyz, include_in_schema=False)
     app.add_exception_handler(UnauthenticatedError, _unauthenticated)
     # Outermost last: Host check, CORS (answers preflights), cross-origin refusal, body cap.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.http_body_timeout_seconds,
+    )
     app.add_middleware(OriginGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(
         CORSMiddleware,

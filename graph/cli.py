@@ -62,6 +62,36 @@ def _settings_or_exit(read: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from None
 
 
+def server_options(settings: Any) -> dict[str, Any]:
+    """The keyword arguments of `uvicorn.run` for `settings` (a `graph.settings.Settings`),
+    beyond the app: where to listen, the log level, and the limits uvicorn enforces
+    before the app sees a byte (README "Security"):
+
+    - `ws_max_size`: WebSocket messages up to `WS_MAX_SIZE` bytes (uvicorn's default is
+      16 MiB); a larger one closes with 1009.
+    - `proxy_headers`/`forwarded_allow_ips`: `X-Forwarded-For` and `-Proto` believed
+      only from `FORWARDED_ALLOW_IPS` (none by default; uvicorn's own default trusts
+      loopback, so any local process could name the client).
+    - `http`: uvicorn's HTTP protocol with a deadline of `HTTP_HEADER_TIMEOUT_SECONDS`
+      and a 16 KiB cap on each request head (`graph.uvicorn_compat`).
+    - `timeout_keep_alive`: uvicorn's 5 s, kept (an idle kept-alive connection closes).
+    - no `limit_concurrency`: it counts every connection and WebSocket and answers 503 to
+      everyone past it, so one client could fill it for all; per-principal caps
+      (`WS_MAX_CONNECTIONS_PER_PRINCIPAL`) and the deadlines bound one client instead."""
+    from graph.uvicorn_compat import header_deadline_protocol
+
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "ws_max_size": settings.ws_max_size,
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or [],
+        "http": header_deadline_protocol(settings.http_header_timeout_seconds),
+        "timeout_keep_alive": 5,
+    }
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default HOST)")] = None,
@@ -83,12 +113,7 @@ def serve(
     if not worker:
         update["run_worker"] = False
     settings = settings.model_copy(update=update)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-    )
+    uvicorn.run(create_app(settings), **server_options(settings))
 
 
 @app.command("worker")

@@ -4,6 +4,7 @@ every HTTP response."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from urllib.parse import urlsplit
@@ -37,17 +38,23 @@ SECURITY_HEADERS = {
 class BodyLimitMiddleware:
     """Reject an HTTP request whose body is larger than `max_bytes` with HTTP 413 and a
     GraphQL-shaped JSON error (`extensions.code = PAYLOAD_TOO_LARGE`), before the app
-    reads any of it.
+    reads any of it; and one whose body is not all there within `read_timeout` seconds
+    of its head (None: no deadline) with HTTP 408 `REQUEST_TIMEOUT`, closing the
+    connection (`HTTP_BODY_TIMEOUT_SECONDS`: a client sending a byte at a time would
+    otherwise hold its connection and this buffer for good).
 
     A `Content-Length` over the cap is refused at once, without reading the body. A
     body without one (chunked) is read here, chunk by chunk, and refused as soon as it
     passes the cap; a body within the cap is handed to the app from memory, so at most
-    `max_bytes` are ever buffered. WebSocket and lifespan scopes pass through.
+    `max_bytes` are ever buffered. A client that disconnects before its body is complete
+    is one INFO line, and the app never sees the request (it would fail reading it with
+    starlette's `ClientDisconnect`). WebSocket and lifespan scopes pass through.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,17 +72,28 @@ class BodyLimitMiddleware:
                 return
         messages: list[Message] = []
         size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send, f"more than {size} bytes sent")
-                return
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        logger.info("client disconnected after %d bytes of its request body", size)
+                        return
+                    messages.append(message)
+                    if message["type"] != "http.request":
+                        break
+                    size += len(message.get("body", b""))
+                    if size > self.max_bytes:
+                        await self._refuse(send, f"more than {size} bytes sent")
+                        return
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            logger.info("request body not complete after %gs (%d bytes)", self.read_timeout, size)
+            message = f"the request body did not arrive within {self.read_timeout:g} s"
+            body = error_body(message, "REQUEST_TIMEOUT", seconds=self.read_timeout)
+            await self._send(send, 408, body)
+            return
         await self.app(scope, self._replay(messages, receive), send)
 
     @staticmethod
@@ -88,12 +106,18 @@ class BodyLimitMiddleware:
     async def _refuse(self, send: Send, what: str) -> None:
         logger.info("request body refused: %s, the limit is %d", what, self.max_bytes)
         message = f"the request body is larger than {self.max_bytes} bytes"
-        body = json.dumps(error_body(message, "PAYLOAD_TOO_LARGE", maxBytes=self.max_bytes))
-        body = body.encode()
+        body = error_body(message, "PAYLOAD_TOO_LARGE", maxBytes=self.max_bytes)
+        await self._send(send, 413, body)
+
+    @staticmethod
+    async def _send(send: Send, status: int, error: dict[str, object]) -> None:
+        """Answer `status` with the JSON `error` and close the connection (the rest of
+        the body is never read)."""
+        body = json.dumps(error).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -272,8 +273,35 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "info"
+    # Empty, unlike uvicorn (which trusts 127.0.0.1 and ::1 unless FORWARDED_ALLOW_IPS
+    # says otherwise): a header any local process can send is no proof of a client.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="proxies whose X-Forwarded-For and X-Forwarded-Proto are believed "
+        "(comma-separated addresses or networks, `*` for any); empty: none, the peer's "
+        "address is the client's",
+    )
+    # A request head is under 2 KB: a second on the slowest mobile link. Apache's
+    # mod_reqtimeout allows 20 s by default, nginx's client_header_timeout 60 s.
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="from a connection's opening (on a kept-alive one, from the first "
+        "byte after a response) to the end of a request head; past it, HTTP 408 and the "
+        "connection is closed",
+    )
+    # MAX_BODY_BYTES (256 KiB) in 30 s is 8.7 KB/s, a slow 3G link; unlike nginx's
+    # client_body_timeout (between two reads) it bounds the whole body.
+    http_body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="from the end of a request head to the end of its body; past it, "
+        "HTTP 408 REQUEST_TIMEOUT and the connection is closed",
+    )
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator("allowed_hosts", "cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Accept `a,b,c` (and a JSON list) from the environment."""
@@ -282,6 +310,19 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address, a network (`10.0.0.0/8`) or `*`: uvicorn would take
+        a typo for a name and silently trust no proxy."""
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
     @model_validator(mode="after")
