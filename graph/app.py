@@ -31,7 +31,7 @@ from graph.context import Services, get_context
 from graph.errors import UNAUTHENTICATED, UnauthenticatedError, error_body
 from graph.health import ModelMonitor, healthz, readyz
 from graph.ide import add_landing_pages, mount_ide_files
-from graph.middleware import BodyLimitMiddleware, HostGuard, OriginGuard
+from graph.middleware import BodyLimitMiddleware, HostGuard, OriginGuard, SecurityHeadersMiddleware
 from graph.ratelimit import MutationRateLimiter, limiter_storage
 from graph.router import PostAssistRouter
 from graph.schema import build_schema
@@ -177,10 +177,12 @@ async def _unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
     """HTTP 401 with a GraphQL-shaped body and a Bearer challenge."""
     assert isinstance(exc, UnauthenticatedError)
     logger.info("HTTP 401: %s", exc.message)
+    details = {k: v for k, v in (exc.extensions or {}).items() if k != "code"}
+    headers = {"WWW-Authenticate": 'Bearer realm="postassist"'}
+    if "retryAfter" in details:  # failed keys throttled for this address (RFC 9110 10.2.3)
+        headers["Retry-After"] = str(details["retryAfter"])
     return JSONResponse(
-        error_body(exc.message, UNAUTHENTICATED),
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="postassist"'},
+        error_body(exc.message, UNAUTHENTICATED, **details), status_code=401, headers=headers
     )
 
 
@@ -247,4 +249,6 @@ def create_app(
     app.add_middleware(
         HostGuard, allowed_hosts=settings.allowed_hosts, probe_paths={"/healthz", "/readyz"}
     )
+    # Outermost: every HTTP answer gets the security headers, the guards' 400/403/413 too.
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

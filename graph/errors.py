@@ -100,7 +100,7 @@ class RateLimitedError(PostAssistError):
 
 class LimitExceededError(PostAssistError):
     """The operation breaks a query limit before it runs; `extensions.limit` is one of
-    depth, aliases, tokens, cost, introspection."""
+    length, depth, aliases, tokens, cost, introspection."""
 
     code = GRAPHQL_VALIDATION_FAILED
 

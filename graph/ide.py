@@ -36,8 +36,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
 
-from graph.middleware import SecurityHeadersMiddleware
-
 logger = logging.getLogger(__name__)
 
 CDN = "https://unpkg.com/"
@@ -225,12 +223,7 @@ def mount_ide_files(app: FastAPI) -> None:
 def add_landing_pages(app: FastAPI, *, ide: bool) -> None:
     """Answer GET `/`, `/docs` and `/redoc` (`LANDING_PATHS`): with `ide` (GraphiQL is
     served), a 307 redirect to it at GRAPHQL_PATH; without, a small JSON that says
-    where the API is. A temporary redirect, as `/` may become a dashboard.
-
-    Every page of the app (these, GraphiQL, its files) and every other HTTP answer of
-    its routes gets `SECURITY_HEADERS` from here too (`SecurityHeadersMiddleware`,
-    inside the app's other middleware)."""
-    app.add_middleware(SecurityHeadersMiddleware)
+    where the API is. A temporary redirect, as `/` may become a dashboard."""
 
     async def landing(_request: Request) -> Response:
         if ide:

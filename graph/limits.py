@@ -41,6 +41,7 @@ from graphql import (
     is_object_type,
     is_union_type,
     is_wrapping_type,
+    parse,
 )
 from graphql.language import ArgumentNode, ObjectFieldNode, VariableDefinitionNode, Visitor, visit
 from starlette.websockets import WebSocket
@@ -455,10 +456,38 @@ class OperationGuard(SchemaExtension):
         return []
 
 
+class QueryLengthLimiter(SchemaExtension):
+    """Refuses a document longer than `max_chars` characters before it is parsed
+    (GRAPHQL_VALIDATION_FAILED, `extensions.limit = "length"`). The token limit stops
+    the parser after `MAX_QUERY_TOKENS` tokens, but comments and long strings are one
+    token or none: graphql-core's lexer spent ~75 ms of the event loop on one 256 KiB
+    comment, stalling every other client for as long.
+
+    The refusal is a pre-execution error on a placeholder document (a one-field query
+    that never runs), not an exception: strawberry's subscription path does not catch
+    one raised while parsing."""
+
+    _PLACEHOLDER = parse("{ __typename }", no_location=True)
+
+    def __init__(self, *, max_chars: int) -> None:
+        self.max_chars = max_chars
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query or ""
+        if len(query) > self.max_chars and context.graphql_document is None:
+            message = f"the document has {len(query)} characters; at most {self.max_chars}"
+            context.graphql_document = self._PLACEHOLDER  # strawberry then parses nothing
+            context.pre_execution_errors = [
+                LimitExceededError(message, limit="length", maxLength=self.max_chars)
+            ]
+        yield
+
+
 def limit_extensions(settings: Any) -> list[Callable[[], SchemaExtension]]:
     """Factories (one extension per request) of the extensions that bound an operation
-    before it runs, from `settings` (`max_query_depth`, `max_query_aliases`,
-    `max_query_tokens`, `max_query_cost`, `graphql_introspection`,
+    before it runs, from `settings` (`max_query_chars`, `max_query_depth`,
+    `max_query_aliases`, `max_query_tokens`, `max_query_cost`, `graphql_introspection`,
     `graphql_introspection_with_auth`, `max_introspection_fields`,
     `max_introspection_depth`). `OperationGuard` comes last: it validates with the rules
     the others add. Strawberry's depth limiter skips introspection; `OperationGuard`
@@ -470,6 +499,7 @@ def limit_extensions(settings: Any) -> list[Callable[[], SchemaExtension]]:
         max_depth=settings.max_introspection_depth,
     )
     return [
+        partial(QueryLengthLimiter, max_chars=settings.max_query_chars),
         partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),

@@ -310,6 +310,13 @@ async def test_every_page_carries_the_security_headers(sqlite_url: str) -> None:
         for path in ("/", "/docs"):
             assert_secure(await client.get(path))
         assert_secure(await post(client, TASKS))
+        # the guards' own answers too: a Host not allowed (400) and a body over the cap (413)
+        assert_secure(await client.get("/graphql", headers={"Host": "evil.example"}))
+        big = await client.post(
+            "/graphql", content=b" " * 2_000_000, headers={"content-type": "application/json"}
+        )
+        assert big.status_code == 413, big.status_code
+        assert_secure(big)
 
 
 def test_graphiql_persists_no_header_and_fills_nothing_from_the_url() -> None:
@@ -428,6 +435,9 @@ async def test_unknown_keys_are_throttled_per_address(
         throttled = await post(client, TASKS, unknown_key(3))
         assert throttled.status_code == 401 and code_of(throttled) == "UNAUTHENTICATED"
         assert "retry in" in throttled.json()["errors"][0]["message"]
+        retry_after = throttled.json()["errors"][0]["extensions"]["retryAfter"]
+        assert isinstance(retry_after, int) and retry_after >= 1
+        assert throttled.headers["retry-after"] == str(retry_after)
         assert len(reads) == 4
         # A key already known still works from there; another address is not throttled.
         assert (await post(client, TASKS, token)).status_code == 200
