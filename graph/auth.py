@@ -51,7 +51,7 @@ Mode = Literal["required", "local", "disabled"]
 #: API keys remembered at once (checked ones and unknown ones), per process.
 CACHE_SIZE = 10_000
 #: Every request header a client on this machine sends by itself (browsers, GraphiQL,
-#: curl, httpx, websockets, Apollo Client, urql, Relay, this project's CLI): RFC 9110's
+#: curl, httpx, websockets, Apollo Client, urql, Relay, Postman, this project's CLI): RFC 9110's
 #: request headers, CORS preflights, RFC 6455's handshake, the GraphQL clients' own and
 #: W3C trace context. A request with any other header is not taken for local
 #: (`made_locally`): this is an allow-list, so every proxy header, named here or not
@@ -72,6 +72,8 @@ LOCAL_HEADERS = frozenset(
         # GraphiQL's page sends a csrftoken cookie's value (another app on localhost may
         # have set one: cookies ignore the port).
         "x-csrftoken",
+        # Postman sends one with every request unless told not to.
+        "postman-token",
         "traceparent", "tracestate", "baggage",
     }
 )  # fmt: skip
@@ -83,6 +85,9 @@ LOCAL_HEADER_PREFIXES = ("sec-",)
 #: every request and WebSocket upgrade passes before it is authenticated): failed
 #: authentications are counted per address (`Authenticator.authenticate`).
 _PEER: ContextVar[str | None] = ContextVar("postassist_peer", default=None)
+#: Why the request this task serves is not local (`not_local`; None: it is), noted by
+#: `made_locally` so that local mode's refusal names the header or origin at fault.
+_NOT_LOCAL: ContextVar[str | None] = ContextVar("postassist_not_local", default=None)
 
 
 @dataclass(frozen=True)
@@ -169,10 +174,13 @@ def not_local(scope: Mapping[str, Any], headers: Mapping[str, str]) -> str | Non
 def made_locally(scope: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
     """Whether a request (ASGI `scope` and its `headers`) was made on this machine
     (`not_local` says what that takes). Also notes the request's peer address for this
-    task, which failed authentications are counted by (`Authenticator.authenticate`)."""
+    task, which failed authentications are counted by (`Authenticator.authenticate`),
+    and why it is not local, which local mode's refusal then names."""
     client = scope.get("client")
     _PEER.set(str(client[0]) if client else None)
-    return not_local(scope, headers) is None
+    why = not_local(scope, headers)
+    _NOT_LOCAL.set(why)
+    return why is None
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -293,11 +301,13 @@ class Authenticator:
             if self.mode == "local" and await self._still_local():
                 if local:
                     return LOCAL_PRINCIPAL
+                why = _NOT_LOCAL.get()
                 raise UnauthenticatedError(
                     "this server runs in local mode and serves without credentials only "
                     "requests made on this machine: from a loopback address, to a loopback "
-                    "name, with no proxy header and no other site's Origin; create an API "
-                    "key to serve others"
+                    "name, with no proxy header and no other site's Origin"
+                    + (f" (this one was not: {why})" if why else "")
+                    + "; create an API key to serve others"
                 )
             raise UnauthenticatedError(
                 'authentication required: send "Authorization: Bearer <API key or JWT>"'
@@ -316,7 +326,10 @@ class Authenticator:
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is None or cached[1] <= now:
-            retry_after = await self.failures.retry_after(peer)
+            # a key this process has seen valid is re-read whatever its address spent: a
+            # client sharing the address (a proxy, a NAT) must not lock a real key out
+            known = cached is not None and cached[0] is not None
+            retry_after = None if known else await self.failures.retry_after(peer)
             if retry_after is not None:
                 raise UnauthenticatedError(
                     f"too many unknown API keys from {peer[:100]} (RATE_LIMIT_AUTH_FAILURES="
