@@ -43,6 +43,16 @@ _JOINERS = frozenset({"\u200c", "\u200d"})
 #: Emoji tag characters (U+E0020-E007F): kept only in a subdivision flag after U+1F3F4.
 _TAGS = range(0xE0020, 0xE0080)
 _BLACK_FLAG = "\U0001f3f4"
+#: Controls that break a line (what `str.splitlines` breaks at besides \n and \r): a
+#: vertical tab, a form feed (pdftotext's page break, in pasted abstracts), the
+#: information separators and NEL. Each becomes \n, so the words either side stay apart.
+_LINE_BREAKS = frozenset("\x0b\x0c\x1c\x1d\x1e\x85")
+#: Format characters that show: the prepended concatenation marks (the Arabic number
+#: and year signs, the end of ayah, Syriac's abbreviation mark, Kaithi's number signs),
+#: which are written before the digits they span.
+_VISIBLE_FORMATS = frozenset(
+    "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd"
+)
 #: Unicode general categories of characters that do not show: controls, formats,
 #: surrogates, separators.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
@@ -52,25 +62,31 @@ SINGLE_LINE = frozenset({"paper_title", "target_audience"})
 
 def _shows(char: str) -> bool:
     """Whether `char` takes part in what is seen (a combining mark does, with its base)."""
+    if char in _VISIBLE_FORMATS:
+        return True
     return not char.isspace() and unicodedata.category(char) not in _HIDDEN
 
 
 def clean_text(text: str, *, single_line: bool = False) -> str:
     """`text` as it reads, before any length check: terminal escape sequences removed,
-    NFC, line breaks as `\\n`, and every control and format character dropped (zero-width
-    spaces, the byte order mark, soft hyphens, bidirectional embeddings, overrides,
-    isolates and marks, tag characters that smuggle hidden text to the model), except
-    `\\n`, `\\t`, the joiners between two characters that show and the tags of a flag;
-    with `single_line`, every run of white space is one space. A text in which nothing
-    shows but combining marks becomes "" (a title of five zero-width spaces is empty,
-    not 5 characters long). The categories are Unicode's (`unicodedata`)."""
+    NFC, line breaks as `\\n` (a form feed, vertical tab, NEL or U+2028/2029 too, so the
+    words either side stay apart), and every control and format character dropped
+    (zero-width spaces, the byte order mark, soft hyphens, bidirectional embeddings,
+    overrides, isolates and marks, tag characters that smuggle hidden text to the
+    model), except `\\n`, `\\t`, the joiners between two characters that show, the tags
+    of a flag and the format characters that show (`_VISIBLE_FORMATS`: the Arabic number
+    sign); with `single_line`, every run of white space is one space. A text in which
+    nothing shows but combining marks becomes "" (a title of five zero-width spaces is
+    empty, not 5 characters long). The categories are Unicode's (`unicodedata`)."""
     text = _TERMINAL_ESCAPE.sub("", text)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     kept: list[str] = []
     for index, char in enumerate(text):
         category = unicodedata.category(char)
-        if category in ("Zl", "Zp"):
+        if category in ("Zl", "Zp") or char in _LINE_BREAKS:
             kept.append("\n")
+        elif char in _VISIBLE_FORMATS:
+            kept.append(char)
         elif char in _JOINERS:
             after = text[index + 1 : index + 2]
             if kept and _shows(kept[-1]) and after and _shows(after):

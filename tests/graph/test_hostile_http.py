@@ -354,6 +354,13 @@ def test_clean_text_keeps_what_shows_and_drops_what_does_not() -> None:
     for kept in ("👩\u200d💻", "❤\ufe0f\u200d🔥", persian, scotland):
         assert clean_text(kept) == kept
     assert clean_text("\u200d\u200d\u200dx\u200d") == "x"
+    # Controls that break a line keep the words apart: a pasted PDF's page break (\f).
+    assert clean_text("end of page\x0cNext page\x0bthen\x85more") == (
+        "end of page\nNext page\nthen\nmore"
+    )
+    assert clean_text("end\x0cnext", single_line=True) == "end next"
+    # A format character that shows (the Arabic number sign before digits) is kept.
+    assert clean_text("\u0600\u0661\u0662") == "\u0600\u0661\u0662"
 
 
 async def test_invisible_titles_are_refused_and_controls_stripped(sqlite_url: str) -> None:
