@@ -32,6 +32,9 @@ from agents.support import _lemma, content_words
 
 #: Words that negate the object after them ("uses no attention").
 NEGATORS = frozenset("no not never without nor".split())
+#: Words after a negator that make it add, not deny: "is not only faster but also more
+#: accurate" says it is faster (so "is only slightly larger" turns nothing around).
+NOT_NEGATING = frozenset("only just merely simply solely".split())
 #: Words between a verb (or a negator) and its object that do not change it, and that
 #: join a list of objects ("no attention or even MLP blocks").
 _BETWEEN = frozenset("a an the its their his her any even or and nor separate".split())
@@ -118,7 +121,8 @@ def _uses(text: str) -> _Uses:
         content = {w.lower() for w in content_words(" ".join(words))}
         for i, word in enumerate(words):
             lower = word.lower()
-            if lower in NEGATORS and i > 0:
+            additive = i + 1 < len(words) and words[i + 1].lower() in NOT_NEGATING
+            if lower in NEGATORS and i > 0 and not additive:
                 verb = _lemma(words[i - 1].lower())
                 for j in _objects(words, i + 1):
                     pair = (verb, _lemma(words[j].lower()))

@@ -432,3 +432,7 @@ def test_a_sentence_that_turns_the_context_around_is_a_contradiction() -> None:
     ):
         found = post_checks.technical_findings(sentence, **source)
         assert all(f.kind != "CONTRADICTION" for f in found), (sentence, found)
+    # "not only ... but also" adds; it denies nothing a later "only" could turn around
+    added = {"title": "T", "context": "The retriever is not only faster but also smaller."}
+    for sentence in ("The retriever is only slightly larger than BM25.", "It is not just faster."):
+        assert polarity.contradictions(sentence, **added) == [], sentence
