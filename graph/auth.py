@@ -64,6 +64,7 @@ LOCAL_HEADERS = frozenset(
         "accept", "accept-encoding", "accept-language", "accept-charset",
         "authorization", "cookie", "user-agent", "referer", "origin", "dnt", "priority",
         "cache-control", "pragma", "upgrade-insecure-requests", "purpose", "range",
+        "save-data", "alt-used",  # Chrome's data saver, Firefox over Alt-Svc
         "if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
         "access-control-request-method", "access-control-request-headers",
         "access-control-request-private-network",
