@@ -328,7 +328,11 @@ class IntrospectionPolicy:
         if not fields:
             return []
         if not self.allows(mode):
-            where = "on this server" if not self.enabled else "when callers authenticate"
+            where = (
+                "on this server"
+                if not self.enabled
+                else "outside local mode (GRAPHQL_INTROSPECTION_WITH_AUTH=true turns it on)"
+            )
             message = f"introspection ({fields[0].name.value}) is off {where}"
             return [LimitExceededError(message, limit="introspection")]
         if len(fields) > self.max_fields:
