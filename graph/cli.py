@@ -92,6 +92,23 @@ def server_options(settings: Any) -> dict[str, Any]:
     }
 
 
+#: The service's own loggers, shown at LOG_LEVEL; libraries' (alembic, dbos, httpx) at
+#: WARNING and above (DBOS alone logs ~130 INFO lines of migrations at each start).
+OWN_LOGGERS = ("graph", "agents", "db")
+
+
+def _configure_logging(settings: Any) -> None:
+    """Send log records to stderr as `LEVEL logger: message`: the service's own
+    (`OWN_LOGGERS`) at `LOG_LEVEL`, libraries' at WARNING. uvicorn configures only its
+    own loggers, so without this the app's INFO lines (a client leaving mid-body, why a
+    JWT was refused) were never shown and its warnings came out unformatted."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(settings.log_level.upper())
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default HOST)")] = None,
@@ -113,6 +130,7 @@ def serve(
     if not worker:
         update["run_worker"] = False
     settings = settings.model_copy(update=update)
+    _configure_logging(settings)
     uvicorn.run(create_app(settings), **server_options(settings))
 
 
@@ -120,14 +138,13 @@ def serve(
 def worker_command() -> None:
     """Run tasks from the queue, without an API, until SIGTERM or Ctrl-C (running tasks
     get SHUTDOWN_GRACE_SECONDS, the rest resume on another worker)."""
-    import logging
     import signal
 
     from graph.app import open_services
     from graph.settings import get_settings
 
     settings = _settings_or_exit(get_settings).model_copy(update={"run_worker": True})
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    _configure_logging(settings)
 
     async def work() -> None:
         stop = asyncio.Event()

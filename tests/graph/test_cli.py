@@ -322,3 +322,21 @@ def test_serve_on_a_public_address_without_auth_refuses_to_start(tmp_path: Path)
     )
     assert done.returncode != 0
     assert "refusing to serve on 0.0.0.0 without authentication" in done.stderr
+
+
+def test_serve_shows_the_services_own_log_lines_at_log_level() -> None:
+    """uvicorn configures only its own loggers: without `_configure_logging`, the app's
+    INFO lines (a 401's reason, a client leaving mid-body) were never printed."""
+    import logging
+
+    from graph.cli import OWN_LOGGERS, _configure_logging
+
+    saved = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
+    try:
+        _configure_logging(get_settings().model_copy(update={"log_level": "debug"}))
+        assert logging.getLogger("graph.app").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("agents.worker").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("dbos").isEnabledFor(logging.INFO)  # libraries: WARNING
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
