@@ -72,6 +72,13 @@ class NotFoundError(PostAssistError):
     code = NOT_FOUND
 
 
+def task_not_found(task_id: object, *, field: str) -> NotFoundError:
+    """NOT_FOUND for a task id naming no task the caller may see: one answer for an
+    unknown id and another principal's task, so ids leak nothing; `field` names the
+    argument that carried the id."""
+    return NotFoundError(f"no task with id {task_id}", field=field)
+
+
 class ConflictError(PostAssistError):
     """The object is not in a state that allows the operation (e.g. already finished)."""
 

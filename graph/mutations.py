@@ -13,7 +13,7 @@ from db import repository
 from db.event_log import TaskClosedError, TaskNotFoundError
 from db.models import TaskKind, TaskStatus
 from graph.context import Info
-from graph.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from graph.errors import ConflictError, ServiceUnavailableError, task_not_found
 from graph.inputs import GeneratePostInput, VerifyPostInput
 from graph.ratelimit import RateLimited
 from graph.types import Task, VerificationReport
@@ -43,7 +43,7 @@ async def _visible(info: Info, task_id: strawberry.ID) -> str:
     """`task_id` if the caller may see the task; NOT_FOUND otherwise (also for another
     principal's task: ids leak nothing)."""
     if await info.context.visible_task(str(task_id)) is None:
-        raise NotFoundError(f"no task with id {task_id}", field="id")
+        raise task_not_found(task_id, field="id")
     return str(task_id)
 
 
@@ -105,7 +105,7 @@ async def _task_errors(task_id: strawberry.ID) -> AsyncIterator[None]:
     try:
         yield
     except TaskNotFoundError:
-        raise NotFoundError(f"no task with id {task_id}", field="id") from None
+        raise task_not_found(task_id, field="id") from None
     except TaskClosedError as exc:
         raise ConflictError(str(exc), field="id") from None
 

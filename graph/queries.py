@@ -10,7 +10,7 @@ from db.models import TaskKind as TaskKindValue
 from db.models import TaskStatus as TaskStatusValue
 from graph.connections import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
 from graph.context import Info
-from graph.errors import NotFoundError
+from graph.errors import task_not_found
 from graph.health import readiness
 from graph.info import Health, ModelHealth, TeamInfo
 from graph.types import (
@@ -93,7 +93,7 @@ class AgentLogQuery:
         limit = page_size(first)
         after_seq = decode_log_cursor(after) if after else 0
         if await info.context.visible_task(str(task_id)) is None:
-            raise NotFoundError(f"no task with id {task_id}", field="taskId")
+            raise task_not_found(task_id, field="taskId")
         async with info.context.services.session_factory() as session:
             rows = await repository.list_agent_logs(
                 session=session,

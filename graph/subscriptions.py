@@ -11,7 +11,7 @@ import strawberry
 
 from db.event_log import TaskNotFoundError
 from graph.context import Info
-from graph.errors import NotFoundError, UserInputError
+from graph.errors import UserInputError, task_not_found
 from graph.types import Task, TaskEvent, TaskStatus
 
 
@@ -27,14 +27,14 @@ class Subscription:
         if after_seq < 0:
             raise UserInputError("afterSeq must be >= 0", field="afterSeq")
         if await info.context.visible_task(str(task_id)) is None:
-            raise NotFoundError(f"no task with id {task_id}", field="taskId")
+            raise task_not_found(task_id, field="taskId")
         try:
             async for row in info.context.services.event_log.follow(
                 str(task_id), after_seq=after_seq
             ):
                 yield TaskEvent.from_model(row)
         except TaskNotFoundError:
-            raise NotFoundError(f"no task with id {task_id}", field="taskId") from None
+            raise task_not_found(task_id, field="taskId") from None
 
     @strawberry.subscription(
         description="Status changes of the caller's tasks (an admin's: every task) from now "
