@@ -42,6 +42,7 @@ from db.models import EventKind, FailureCode, PostRequest, Task, TaskKind, TaskS
 
 logger = logging.getLogger(__name__)
 
+#: Makes the chat model of one run (`Executor.model_factory`; `graph.app` passes its own).
 ModelFactory = Callable[[], BaseChatModel]
 #: The DBOS queue every task is enqueued on.
 QUEUE_NAME = "postassist_tasks"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from broadcaster import Broadcast
@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from agents.execution import ModelFactory
 from agents.llm import ModelSource, ModelUnavailableError, endpoint_probe, open_model
 from agents.tasks import open_task_service
 from agents.worker import run_worker
@@ -39,7 +40,6 @@ from graph.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-ModelFactory = Callable[[], BaseChatModel]
 #: Request headers a browser app may send cross-origin: credentials, JSON, and the ones
 #: Apollo Client adds.
 CORS_HEADERS = [
