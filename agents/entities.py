@@ -128,7 +128,6 @@ class SourceIndex:
             return self.names(" ".join(words[:-1]))
         parts = re.split(r"\s(?:of|for|de)\s", phrase)
         return len(parts) > 1 and all(self.names(part) for part in parts)
-        return False
 
 
 def _trim(words: list[str]) -> list[str]:

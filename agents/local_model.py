@@ -275,13 +275,6 @@ class LocalModelServer:
         """True while the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def check_alive(self) -> None:
-        """Raise `ModelUnavailableError` if the server process has exited."""
-        if self._process is None or self._process.poll() is not None:
-            raise ModelUnavailableError(
-                self._exit_message() if self._process else "the local model is not started"
-            )
-
     def _exit_message(self) -> str:
         assert self._process is not None
         code = self._process.returncode

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -146,13 +145,3 @@ async def count_agent_logs(
     if agent is not None:
         query = query.where(AgentLog.agent == agent)
     return int((await session.exec(query)).one())
-
-
-async def tasks_in_status(*, session: AsyncSession, statuses: Sequence[TaskStatus]) -> list[Task]:
-    """Return every task whose status is one of `statuses`, oldest first."""
-    query = (
-        select(Task)
-        .where(col(Task.status).in_([s.value for s in statuses]))
-        .order_by(col(Task.created_at))
-    )
-    return list((await session.exec(query)).all())
