@@ -10,13 +10,12 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dbos import DBOS
-from dbos import _core as dbos_core
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from agents import dbos_compat
 from agents.execution import QUEUE_NAME, Executor, ModelFactory, install
 from agents.sources import SourcesConfig
 from db import VERSION, workers
@@ -145,7 +144,7 @@ async def run_worker(
         finally:
             DBOS.destroy()
             # DBOS shut down the thread pool it gave the loop; the loop gets a new one.
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+            dbos_compat.reset_default_executor()
             install(None)
 
 
@@ -154,20 +153,11 @@ async def run_worker(
 CANCEL_POLL = 0.2
 
 
-class _QuietCancels(logging.Filter):
-    """DBOS logs an ERROR with a traceback for every cancelled workflow; a cancel is
-    expected here (cancelTask), so those records are dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        error = record.exc_info[1] if record.exc_info else None
-        return "cancelled" not in text.lower() and "Cancelled" not in type(error).__name__
-
-
 def _launch(config: WorkerConfig) -> None:
-    dbos_core._PREEMPTIBLE_POLL_INTERVAL_SEC = CANCEL_POLL
-    if not any(isinstance(f, _QuietCancels) for f in logging.getLogger("dbos").filters):
-        logging.getLogger("dbos").addFilter(_QuietCancels())
+    dbos_compat.set_cancel_poll(CANCEL_POLL)
+    # DBOS logs an ERROR with a traceback for every cancelled workflow; a cancel is
+    # expected here (cancelTask), so those records are dropped.
+    dbos_compat.quiet_cancelled_workflow_logs()
     DBOS(
         config={
             "name": "postassist",
@@ -218,7 +208,7 @@ async def _take_over(dead: list[str]) -> None:
     """Re-enqueue the PENDING workflows of the `dead` executors (DBOS's own recovery,
     which only re-enqueues rows still owned by them: idempotent)."""
     try:
-        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, dead)
+        handles = await asyncio.to_thread(dbos_compat.recover_pending_workflows, dead)
         logger.warning("took over %d tasks of dead workers %s", len(handles), dead)
     except Exception:
         logger.exception("could not take over the tasks of %s", dead)
