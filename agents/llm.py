@@ -21,8 +21,8 @@ from typing import Any, Literal
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_openai import ChatOpenAI
 
+from agents.langchain_compat import Generate, HookedChatOpenAI, Stream
 from agents.model_gate import ModelGate, ModelStatus, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def _is_unreachable(exc: BaseException) -> bool:
     )
 
 
-class _BoundedChatOpenAI(ChatOpenAI):
+class _BoundedChatOpenAI(HookedChatOpenAI):
     """`ChatOpenAI` whose async calls pass through a `ModelGate` and fail with
     `ModelTimeoutError` after `call_deadline` seconds however the client's retries go,
     so a hung provider costs one call its deadline, never the run slot.
@@ -154,14 +154,15 @@ class _BoundedChatOpenAI(ChatOpenAI):
         cap = kwargs.get("max_tokens") or self.max_tokens or 512
         return {**kwargs, "max_tokens": max(16, int(cap * SHORTER_GENERATION))}
 
-    async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+    async def around_generate(self, generate: Generate, *args: Any, **kwargs: Any) -> Any:
+        """One call through the gate, within the deadline (see the class)."""
         gate: ModelGate = self.gate or _OPEN_GATE
         shortened, resends = False, 0
         while True:
             async with gate.slot():
                 try:
                     async with asyncio.timeout(self.call_deadline):
-                        result = await super()._agenerate(*args, **kwargs)
+                        result = await generate(*args, **kwargs)
                 except TimeoutError:
                     await gate.timed_out()
                     if shortened:
@@ -181,12 +182,13 @@ class _BoundedChatOpenAI(ChatOpenAI):
             gate.succeeded()
             return result
 
-    async def _astream(self, *args: Any, **kwargs: Any) -> Any:
+    async def around_stream(self, stream: Stream, *args: Any, **kwargs: Any) -> Any:
+        """One streamed call through the gate, within the deadline (see the class)."""
         gate: ModelGate = self.gate or _OPEN_GATE
         async with gate.slot():
             try:
                 async with asyncio.timeout(self.call_deadline):
-                    async for chunk in super()._astream(*args, **kwargs):
+                    async for chunk in stream(*args, **kwargs):
                         yield chunk
             except TimeoutError:
                 await gate.timed_out()
@@ -199,8 +201,8 @@ class _CompatChatOpenAI(_BoundedChatOpenAI):
     `max_completion_tokens` (llama.cpp's server ignores the latter and would generate
     until the context is full)."""
 
-    def _get_request_payload(self, input_: Any, *, stop: Any = None, **kwargs: Any) -> dict:
-        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+    def adjust_payload(self, payload: dict) -> dict:
+        """The request body with `max_tokens` instead of `max_completion_tokens`."""
         if "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
         return payload
