@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agents.claims import SMALL_NUMBER, quantities
+
 #: LinkedIn's limit for the text of a post, in characters.
 LINKEDIN_MAX_CHARS = 3000
 #: About how many characters LinkedIn shows before "…see more" (desktop feed, 2024-25);
@@ -43,26 +45,23 @@ OVERSTATED_CLAIMS = (
     "100% accurate",
     "transformed the world",
 )
-#: Integers below this are counts and list numbers ("3 takeaways"), not claims.
-SMALL_NUMBER = 10
-
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(\s?%)?")
 _HASHTAG = re.compile(r"(?<!\w)#(\w+)")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def numbers_in(text: str) -> set[str]:
-    """Return the numeric claims in `text`, normalised ("1,000" -> "1000", "5 %" -> "5%").
+    """Return the numbers of `text` (`claims.quantities`, which skips numbers that are
+    part of a name: "GPT-3", "ViT-22B") written plainly: "1,000" -> "1000", "5 %" and
+    "5 percent" -> "5%", "175B" -> "175".
 
     Integers below `SMALL_NUMBER` are left out (counts and list numbers), unless they
     are percentages.
     """
     found = set()
-    for match in _NUMBER.finditer(text):
-        digits = match.group(1).replace(",", "")
-        if "." not in digits and int(digits) < SMALL_NUMBER and not match.group(2):
+    for q in quantities(text):
+        percent = q.unit == "%"
+        if "." not in q.number and float(q.number) < SMALL_NUMBER and not percent:
             continue
-        found.add(digits.rstrip(".") + ("%" if match.group(2) else ""))
+        found.add(q.number + ("%" if percent else ""))
     return found
 
 
@@ -74,14 +73,6 @@ def hashtags_in(text: str) -> list[str]:
 def without_hashtags(text: str) -> str:
     """Return `text` with every hashtag removed."""
     return _HASHTAG.sub("", text)
-
-
-def sentences(text: str) -> list[str]:
-    """Split `text` into trimmed sentences (on . ! ? followed by white space)."""
-    out = []
-    for line in text.splitlines():
-        out.extend(s.strip() for s in _SENTENCE.split(line) if s.strip())
-    return out
 
 
 def overstated_claims_in(text: str) -> list[str]:

@@ -3,7 +3,7 @@
 A number in a post is a claim together with its unit: "28.4 BLEU" is supported by a
 context that says "28.4 BLEU", but "28.4%" is not, and "3.5 hours" is not supported by
 "3.5 days". Values are normalised ("1,000" = "1000", "175B" = "175 billion", "10,000x" =
-"10,000 times"); integers below `agents.checks.SMALL_NUMBER` without a measurement unit
+"10,000 times"); integers below `SMALL_NUMBER` without a measurement unit
 are counts ("3 takeaways"), not claims. Years (1900-2099) and month names with or
 without a day must appear in the source. The source is always the user's title and
 context, never model-written notes.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agents.checks import SMALL_NUMBER
-
+#: Integers below this are counts and list numbers ("3 takeaways"), not claims.
+SMALL_NUMBER = 10
 #: Multipliers written after a number ("175B", "16K", "1.5 trillion").
 _MAGNITUDES = {
     "k": 1e3,
@@ -123,6 +123,14 @@ class Quantity:
     year: bool
     start: int
     end: int
+
+    @property
+    def number(self) -> str:
+        """The number alone as written, without thousands separators ("1,000 steps" ->
+        "1000", "175B" -> "175")."""
+        match = _VALUE.match(self.raw)
+        assert match is not None  # `raw` starts with the number `_VALUE` found
+        return match.group(1).replace(",", "")
 
 
 def _unit(word: str | None) -> str:

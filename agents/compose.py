@@ -1,5 +1,5 @@
-"""Pure text helpers that build a post: de-duplication, claim stripping, key sentences,
-hashtag suggestions and the final layout within LinkedIn's limits."""
+"""Pure text helpers that build a post: de-duplication, claim stripping, key sentences
+and the final layout within LinkedIn's limits. Hashtags are suggested by `agents.hashtags`."""
 
 from __future__ import annotations
 
@@ -7,36 +7,11 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from agents.checks import (
-    LINKEDIN_MAX_CHARS,
-    SEE_MORE_FOLD,
-    numbers_in,
-    sentences,
-    without_hashtags,
-)
-from agents.grounding import filler_hook
+from agents.checks import LINKEDIN_MAX_CHARS, SEE_MORE_FOLD, numbers_in, without_hashtags
+from agents.grounding import filler_hook, split_sentences
 
 #: Sentences at least this similar (difflib ratio, 0..1) count as repeats.
 NEAR_DUPLICATE_RATIO = 0.85
-#: Topic keywords -> the hashtag people follow for them.
-_TOPIC_HASHTAGS = (
-    ("transformer", "Transformers"),
-    ("attention", "AttentionMechanism"),
-    ("language model", "LLM"),
-    ("llm", "LLM"),
-    ("diffusion", "DiffusionModels"),
-    ("reinforcement", "ReinforcementLearning"),
-    ("vision", "ComputerVision"),
-    ("image", "ComputerVision"),
-    ("graph neural", "GraphNeuralNetworks"),
-    ("translation", "MachineTranslation"),
-    ("speech", "SpeechRecognition"),
-    ("retrieval", "RAG"),
-    ("generative", "GenerativeAI"),
-    ("neural", "NeuralNetworks"),
-    ("nlp", "NLP"),
-    ("natural language", "NLP"),
-)
 
 
 def _sentence_key(sentence: str) -> str:
@@ -62,7 +37,7 @@ def dedupe_sentences(text: str, *, max_chars: int, already: Iterable[str] = ()) 
     paragraphs, used = [], 0
     for paragraph in re.split(r"\n\s*\n", text):
         kept = []
-        for sentence in sentences(paragraph):
+        for sentence in split_sentences(paragraph):
             key = _sentence_key(sentence)
             if not key or any(_similar(key, other) for other in seen):
                 continue
@@ -85,18 +60,10 @@ def drop_trailing_fragment(text: str) -> str:
     return stripped[: cut + 1] if cut > 0 else stripped
 
 
-def topic_hashtags(text: str) -> list[str]:
-    """The hashtags people follow for the topics `text` mentions (`_TOPIC_HASHTAGS`),
-    then #MachineLearning: a fallback when key phrases give too few tags."""
-    haystack = text.lower()
-    tags = [tag for key, tag in _TOPIC_HASHTAGS if key in haystack] + ["MachineLearning"]
-    return list(dict.fromkeys(tags))
-
-
 def extract_key_sentences(text: str, *, limit: int) -> list[str]:
     """Return up to `limit` sentences of `text` that carry facts: those with numbers
     first, then the rest in order. Used to ground takeaways in the user's context."""
-    all_sentences = [s for s in sentences(text) if len(s) > 20]
+    all_sentences = [s for s in split_sentences(text) if len(s) > 20]
     with_numbers = [s for s in all_sentences if numbers_in(s)]
     rest = [s for s in all_sentences if s not in with_numbers]
     return (with_numbers + rest)[:limit]
@@ -183,7 +150,7 @@ def compose_post(
     body = without_hashtags(body)
     body = re.sub(r"[ \t]+", " ", body).strip()
     body = drop_trailing_fragment(body)
-    first = next(iter(sentences(body)), "")
+    first = next(iter(split_sentences(body)), "")
     subject = subject_words(title)
     if _fits_hook(first, subject):
         hook = first

@@ -21,6 +21,10 @@ these rules:
   `MAX_TAG_CHARS` characters. The order is YAKE's score, ties broken alphabetically, so
   the same input always gives the same tags. The caller caps the count at
   `min(max_hashtags, agents.checks.RECOMMENDED_MAX_HASHTAGS)`.
+
+`suggest_hashtags` (what the `suggest_hashtags` tool returns) fills the room the key
+phrases leave with `topic_hashtags`: the tags people follow for the topics the text
+names, then #MachineLearning.
 """
 
 from __future__ import annotations
@@ -45,6 +49,26 @@ _FUNCTION_WORDS = frozenset(
 MAX_TAG_CHARS = 30
 #: Key phrases asked of YAKE: enough to fill the tags after filtering.
 _CANDIDATES = 80
+
+#: Topic keywords -> the hashtag people follow for them (`topic_hashtags`).
+_TOPIC_HASHTAGS = (
+    ("transformer", "Transformers"),
+    ("attention", "AttentionMechanism"),
+    ("language model", "LLM"),
+    ("llm", "LLM"),
+    ("diffusion", "DiffusionModels"),
+    ("reinforcement", "ReinforcementLearning"),
+    ("vision", "ComputerVision"),
+    ("image", "ComputerVision"),
+    ("graph neural", "GraphNeuralNetworks"),
+    ("translation", "MachineTranslation"),
+    ("speech", "SpeechRecognition"),
+    ("retrieval", "RAG"),
+    ("generative", "GenerativeAI"),
+    ("neural", "NeuralNetworks"),
+    ("nlp", "NLP"),
+    ("natural language", "NLP"),
+)
 
 
 def _singular(word: str) -> str:
@@ -116,4 +140,25 @@ def hashtags_for(title: str, context: str, max_hashtags: int) -> list[str]:
         taken.append(words)
         if len(tags) == max_hashtags:
             break
+    return tags
+
+
+def topic_hashtags(text: str) -> list[str]:
+    """The hashtags people follow for the topics `text` mentions (`_TOPIC_HASHTAGS`),
+    then #MachineLearning: a fallback when key phrases give too few tags."""
+    haystack = text.lower()
+    tags = [tag for key, tag in _TOPIC_HASHTAGS if key in haystack] + ["MachineLearning"]
+    return list(dict.fromkeys(tags))
+
+
+def suggest_hashtags(title: str, context: str, max_hashtags: int) -> list[str]:
+    """Up to `max_hashtags` hashtags (without '#') for a post about paper `title`: the
+    key-phrase tags of `hashtags_for`, then `topic_hashtags` of `title` and `context`
+    while there is room (a tag already there, in any case, is not added twice)."""
+    tags = hashtags_for(title, context, max_hashtags)
+    for tag in topic_hashtags(f"{title}\n{context}"):
+        if len(tags) >= max_hashtags:
+            break
+        if tag.lower() not in {t.lower() for t in tags}:
+            tags.append(tag)
     return tags

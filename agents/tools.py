@@ -112,13 +112,7 @@ def suggest_hashtags(paper_title: str, additional_context: str, max_hashtags: in
         additional_context: the context the user gave (not model-written notes).
         max_hashtags: the most hashtags to return (1..20).
     """
-    tags = hashtags.hashtags_for(paper_title, additional_context, max_hashtags)
-    for tag in compose.topic_hashtags(f"{paper_title}\n{additional_context}"):
-        if len(tags) >= max_hashtags:
-            break
-        if tag.lower() not in {t.lower() for t in tags}:
-            tags.append(tag)
-    return tags
+    return hashtags.suggest_hashtags(paper_title, additional_context, max_hashtags)
 
 
 @tool

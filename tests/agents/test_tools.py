@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents import checks, compose, post_checks
+from agents import checks, compose, hashtags, post_checks
 
 
 def test_numbers_are_normalised_and_small_counts_ignored() -> None:
@@ -93,7 +93,7 @@ def test_compose_post_makes_a_hook_from_the_key_point_when_the_body_has_none() -
 
 
 def test_topic_hashtags_and_reader_voice() -> None:
-    assert compose.topic_hashtags("A transformer for translation") == [
+    assert hashtags.topic_hashtags("A transformer for translation") == [
         "Transformers",
         "MachineTranslation",
         "MachineLearning",
