@@ -99,8 +99,8 @@ def sentence_score(sentences: int, failing: int, post_issues: int = 0) -> float:
     """A verifier's deterministic score, 0..1: the share of the post's `sentences` that
     pass (`failing` of them do not), minus `ISSUE_PENALTY` for each of `post_issues`
     (issues of the post as a whole, or soft ones), floored at 0. A post with no
-    sentence scores as if every sentence passed. Rule: issue 19, "a verifier's score
-    reflects the share of its sentences that pass"."""
+    sentence scores as if every sentence passed. Rule: a verifier's score reflects the
+    share of its sentences that pass."""
     share = 1.0 if sentences <= 0 else max(0, sentences - failing) / sentences
     return round(max(0.0, share - ISSUE_PENALTY * post_issues), 3)
 

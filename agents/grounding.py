@@ -251,7 +251,8 @@ FILLER_OPENERS = re.compile(
 def author_voice_issues(post: str) -> list[str]:
     """First-person author claims in `post` ("we propose", "our paper", "I'm excited to
     share our"): one issue per sentence, naming it. A reader's first person ("I found
-    this paper interesting", "What do you think?") is fine. Rule: issue 7, reader's voice.
+    this paper interesting", "What do you think?") is fine. Rule: a reader shares the post,
+    so it speaks of the authors in the third person.
     """
     issues = []
     for sentence in split_sentences(post):
@@ -267,7 +268,8 @@ def author_voice_issues(post: str) -> list[str]:
 def filler_hook(hook: str) -> str | None:
     """An issue when `hook` (the first line, before LinkedIn's "see more" fold) opens with
     filler ("New paper worth your time", "Exciting news!", "Have you ever wondered")
-    instead of the paper's key idea or result; None otherwise. Rule: issue 7."""
+    instead of the paper's key idea or result; None otherwise. Rule: the hook is all a
+    reader sees before the fold, so it carries the point."""
     m = FILLER_OPENERS.search(plain(hook).strip())
     if not m:
         return None
@@ -301,8 +303,8 @@ def pronoun_hook(hook: str) -> str | None:
     """An issue when the post's first sentence `hook` opens with a pronoun that refers
     to nothing before it ("Their model achieves ...", "It shows ...", "These results
     ..."), None otherwise. "This paper ..." (the paper being shared) and the dummy "it"
-    ("It turns out ...", "It is rare to ...") are fine. Rule: issue 19, the hook is
-    read first, so it must name its subject."""
+    ("It turns out ...", "It is rare to ...") are fine. Rule: the hook is read first,
+    so it must name its subject."""
     text = plain(hook).strip()
     m = _DANGLING_PRONOUN.match(text)
     if not m:

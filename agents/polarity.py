@@ -1,4 +1,4 @@
-"""Claims that turn the context around: the TechVerifier's CONTRADICTION check (issue 19).
+"""Claims that turn the context around: the TechVerifier's CONTRADICTION check.
 
 The support check (`agents.support`) asks whether a sentence's words are in the source;
 a sentence can keep every word and still say the opposite. Two reversals are common in

@@ -142,8 +142,8 @@ def beyond_fact(sentence: str, fact: str, title: str) -> str | None:
     and no phrase of two or more content words the fact lacks (`support.new_phrases`).
 
     A sentence the whole context supports can still weld words of distant sentences
-    into a claim none of them makes, and a small model garbles even one fact: issue
-    19's FlashAttention hook, "a multiplicative enhancement in sequence length detection
+    into a claim none of them makes, and a small model garbles even one fact: a
+    FlashAttention hook one wrote, "a multiplicative enhancement in sequence length detection
     over the MLPerf benchmark", scores 0.77 against its fact, but names a
     "multiplicative enhancement" the fact never does. Stricter than the verifiers:
     a sentence rejected here is replaced by the fact itself, which reads as well."""

@@ -1,4 +1,4 @@
-"""How a post reads: the StyleChecker's sentence checks of issue 19, deterministic.
+"""How a post reads: the StyleChecker's sentence checks, deterministic.
 
 - **Length** (`word_count`, `long_sentence_issue`): a sentence of more than
   `MAX_SENTENCE_WORDS` words is a run-on.
@@ -29,13 +29,13 @@ from agents.support import content_words, is_common, support_index
 
 #: The longest sentence, in words. Plain-language guides (GOV.UK's "25 words or
 #: fewer", the Oxford Guide to Plain English's 15-20 average) and LinkedIn's own
-#: advice agree on about 25; the issue's run-ons had 80-120. Counted by
+#: advice agree on about 25; the run-ons small models wrote had 80-120. Counted by
 #: `word_count`: a quoted paper title is one word (a name), so quoting it costs a
 #: sentence nothing.
 MAX_SENTENCE_WORDS = 25
-#: A phrase of this many words said twice is a repetition (issue 19: "a repeated
-#: phrase of 5+ words"), when at least `REPEAT_MIN_CONTENT` of them are not
-#: `REPEAT_STOP_WORDS` ("at the end of the" is English, not a repetition).
+#: A phrase of this many words said twice is a repetition, when at least
+#: `REPEAT_MIN_CONTENT` of them are not `REPEAT_STOP_WORDS` ("at the end of the" is
+#: English, not a repetition).
 REPEATED_PHRASE_WORDS = 5
 REPEAT_MIN_CONTENT = 2
 #: Two sentences at least this similar (difflib ratio of their words, 0..1) are the

@@ -1,5 +1,5 @@
 """How much of a sentence the user's title and context support: the TechVerifier's
-content check (issue 19), for sentences with no number, date or name for the claim
+content check, for sentences with no number, date or name for the claim
 checks (`agents.grounding`) to catch.
 
 A sentence's **content words** are its words of 4 or more letters that are neither
@@ -42,7 +42,8 @@ from agents.entities import GENERIC_TERMS, SourceIndex, is_strong
 #: --tune-support`: at `COMMON_ZIPF` 5.5 the 193 sentences of the clean posts (14 of
 #: them paraphrases in other words) score 0.625 or more, the 14 planted unsupported
 #: sentences 0.60 or less (the next highest 0.43); 0.61 splits that gap. Not tuned on
-#: issue 19's examples (they are regression tests only).
+#: the hand-written examples of `tests/agents/test_reader_checks.py` (regression cases
+#: only).
 SUPPORT_THRESHOLD = 0.61
 #: Words at least this frequent in English (wordfreq's Zipf scale: 6 is once per
 #: thousand words, 5 once per 100,000) are common words, not content. Tuned with the

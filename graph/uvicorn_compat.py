@@ -4,8 +4,9 @@ cap on reading a request head, which uvicorn does not have.
 uvicorn times out an idle kept-alive connection (`timeout_keep_alive`, 5 s) but not one
 that is still sending its request head: a connection that opens and sends half a head,
 or one byte a second, stays open for good (600 of them stayed open for the whole 25 s
-of a test in issue 13, row 13). Its default HTTP parser (httptools) also has no cap on
-the head's size (2 MB of headers are read and answered); h11's is 16 KiB.
+of a slow-head attack of `benchmarks.security --stalls`). Its default HTTP parser
+(httptools) also has no cap on the head's size (2 MB of headers are read and
+answered); h11's is 16 KiB.
 
 `header_deadline_protocol` subclasses uvicorn's HTTP protocol (httptools when it is
 installed, as uvicorn's "auto" picks, else h11) so that a request head must be complete
