@@ -7,15 +7,21 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The locked packages first, each checked against its hash; this layer is rebuilt only
+# when the lock changes. requirements/docker.txt holds the extras local, postgres and
+# redis at the versions of requirements/lock.txt, the ones CI tests (`make lock`).
+COPY requirements/docker.txt ./requirements/
+# llama.cpp's native build crashes on some CPUs (AMX kernels): build portable.
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF"
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements/docker.txt
 COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY agents ./agents
 COPY db ./db
-# llama.cpp's native build crashes on some CPUs (AMX kernels): build portable.
-ENV CMAKE_ARGS="-DGGML_NATIVE=OFF"
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/venv/bin/pip install --no-cache-dir ".[local,postgres,redis]"
+# The project itself, without dependencies: the lock installed every one of them.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
+ && /opt/venv/bin/pip check
 
 FROM python:3.11-slim
 RUN apt-get update \

@@ -4,17 +4,41 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 # llama.cpp's native build crashes (SIGSEGV in the AMX kernels) on some CPUs; build portable.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# Every install comes from a lock file with hashes (pip-compile's): the exact versions
+# tested, whatever PyPI has that day. LOCK holds the extras in EXTRAS; DOCKER_LOCK the
+# ones the Dockerfile installs. `make lock` writes both from pyproject.toml's ranges.
 EXTRAS ?= local,dev,postgres,redis,sources
+DOCKER_EXTRAS ?= local,postgres,redis
+LOCK ?= requirements/lock.txt
+DOCKER_LOCK ?= requirements/docker.txt
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release pyproject.toml
+# allows; LOCK_FLAGS="--upgrade-package NAME" moves one. Plain `make lock` keeps the pins
+# that still fit and resolves only what pyproject.toml changed.
+LOCK_FLAGS ?=
+PIP_TOOLS ?= pip-tools==7.6.2
+LOCK_TOOLS := $(VENV)/lock-tools
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: install browser run test lint format schema clean
+.PHONY: install lock browser run test lint format schema clean
 
-$(BIN)/.installed: pyproject.toml
+# Reinstalls when pyproject.toml or the lock changes. The lock's packages first, each
+# checked against its hashes (llama-cpp-python builds from its sdist; pip's wheel cache
+# keeps the build), then the project itself, editable, which has no hash to check.
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-install: $(BIN)/.installed ## create .venv and install the project with the local model
+install: $(BIN)/.installed ## create .venv and install the locked packages and the project
+
+lock: ## re-resolve requirements/*.txt after changing pyproject.toml (LOCK_FLAGS=--upgrade: all)
+	@[ -x $(LOCK_TOOLS)/bin/pip-compile ] || { $(PYTHON) -m venv $(LOCK_TOOLS) \
+	  && $(LOCK_TOOLS)/bin/python -m pip install --quiet "$(PIP_TOOLS)"; }
+	@mkdir -p $(dir $(LOCK)) $(dir $(DOCKER_LOCK))
+	$(PIP_COMPILE) $(LOCK_FLAGS) --extra $(EXTRAS) -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) $(LOCK_FLAGS) --extra $(DOCKER_EXTRAS) -c $(LOCK) -o $(DOCKER_LOCK) pyproject.toml
 
 browser: ## Debian's Chromium, for the test that opens GraphiQL offline (apt-get: root or sudo)
 	@command -v chromium >/dev/null 2>&1 || { \
