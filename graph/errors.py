@@ -223,27 +223,26 @@ class MaskUnexpectedErrors(MaskErrors):
     trace or SQL leaks; give every expected error its code (`normalise`)."""
 
     def __init__(self, *, suggestions: bool = True) -> None:
-        super().__init__(
-            should_mask_error=lambda error: not is_expected(error),
-            error_message="Internal server error.",
-        )
+        # strawberry's default `should_mask_error` sends every error through
+        # `anonymise_error` (a public hook), which decides: masked, or kept with its code.
+        super().__init__(error_message="Internal server error.")
         self.suggestions = suggestions
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        """The masked copy: message, locations and path, the code and the request id."""
-        masked = super().anonymise_error(error)
-        request_id = (error.extensions or {}).get("requestId") or uuid.uuid4().hex[:16]
-        masked.extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
-        return masked
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
-            if not (error.extensions or {}).get("requestId"):
-                normalise(error)
-            if not self.suggestions:
-                error.message = _SUGGESTION.sub("", error.message)
-        return processed
+        """For an unexpected error, the masked copy: message, locations and path, the
+        code and the request id. An expected one is kept, with its code (`normalise`,
+        unless it already has a request id) and, when suggestions are off, without its
+        "Did you mean ...?"."""
+        if not is_expected(error):
+            masked = super().anonymise_error(error)
+            request_id = (error.extensions or {}).get("requestId") or uuid.uuid4().hex[:16]
+            masked.extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
+            return masked
+        if not (error.extensions or {}).get("requestId"):
+            normalise(error)
+        if not self.suggestions:
+            error.message = _SUGGESTION.sub("", error.message)
+        return error
 
 
 #: How a coercion message names the bad field, most specific first.

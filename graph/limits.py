@@ -63,6 +63,7 @@ from graph.errors import (
     UserInputError,
     log_errors,
 )
+from graph.strawberry_compat import graphql_schema, provided_operation_name
 
 #: Items a list field that is not a connection is assumed to hold when costing an
 #: operation (teams: 2, agents per team: 2, reports: 2 per verification round).
@@ -421,7 +422,7 @@ class OperationGuard(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if context.pre_execution_errors is None and document is not None:
-            schema = context.schema._schema
+            schema = graphql_schema(context.schema)
             try:
                 errors = validate_document(schema, document, context.validation_rules)
                 context.pre_execution_errors = errors or self._check(schema, document)
@@ -434,7 +435,7 @@ class OperationGuard(SchemaExtension):
     def _check(self, schema: GraphQLSchema, document: DocumentNode) -> list[GraphQLError]:
         context = self.execution_context
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(operations) > 1 and context._provided_operation_name is None:
+        if len(operations) > 1 and provided_operation_name(context) is None:
             message = "the document has several operations: say which to run in operationName"
             return [GraphQLError(message, extensions={"code": OPERATION_NAME_REQUIRED})]
         literals = _LiteralStrings()

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, is_wrapping_type
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
 from graph.context import OneQueueReadPerOperation
@@ -16,41 +16,19 @@ from graph.limits import limit_extensions
 from graph.mutations import Mutation
 from graph.queries import Query
 from graph.settings import Settings, get_settings
+from graph.strawberry_compat import graphql_schema, null_is_one_of_on_wrappers
 from graph.subscriptions import Subscription
-
-
-def null_is_one_of_on_wrappers(schema: GraphQLSchema) -> None:
-    """Make `__Type.isOneOf` null on a List or NonNull type instead of a crash.
-
-    Strawberry (0.341) replaces graphql-core's resolver of `isOneOf` with one that reads
-    `type.extensions`, which a wrapping type does not have, so `{ __type(name: "Task")
-    { fields { type { isOneOf } } } }` raised AttributeError once per field. The spec
-    answers null for any type that is not an input object; a wrapping type is not one.
-    The named types keep Strawberry's answer. Idempotent; uses only graphql-core's
-    public types. `__Type` is graphql-core's one object, shared by every schema, and
-    Strawberry puts a new `isOneOf` on it each time it builds one: `PostAssistSchema`
-    calls this after building."""
-    field = schema.type_map["__Type"].fields.get("isOneOf")  # type: ignore[union-attr]
-    resolve = getattr(field, "resolve", None)
-    if field is None or resolve is None or getattr(resolve, "nulls_wrappers", False):
-        return
-
-    def is_one_of(type_: Any, info: GraphQLResolveInfo) -> bool | None:
-        return None if is_wrapping_type(type_) else resolve(type_, info)
-
-    is_one_of.nulls_wrappers = True  # type: ignore[attr-defined]
-    field.resolve = is_one_of
 
 
 class PostAssistSchema(strawberry.Schema):
     """A `strawberry.Schema` that logs a client's mistake in one line and a bug with its
     traceback and request id (`graph.errors.log_errors`, once per distinct error of a
     response) instead of a traceback for all, and answers `isOneOf` on a wrapping type
-    (`null_is_one_of_on_wrappers`)."""
+    (`graph.strawberry_compat.null_is_one_of_on_wrappers`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        null_is_one_of_on_wrappers(self._schema)
+        null_is_one_of_on_wrappers(graphql_schema(self))
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log `errors` (see the class); called before masking."""
