@@ -45,7 +45,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from db.broadcaster_compat import BroadcastBackend, Subscriber
+from db.broadcaster_compat import BroadcastBackend, BroadcastInternals, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ async def _close(pubsub: PubSub) -> None:
         await pubsub.aclose()
 
 
-class Bus(Broadcast):
+class Bus(BroadcastInternals):
     """broadcaster's `Broadcast` with a `state`, subscriptions that never fail because
     the bus is down, a fail-fast `publish`, and a wake-up (`WAKE_UP`) for every
     subscriber when the state changes. Raises `ValueError` for a URL scheme broadcaster
@@ -312,7 +312,7 @@ class Bus(Broadcast):
     @property
     def state(self) -> BusState:
         """The backend's state; "up since connect" for a backend that reports none."""
-        state = getattr(self._backend, "state", None)
+        state = getattr(self.backend, "state", None)
         return state if isinstance(state, BusState) else self._connected
 
     async def connect(self) -> None:
@@ -324,7 +324,7 @@ class Bus(Broadcast):
         """Publish `message` (a string) on `channel`; `BusDownError` at once while down."""
         if not self.state.up:
             raise BusDownError(self.state.describe())
-        await self._backend.publish(channel, message)
+        await super().publish(channel, message)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
@@ -334,14 +334,14 @@ class Bus(Broadcast):
         subscribers of a channel). Raises only what the backend raises for other reasons
         than the bus being down."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        queues = self._subscribers.setdefault(channel, set())
+        queues = self.subscribers.setdefault(channel, set())
         first = not queues
         queues.add(queue)
         try:
             if first:
                 ready = self._ready[channel] = asyncio.Event()
                 try:
-                    await self._backend.subscribe(channel)
+                    await self.backend.subscribe(channel)
                 finally:
                     ready.set()
             else:
@@ -354,17 +354,17 @@ class Bus(Broadcast):
         self, channel: str, queues: set[asyncio.Queue[Event | None]], queue: asyncio.Queue[Any]
     ) -> None:
         queues.discard(queue)
-        if not queues and self._subscribers.get(channel) is queues:
-            del self._subscribers[channel]
+        if not queues and self.subscribers.get(channel) is queues:
+            del self.subscribers[channel]
             self._ready.pop(channel, None)
             try:
-                await self._backend.unsubscribe(channel)
+                await self.backend.unsubscribe(channel)
             except Exception:  # a subscriber's end must not become an error
                 logger.exception("could not unsubscribe from %s", channel)
         queue.put_nowait(None)
 
     def _wake_all(self, state: BusState) -> None:
-        for channel, queues in self._subscribers.items():
+        for channel, queues in self.subscribers.items():
             for queue in queues:
                 queue.put_nowait(Event(channel=channel, message=WAKE_UP))
 
