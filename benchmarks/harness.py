@@ -17,7 +17,7 @@ from agents.llm import ModelConfig, build_chat_model
 from agents.reporting import RunContext
 from agents.state import initial_state
 from db.models import PostRequest
-from graph.client import TASK_PROGRESS, GraphQLClient
+from graph.cli.client import TASK_PROGRESS, GraphQLClient
 from tests.processes import GENERATE, INPUT, Service, service_env
 
 REQUEST = PostRequest.model_validate(

@@ -33,7 +33,7 @@ from benchmarks.harness import (
     timed_many,
     timed_task,
 )
-from graph.client import GraphQLClient
+from graph.cli.client import GraphQLClient
 from tests.processes import Service, stub_model
 
 CONCURRENT = {"MAX_CONCURRENT_GENERATIONS": "20", "WORKER_CONCURRENCY": "20"}

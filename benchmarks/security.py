@@ -63,7 +63,7 @@ from benchmarks.harness import bench_env, median, print_table, start_service
 from db import keys
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_to_head
-from graph.ratelimit import MutationRateLimiter, limiter_storage
+from graph.security.rate_limits import MutationRateLimiter, limiter_storage
 from tests.processes import Proc, Service, console_script, stub_model
 
 CHEAP = "{ teams { name } }"

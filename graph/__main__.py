@@ -1,5 +1,5 @@
 """`python -m graph` runs the `postassist` command."""
 
-from graph.cli import app
+from graph.cli.main import app
 
 app()

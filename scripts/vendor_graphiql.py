@@ -1,6 +1,6 @@
 """Copy strawberry's GraphiQL page, and the files it loads from unpkg, into
-graph/static/ide, the page rewritten to load them from this server (`graph.ide`), so
-GraphiQL works without internet access.
+graph/transport/static/ide, the page rewritten to load them from this server
+(`graph.transport.ide`), so GraphiQL works without internet access.
 
 Run after upgrading strawberry-graphql (its page pins GraphiQL's version):
 
@@ -10,9 +10,9 @@ Each package comes from the npm registry (`npm pack <package>@<version>`); each 
 checked against the page's own Subresource Integrity hash (sha384) before it is kept,
 so the vendored files are exactly what the page would have loaded from the CDN.
 The page is kept as strawberry ships it (CDN URLs made local); PostAssist's title, logo
-and example operation are put in when it is served (`graph.ide.brand`), with the
-safety edits (`graph.ide.harden`: no persisted headers, nothing read from the URL), and
-both are checked to fit the new page before anything is replaced.
+and example operation are put in when it is served (`graph.transport.ide.brand`), with
+the safety edits (`graph.transport.ide.harden`: no persisted headers, nothing read from
+the URL), and both are checked to fit the new page before anything is replaced.
 Raises `SystemExit` when npm fails, a hash does not match, or the page cannot be
 branded or hardened.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graph.ide import (  # noqa: E402
+from graph.transport.ide import (  # noqa: E402
     IDE_DIR,
     PAGE,
     brand,
@@ -54,7 +54,7 @@ def main() -> None:
     try:
         harden(brand(localise(html)))
     except ValueError as exc:
-        raise SystemExit(f"{exc}: update graph.ide's edits for this page") from None
+        raise SystemExit(f"{exc}: update graph.transport.ide's edits for this page") from None
     assets = cdn_assets(html)
     shutil.rmtree(IDE_DIR, ignore_errors=True)
     sources = ["Vendored by scripts/vendor_graphiql.py from the npm registry:"]

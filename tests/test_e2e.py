@@ -21,7 +21,7 @@ import pytest
 
 from agents import checks, post_checks
 from agents.state import TEAMS
-from graph.client import GraphQLClient
+from graph.cli.client import GraphQLClient
 from tests.graph.conftest import free_port
 
 pytestmark = pytest.mark.e2e

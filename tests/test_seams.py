@@ -25,8 +25,8 @@ OWN = {*PACKAGES, "tests", "benchmarks", "scripts"}
 SEAMS = {
     "agents.dbos_compat": ("dbos",),
     "agents.langchain_compat": ("langchain-core", "langchain-openai"),
-    "graph.strawberry_compat": ("strawberry-graphql",),
-    "graph.uvicorn_compat": ("uvicorn",),
+    "graph.api.strawberry_compat": ("strawberry-graphql",),
+    "graph.transport.uvicorn_compat": ("uvicorn",),
     "db.broadcaster_compat": ("broadcaster",),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.connections import encode_cursor
+from graph.api.pagination import encode_cursor
 from tests.graph.conftest import GQL
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,7 @@ from db import keys
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_to_head
 from graph.app import create_app
-from graph.client import TASK_PROGRESS
+from graph.cli.client import TASK_PROGRESS
 from graph.settings import Settings
 from tests.fakes import ScriptedChatModel
 

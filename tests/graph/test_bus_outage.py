@@ -16,7 +16,7 @@ import websockets
 from fastapi import FastAPI
 
 from graph.app import create_app
-from graph.client import TASK_PROGRESS
+from graph.cli.client import TASK_PROGRESS
 from graph.settings import Settings
 from tests.db.redis_process import RedisProcess
 from tests.fakes import ScriptedChatModel, scripted

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from db.engine import create_engine, create_session_factory
 from db.keys import create_key, find_key
 from db.models import ApiKey
-from graph.cli import app
-from graph.client import GENERATE_POST, TASK_PROGRESS, GraphQLClient, GraphQLClientError
+from graph.cli.client import GENERATE_POST, TASK_PROGRESS, GraphQLClient, GraphQLClientError
+from graph.cli.main import app
 from graph.settings import get_settings
 from tests.fakes import ScriptedChatModel, scripted
 from tests.processes import console_script, free_port
@@ -329,7 +329,7 @@ def test_serve_shows_the_services_own_log_lines_at_log_level() -> None:
     INFO lines (a 401's reason, a client leaving mid-body) were never printed."""
     import logging
 
-    from graph.cli import OWN_LOGGERS, _configure_logging
+    from graph.cli.main import OWN_LOGGERS, _configure_logging
 
     saved = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     try:

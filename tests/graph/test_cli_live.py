@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-import graph.cli
+import graph.cli.main
 from tests.processes import Service, console_script, service_env, stub_model
 
 #: Seconds per model call: long enough for the view to show a wait of 1 s and then 2 s.
@@ -223,7 +223,7 @@ def source_words(run: dict[str, Any]) -> set[str]:
     """Every word the CLI may show whole: of the events (messages and data), the task's
     result and structure, and the CLI's own string literals (and their plurals)."""
     sources = [TITLE, CONTEXT, *strings(run["task"]), *strings(run["events"])]
-    tree = ast.parse(Path(graph.cli.__file__).read_text())
+    tree = ast.parse(Path(graph.cli.main.__file__).read_text())
     literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
     sources += [value for value in literals if isinstance(value, str)]
     words = {w.strip("'-") for text in sources for w in TOKEN.findall(text)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from graph.cli import (
+from graph.cli.main import (
     MODEL_WAIT_AFTER,
     _usage_lines,
     app,

@@ -17,9 +17,9 @@ import websockets
 from fastapi import FastAPI
 
 from graph.app import create_app
-from graph.client import GraphQLClient, GraphQLClientError
-from graph.router import MAX_CLOSE_REASON_BYTES, TOO_MANY_CONNECTIONS_CLOSE, close_reason
+from graph.cli.client import GraphQLClient, GraphQLClientError
 from graph.settings import Settings
+from graph.transport.router import MAX_CLOSE_REASON_BYTES, TOO_MANY_CONNECTIONS_CLOSE, close_reason
 from tests.fakes import ScriptedChatModel
 
 pytestmark = pytest.mark.anyio

@@ -28,8 +28,8 @@ from graphql import GraphQLError, get_introspection_query
 from db import keys
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_to_head
+from graph.api.pagination import encode_cursor
 from graph.app import create_app
-from graph.connections import encode_cursor
 from graph.errors import log_errors
 from graph.settings import Settings
 from tests.fakes import scripted

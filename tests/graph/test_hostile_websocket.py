@@ -1,6 +1,6 @@
 """Issue 13 ("No client can stall it"), rows 1, 8, 11 and the read timeouts of 13, tried
 as a hostile client would on a real uvicorn server configured as `postassist serve`
-configures it (`graph.cli.server_options`), with real WebSocket and TCP clients:
+configures it (`graph.cli.main.server_options`), with real WebSocket and TCP clients:
 
 1. a huge `connection_init` before authentication, and a message past `WS_MAX_SIZE`
    after it, close with 1009;
@@ -29,9 +29,9 @@ import websockets
 from pydantic import ValidationError
 
 from graph.app import create_app
-from graph.cli import server_options
+from graph.cli.main import server_options
 from graph.settings import Settings
-from graph.uvicorn_compat import HEAD_MAX_BYTES, header_deadline_protocol
+from graph.transport.uvicorn_compat import HEAD_MAX_BYTES, header_deadline_protocol
 from tests.fakes import ScriptedChatModel
 from tests.graph.conftest import free_port
 
@@ -304,7 +304,7 @@ async def test_a_client_that_disconnects_mid_body_is_one_info_line(server: Serve
     )
     await server.raw(head + b'{"query": "{ __typ', close=True)
     record = await server.logged("client disconnected after")
-    assert record.levelno == logging.INFO and record.name == "graph.middleware"
+    assert record.levelno == logging.INFO and record.name == "graph.transport.middleware"
     assert not server.errors()
 
 
@@ -448,7 +448,7 @@ async def test_a_request_body_that_never_completes_gets_408_and_is_closed(
 
 
 def test_serve_passes_the_settings_to_uvicorn() -> None:
-    """`postassist serve` runs uvicorn with these options (graph.cli.serve)."""
+    """`postassist serve` runs uvicorn with these options (graph.cli.main.serve)."""
     settings = Settings(ws_max_size=100_000, http_header_timeout_seconds=7, _env_file=None)
     options = server_options(settings)
     assert options["ws_max_size"] == 100_000

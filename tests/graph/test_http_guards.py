@@ -14,7 +14,7 @@ import websockets
 from fastapi import FastAPI
 
 from graph.app import create_app
-from graph.ratelimit import MutationRateLimiter, limiter_storage
+from graph.security.rate_limits import MutationRateLimiter, limiter_storage
 from graph.settings import Settings
 from tests.conftest import REDIS_URL, service_missing
 from tests.fakes import ScriptedChatModel

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from graph.api.pagination import encode_cursor
 from graph.app import create_app
-from graph.connections import encode_cursor
 from graph.settings import Settings
 from tests.fakes import scripted
 from tests.graph.conftest import GQL

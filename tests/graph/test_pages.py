@@ -13,8 +13,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from graph.app import create_app
-from graph.ide import EXAMPLE_OPERATION, IDE_DIR, PAGE, brand, harden, offline_html
 from graph.settings import Settings
+from graph.transport.ide import EXAMPLE_OPERATION, IDE_DIR, PAGE, brand, harden, offline_html
 from tests.fakes import ScriptedChatModel
 
 pytestmark = pytest.mark.anyio

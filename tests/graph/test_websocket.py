@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from graph.client import TASK_PROGRESS, GraphQLClient
+from graph.cli.client import TASK_PROGRESS, GraphQLClient
 
 pytestmark = pytest.mark.anyio
 

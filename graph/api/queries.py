@@ -8,12 +8,10 @@ from strawberry.tools import merge_types
 from db import VERSION, repository
 from db.models import TaskKind as TaskKindValue
 from db.models import TaskStatus as TaskStatusValue
-from graph.connections import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
-from graph.context import Info
-from graph.errors import task_not_found
-from graph.health import readiness
-from graph.info import Health, ModelHealth, TeamInfo
-from graph.types import (
+from graph.api.context import Info
+from graph.api.info import Health, ModelHealth, TeamInfo
+from graph.api.pagination import decode_log_cursor, decode_task_cursor, encode_cursor, page_size
+from graph.api.types import (
     AgentLogConnection,
     Task,
     TaskConnection,
@@ -21,6 +19,8 @@ from graph.types import (
     TaskKind,
     TaskStatus,
 )
+from graph.errors import task_not_found
+from graph.health import readiness
 
 
 @strawberry.type

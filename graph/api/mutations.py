@@ -12,11 +12,11 @@ from strawberry.tools import merge_types
 from db import repository
 from db.event_log import TaskClosedError, TaskNotFoundError
 from db.models import TaskKind, TaskStatus
-from graph.context import Info
+from graph.api.context import Info
+from graph.api.inputs import GeneratePostInput, VerifyPostInput
+from graph.api.types import Task, VerificationReport
 from graph.errors import ConflictError, ServiceUnavailableError, task_not_found
-from graph.inputs import GeneratePostInput, VerifyPostInput
-from graph.ratelimit import RateLimited
-from graph.types import Task, VerificationReport
+from graph.security.rate_limits import RateLimited
 
 
 @contextlib.asynccontextmanager
@@ -24,7 +24,7 @@ async def _queue_place(info: Info, *, held: bool = False) -> AsyncIterator[None]
     """Let the body queue one more task of the caller, or raise `RateLimitedError`
     (RATE_LIMITED, `retryAfter`, `limit`) when it already has MAX_QUEUED_PER_PRINCIPAL
     tasks waiting: its PENDING generations, and its verifyPost calls in flight (`held`:
-    counted until they return, queued or running; `graph.ratelimit.QueueCap`)."""
+    counted until they return, queued or running; `graph.security.rate_limits.QueueCap`)."""
     services = info.context.services
     owner = info.context.principal.id
 

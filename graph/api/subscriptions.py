@@ -10,9 +10,9 @@ from typing import Any
 import strawberry
 
 from db.event_log import TaskNotFoundError
-from graph.context import Info
+from graph.api.context import Info
+from graph.api.types import Task, TaskEvent, TaskStatus
 from graph.errors import UserInputError, task_not_found
-from graph.types import Task, TaskEvent, TaskStatus
 
 
 @strawberry.type

@@ -4,7 +4,7 @@ connections per principal.
 A request names its principal with `Authorization: Bearer <token>` (HTTP, the
 WebSocket upgrade request, or the `connection_init` payload of either WebSocket
 protocol). A token that starts with `pa_` is an API key (`db.keys`); any other is a JWT
-(`graph.jwt_auth`).
+(`graph.security.jwt_auth`).
 
 Modes (decided at start-up, `Authenticator.start`):
 
@@ -40,14 +40,17 @@ from db import keys
 from db.engine import SessionFactory
 from db.models import LOCAL_OWNER
 from graph.errors import UnauthenticatedError
-from graph.jwt_auth import JWTVerifier
-from graph.middleware import LISTED_ORIGIN
-from graph.ratelimit import FailureThrottle, limiter_storage
+from graph.security.jwt_auth import JWTVerifier
+from graph.security.rate_limits import FailureThrottle, limiter_storage
 from graph.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["required", "local", "disabled"]
+#: The ASGI scope key `graph.transport.middleware.OriginGuard` sets to a request's
+#: `Origin` when `CORS_ORIGINS` lists that origin by name; `not_local` lets such a page
+#: act as the local principal (a page of any other origin never does).
+LISTED_ORIGIN = "postassist.listed_origin"
 #: API keys remembered at once (checked ones and unknown ones), per process.
 CACHE_SIZE = 10_000
 #: Every request header a client on this machine sends by itself (browsers, GraphiQL,

@@ -54,7 +54,8 @@ from strawberry.extensions import (
 from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
-from graph.connections import MAX_PAGE_SIZE
+from graph.api.pagination import MAX_PAGE_SIZE
+from graph.api.strawberry_compat import graphql_schema, provided_operation_name
 from graph.errors import (
     BAD_REQUEST,
     INTERNAL_SERVER_ERROR,
@@ -63,7 +64,6 @@ from graph.errors import (
     UserInputError,
     log_errors,
 )
-from graph.strawberry_compat import graphql_schema, provided_operation_name
 
 #: Items a list field that is not a connection is assumed to hold when costing an
 #: operation (teams: 2, agents per team: 2, reports: 2 per verification round).
@@ -72,7 +72,7 @@ LIST_ITEMS_ESTIMATE = 10
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 #: What one read of the task queue adds to an operation's cost, once, however many
 #: `queuePosition`s it asks for: they all come from that one read (a DataLoader,
-#: `graph.context.QueuePositions`), which returns a row per queued task; costed as a
+#: `graph.api.context.QueuePositions`), which returns a row per queued task; costed as a
 #: page of MAX_PAGE_SIZE items.
 QUEUE_READ_COST = MAX_PAGE_SIZE
 #: Fields whose first occurrence in an operation adds a one-off cost (type, field): cost.
@@ -318,7 +318,7 @@ class IntrospectionPolicy:
     max_depth: int = 15
 
     def allows(self, mode: str | None) -> bool:
-        """Whether introspection is answered in authentication `mode` (`graph.auth`:
+        """Whether introspection is answered in authentication `mode` (`graph.security.auth`:
         local, required, disabled; None outside the app, e.g. the schema alone)."""
         return self.enabled and (mode in (None, "local") or self.with_auth)
 

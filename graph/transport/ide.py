@@ -1,6 +1,6 @@
 """GraphiQL without internet access: strawberry's GraphiQL page loads React, GraphiQL
 and its explorer plugin from unpkg.com; PostAssist serves vendored copies of those
-files (graph/static/ide, refreshed by scripts/vendor_graphiql.py and checked against
+files (graph/transport/static/ide, refreshed by scripts/vendor_graphiql.py and checked against
 the page's Subresource Integrity hashes) under `/ide/` and rewrites the page to use
 them. The page itself is vendored too (graphiql.html), so it keeps matching the files
 whatever strawberry version is installed; if it is missing, strawberry's own page is
@@ -15,7 +15,7 @@ stay in the tab and are never written to localStorage (`shouldPersistHeaders: fa
 and nothing in the URL fills the editors (`?q=`, `?variables=`, `?headers=`), so a link
 cannot open the page with a mutation or someone else's key ready to run, nor is what
 is typed copied into the address bar and the browser's history. Every response also
-carries `graph.middleware.SECURITY_HEADERS` (no framing, no sniffing, no Referer).
+carries `graph.transport.middleware.SECURITY_HEADERS` (no framing, no sniffing, no Referer).
 
 Also the pages a newcomer opens first (`add_landing_pages`): `/`, and FastAPI's `/docs`
 and `/redoc` (turned off: their Swagger and ReDoc pages load from a CDN and document no

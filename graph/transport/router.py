@@ -39,8 +39,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET, UnsetType
 
-from graph.auth import authorization_from_params, connection_cap
-from graph.context import Context
+from graph.api.context import Context
 from graph.errors import (
     BAD_REQUEST,
     OPERATION_NAME_REQUIRED,
@@ -49,7 +48,8 @@ from graph.errors import (
     error_body,
     error_entry,
 )
-from graph.ide import offline_html
+from graph.security.auth import authorization_from_params, connection_cap
+from graph.transport.ide import offline_html
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ INVALID_MESSAGE_CLOSE = 4400
 #: defines no close codes; it closes the same way here).
 CREDENTIALS_CLOSE = 4403
 #: Close code for a `connection_init` of a principal that already holds its cap of open
-#: WebSockets (`graph.auth.connection_cap`). RFC 6455 leaves 4000-4999 to applications.
+#: WebSockets (`graph.security.auth.connection_cap`). RFC 6455 leaves 4000-4999 to applications.
 #: The protocol libraries there (the graphql-ws library, reference implementation of
 #: graphql-transport-ws, and strawberry) use 4000 + an HTTP status (4400, 4401, 4403,
 #: 4406, 4408, 4409, 4429, 4500, 4504) and 4004/4005 (client side); HTTP statuses end at
@@ -379,7 +379,7 @@ class PostAssistRouter(GraphQLRouter):
 
     @property
     def graphql_ide_html(self) -> str:
-        """The GraphiQL page, loading its files from this server (`graph.ide`)."""
+        """The GraphiQL page, loading its files from this server (`graph.transport.ide`)."""
         return offline_html()
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

@@ -10,21 +10,21 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 
-from graph.context import OneQueueReadPerOperation
+from graph.api.context import OneQueueReadPerOperation
+from graph.api.mutations import Mutation
+from graph.api.queries import Query
+from graph.api.query_limits import limit_extensions
+from graph.api.strawberry_compat import graphql_schema, null_is_one_of_on_wrappers
+from graph.api.subscriptions import Subscription
 from graph.errors import CoercingExecutionContext, MaskUnexpectedErrors, log_errors
-from graph.limits import limit_extensions
-from graph.mutations import Mutation
-from graph.queries import Query
 from graph.settings import Settings, get_settings
-from graph.strawberry_compat import graphql_schema, null_is_one_of_on_wrappers
-from graph.subscriptions import Subscription
 
 
 class PostAssistSchema(strawberry.Schema):
     """A `strawberry.Schema` that logs a client's mistake in one line and a bug with its
     traceback and request id (`graph.errors.log_errors`, once per distinct error of a
     response) instead of a traceback for all, and answers `isOneOf` on a wrapping type
-    (`graph.strawberry_compat.null_is_one_of_on_wrappers`)."""
+    (`graph.api.strawberry_compat.null_is_one_of_on_wrappers`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

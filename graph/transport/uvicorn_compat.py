@@ -35,7 +35,7 @@ SUPPORTED = ("0.54.",)
 _installed = version("uvicorn")
 if not _installed.startswith(SUPPORTED):
     raise ImportError(
-        f"uvicorn {_installed} is installed; graph/uvicorn_compat.py knows the HTTP "
+        f"uvicorn {_installed} is installed; graph/transport/uvicorn_compat.py knows the HTTP "
         f"protocol classes of {', '.join(v + 'x' for v in SUPPORTED)} only: check "
         "uvicorn.protocols.http.httptools_impl.HttpToolsProtocol and h11_impl.H11Protocol "
         "(cycle, transport, loop, data_received, handle_websocket_upgrade), then widen "

@@ -1,6 +1,6 @@
 """Checking JWTs with PyJWT against `JWT_ISSUER`, `JWT_AUDIENCE` and a key: the HS256
 `JWT_SECRET`, or RS256/ES256 from `JWT_PUBLIC_KEY_FILE` or `JWT_JWKS_FILE`.
-`graph.auth` turns the identity into the principal `jwt:<sub>`."""
+`graph.security.auth` turns the identity into the principal `jwt:<sub>`."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class JWTVerifier:
         """The identity of a valid token (an admin when its `scope` or `scp`, a
         space-separated string or a list, holds `JWT_ADMIN_SCOPE`). Raises
         `UnauthenticatedError` with the one message INVALID_JWT, also for an empty
-        `sub`; the reason is an INFO line of the `graph.jwt_auth` logger (never the
+        `sub`; the reason is an INFO line of the `graph.security.jwt_auth` logger (never the
         token)."""
         try:
             key, algorithms = self._key(token)

@@ -22,7 +22,7 @@ SUPPORTED = ("0.341.",)
 _installed = version("strawberry-graphql")
 if not _installed.startswith(SUPPORTED):
     raise ImportError(
-        f"strawberry-graphql {_installed} is installed; graph/strawberry_compat.py knows "
+        f"strawberry-graphql {_installed} is installed; graph/api/strawberry_compat.py knows "
         f"the internals of {', '.join(v + 'x' for v in SUPPORTED)} only: check "
         "strawberry.Schema._schema, ExecutionContext._provided_operation_name and the "
         "isOneOf resolver of Schema._extend_introspection, then widen SUPPORTED (and the "

@@ -29,14 +29,14 @@ from rich.text import Text
 from typer.core import TyperCommand
 
 from agents.wording import counted as plural
-from graph.cli_keys import API_KEY_ENVVAR, keys_app
-from graph.client import (
+from graph.cli.client import (
     GENERATE_POST,
     TASK,
     TASK_PROGRESS,
     GraphQLClient,
     GraphQLClientError,
 )
+from graph.cli.keys import API_KEY_ENVVAR, keys_app
 
 app = typer.Typer(
     help="PostAssist: LinkedIn posts about ML papers, by LangGraph agent teams.",
@@ -73,12 +73,12 @@ def server_options(settings: Any) -> dict[str, Any]:
       only from `FORWARDED_ALLOW_IPS` (none by default; uvicorn's own default trusts
       loopback, so any local process could name the client).
     - `http`: uvicorn's HTTP protocol with a deadline of `HTTP_HEADER_TIMEOUT_SECONDS`
-      and a 16 KiB cap on each request head (`graph.uvicorn_compat`).
+      and a 16 KiB cap on each request head (`graph.transport.uvicorn_compat`).
     - `timeout_keep_alive`: uvicorn's 5 s, kept (an idle kept-alive connection closes).
     - no `limit_concurrency`: it counts every connection and WebSocket and answers 503 to
       everyone past it, so one client could fill it for all; per-principal caps
       (`WS_MAX_CONNECTIONS_PER_PRINCIPAL`) and the deadlines bound one client instead."""
-    from graph.uvicorn_compat import header_deadline_protocol
+    from graph.transport.uvicorn_compat import header_deadline_protocol
 
     return {
         "host": settings.host,
@@ -140,7 +140,7 @@ def worker_command() -> None:
     get SHUTDOWN_GRACE_SECONDS, the rest resume on another worker)."""
     import signal
 
-    from graph.app import open_services
+    from graph.services import open_services
     from graph.settings import get_settings
 
     settings = _settings_or_exit(get_settings).model_copy(update={"run_worker": True})
@@ -163,7 +163,7 @@ def export_schema(
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """Print the schema's SDL (or write it to --output)."""
-    from graph.schema import build_schema
+    from graph.api.schema import build_schema
 
     sdl = build_schema().as_str() + "\n"
     if output:

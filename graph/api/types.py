@@ -15,8 +15,8 @@ from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
 from db.snapshot import AgentSnapshot, Teams, TeamSnapshot
-from graph.connections import Connection
-from graph.context import Info
+from graph.api.context import Info
+from graph.api.pagination import Connection
 
 TaskStatus = strawberry.enum(db_models.TaskStatus, description="Lifecycle of a task.")
 Tone = strawberry.enum(db_models.Tone, description="The voice of the post.")

@@ -15,13 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.errors import error_body
+from graph.security.auth import LISTED_ORIGIN
 
 logger = logging.getLogger(__name__)
 
-#: The ASGI scope key `OriginGuard` sets to a request's `Origin` when `CORS_ORIGINS`
-#: lists that origin by name; `graph.auth.not_local` lets such a page act as the local
-#: principal (a page of any other origin never does).
-LISTED_ORIGIN = "postassist.listed_origin"
 #: What every HTTP response of the app carries (`SecurityHeadersMiddleware`): no page
 #: may be framed by another (clickjacking: X-Frame-Options for old browsers, CSP
 #: `frame-ancestors` for the rest), no response is sniffed into another type, and no
@@ -166,7 +163,7 @@ class OriginGuard:
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
             if origin is not None and self.listed(origin):
-                scope[LISTED_ORIGIN] = origin  # graph.auth.not_local trusts it
+                scope[LISTED_ORIGIN] = origin  # graph.security.auth.not_local trusts it
         await self.app(scope, receive, send)
 
 

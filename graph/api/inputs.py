@@ -26,8 +26,8 @@ from db.models import (
     PostRequest,
     VerifyRequest,
 )
+from graph.api.types import Tone
 from graph.errors import UserInputError
-from graph.types import Tone
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
 

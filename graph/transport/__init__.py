@@ -1,0 +1,8 @@
+"""How requests arrive: the GraphQL router with both WebSocket protocols (`router`), the
+ASGI middleware (`middleware`: body cap, origin and host guards, security headers), the
+offline GraphiQL page (`ide`, its vendored files in `static/ide`) and uvicorn's
+request-head deadline (`uvicorn_compat`).
+
+May import `graph.api`, `graph.security`, `graph.settings` and `graph.errors`; never
+`graph.services`, `graph.app` or `graph.cli`.
+"""
