@@ -6,7 +6,7 @@ from pathlib import Path
 
 from graph.api.schema import build_schema
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schema.graphql"
 
 
 def test_committed_sdl_matches_the_schema() -> None:

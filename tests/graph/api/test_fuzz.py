@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
 from starlette.testclient import TestClient
 
-SCHEMA = (Path(__file__).resolve().parents[2] / "schema.graphql").read_text()
+SCHEMA = (Path(__file__).resolve().parents[3] / "schema.graphql").read_text()
 #: Mutations that start work; fuzzed in their own, smaller test.
 STARTERS = ("generatePost", "verifyPost")
 QUERY_FIELDS = ["task", "tasks", "agentLogs", "teams", "health"]
