@@ -40,15 +40,28 @@ def is_approved(state: PostState) -> bool:
     return verified_by(state) >= set(VERIFIERS) and all(r["approved"] for r in reports)
 
 
+def nothing_to_revise(state: PostState) -> bool:
+    """True when a report found NOTHING_SAID (`agents.post_checks`): the request gave
+    nothing to write from, and research never fetches again, so a revision could only
+    say nothing once more."""
+    return any(
+        finding.get("kind") == "NOTHING_SAID"
+        for report in state.get("reports") or []
+        for finding in (report.get("checks") or {}).get("findings") or []
+    )
+
+
 def meta_options(state: PostState) -> list[str]:
-    """Valid next steps for the meta-supervisor; the first is the default plan's."""
+    """Valid next steps for the meta-supervisor; the first is the default plan's. A
+    rejected post goes back for a revision while revisions are left, unless
+    `nothing_to_revise`."""
     if not draft_is_current(state):
         return [CONTENT_TEAM]
     if not verified_by(state) >= set(VERIFIERS):
         return [VERIFICATION_TEAM]
     if is_approved(state):
         return [FINISH]
-    if state.get("revision", 0) < state.get("max_revisions", 0):
+    if state.get("revision", 0) < state.get("max_revisions", 0) and not nothing_to_revise(state):
         return [CONTENT_TEAM, FINISH]
     return [FINISH]
 

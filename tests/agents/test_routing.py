@@ -109,6 +109,26 @@ async def test_revision_loop_is_bounded_by_max_revisions() -> None:
     assert "needs work" in str(writer_prompts[-1]["messages"][-1].content)
 
 
+async def test_nothing_to_write_from_is_not_revised() -> None:
+    """An empty context leaves a post of the title and a question: NOTHING_SAID, and a
+    revision (research never fetches again) could only say nothing once more."""
+    events: list[Event] = []
+
+    async def emit(event: Event) -> None:
+        events.append(event)
+
+    empty = REQUEST.model_copy(update={"additional_context": ""})
+    out = await build_graph().ainvoke(
+        initial_state(empty, max_revisions=2),
+        {"recursion_limit": RECURSION_LIMIT},
+        context=RunContext(model=scripted(meta_choice="content_team"), emit=emit),
+    )
+    assert out["revision"] == 0
+    issues = [i for r in out["reports"] for i in r["issues"]]
+    assert any(i.startswith("nothing said:") for i in issues), issues
+    assert routes(events)[-1] == ("meta_supervisor", "FINISH", "plan")
+
+
 async def test_meta_supervisor_may_accept_a_rejected_post() -> None:
     out, events = await run(scripted(approve=False, meta_choice="FINISH"))
     assert out["revision"] == 0
