@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agents.graph import RECURSION_LIMIT, build_graph
-from agents.llm import ModelConfig, build_chat_model
-from agents.reporting import RunContext
-from agents.state import initial_state
+from agents.llm.chat import ModelConfig, build_chat_model
+from agents.teams.hierarchy import RECURSION_LIMIT, build_graph
+from agents.teams.nodes import RunContext
+from agents.teams.state import initial_state
 from db.models import PostRequest
 from graph.cli.client import TASK_PROGRESS, GraphQLClient
 from tests.processes import GENERATE, INPUT, Service, service_env

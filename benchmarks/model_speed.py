@@ -5,7 +5,7 @@ of the largest call PostAssist makes (a prompt near the context window and
 asserts nothing.
 
 Usage: `python -m benchmarks.model_speed [--max-tokens 512]` (from the repository root;
-needs the `local` extra). The default bundled timeout (`agents.llm.LOCAL_DEFAULT_TIMEOUT`)
+needs the `local` extra). The default bundled timeout (`agents.llm.chat.LOCAL_DEFAULT_TIMEOUT`)
 comes from these figures.
 """
 
@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 
-from agents.llm import LOCAL_DEFAULT_TIMEOUT, ModelConfig, open_model
+from agents.llm.chat import LOCAL_DEFAULT_TIMEOUT, ModelConfig, open_model
 from benchmarks.harness import print_table
 
 #: A prompt of about this many tokens stands in for the largest prompt of a run (a

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.worker import open_checkpointer
+from agents.runtime.worker import open_checkpointer
 from benchmarks.harness import (
     CANCEL,
     Timed,

@@ -16,7 +16,7 @@ planted sentence, or on a post-level flaw it is meant to catch), and the clean p
 approved. MISREAD posts (context words recombined into a claim that turns the context
 around) are caught by CONTRADICTION, which was written from them: not a held-out figure.
 
-`--tune-support` prints the sweep that chose `agents.support.SUPPORT_THRESHOLD` and
+`--tune-support` prints the sweep that chose `agents.checks.support.SUPPORT_THRESHOLD` and
 `COMMON_ZIPF`: every sentence of the clean posts (supported) against the planted
 sentences of the UNSUPPORTED posts, for each common-word cut-off and threshold.
 
@@ -40,12 +40,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from agents import checks, compose, post_checks, prose, support
-from agents.graph import RECURSION_LIMIT, build_graph, build_verification_graph
-from agents.grounding import is_hashtag_line, split_sentences
-from agents.llm import open_model
-from agents.reporting import RunContext
-from agents.state import initial_state
+from agents.checks import compose, prose, rules, support, verdicts
+from agents.checks.grounding import is_hashtag_line, split_sentences
+from agents.llm.chat import open_model
+from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
+from agents.teams.nodes import RunContext
+from agents.teams.state import initial_state
 from db.events import Event
 from db.models import EventKind, PostRequest
 from graph.settings import Settings
@@ -70,7 +70,7 @@ def post_figures(post: str, *, title: str, context: str) -> dict[str, Any]:
     claim or content), `long` (sentences over `prose.MAX_SENTENCE_WORDS`), `repeated`
     (sentences that repeat a sentence or a phrase), `body` and `supported` (body
     sentences, i.e. statements that the support check scores, and how many pass)."""
-    tech = post_checks.technical_findings(post, title=title, context=context)
+    tech = verdicts.technical_findings(post, title=title, context=context)
     units = [s for s in split_sentences(post) if not is_hashtag_line(s)]
     body = [s for s in units if support.is_scored(s)]
     scores = [support.sentence_support(s, title=title, context=context) for s in body]
@@ -119,7 +119,7 @@ async def generate(model: BaseChatModel, paper: dict[str, Any]) -> dict[str, Any
         "status": status,
         "approved": bool(reports) and all(r["approved"] for r in reports),
         **post_figures(post, title=paper["title"], context=paper["context"]),
-        "hard": len(checks.style_check(post, 10)["hard_issues"]) if post else 1,
+        "hard": len(rules.style_check(post, 10)["hard_issues"]) if post else 1,
         "seconds": time.monotonic() - started,
         "calls": usage["calls"],
         "tokens": usage["tokens"],
@@ -153,7 +153,7 @@ async def verify(
     state.update(draft={"content": post["post"], "hashtags": []}, draft_round=0)
     out = await build_verification_graph().ainvoke(state, context=RunContext(model=model))
     reports = out["reports"]
-    found = [post_checks.Finding(**f) for r in reports for f in r["checks"].get("findings", [])]
+    found = [verdicts.Finding(**f) for r in reports for f in r["checks"].get("findings", [])]
     return devset.judge(post, found), all(r["approved"] for r in reports)
 
 

@@ -58,7 +58,7 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from agents.local_model import free_port
+from agents.llm.local_server import free_port
 from benchmarks.harness import bench_env, median, print_table, start_service
 from db import keys
 from db.engine import create_engine, create_session_factory

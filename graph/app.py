@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agents.execution import ModelFactory
+from agents.runtime.execution import ModelFactory
 from db import VERSION
 from graph.api.context import get_context
 from graph.api.schema import build_schema

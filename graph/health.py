@@ -24,8 +24,8 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agents.llm import ModelSource
-from agents.model_gate import ModelState, ModelStatus
+from agents.llm.chat import ModelSource
+from agents.llm.gate import ModelState, ModelStatus
 from db.bus import bus_state
 
 logger = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from typing import Any
 from broadcaster import Broadcast
 from langchain_core.language_models import BaseChatModel
 
-from agents.execution import ModelFactory
-from agents.llm import ModelSource, ModelUnavailableError, endpoint_probe, open_model
-from agents.tasks import open_task_service
-from agents.worker import run_worker
+from agents.llm.chat import ModelSource, ModelUnavailableError, endpoint_probe, open_model
+from agents.runtime.execution import ModelFactory
+from agents.runtime.tasks import open_task_service
+from agents.runtime.worker import run_worker
 from db.bus import broadcast_for
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog

@@ -12,10 +12,11 @@ from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agents.llm import LOCAL_MODEL_ALIAS, ModelConfig
-from agents.sources import ARXIV_API_URL, SourcesConfig
-from agents.sources import DEFAULT_TIMEOUT as DEFAULT_SOURCES_TIMEOUT
-from agents.worker import WorkerConfig, default_worker_id
+from agents.llm.chat import ModelConfig
+from agents.llm.local_server import LOCAL_MODEL_ALIAS
+from agents.runtime.worker import WorkerConfig, default_worker_id
+from agents.teams.sources import ARXIV_API_URL, SourcesConfig
+from agents.teams.sources import DEFAULT_TIMEOUT as DEFAULT_SOURCES_TIMEOUT
 
 
 class Settings(BaseSettings):

@@ -26,7 +26,7 @@ pytest_plugins = ["tests.source_server"]
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 # No test reaches the internet: research fetches real sources (arXiv, Tavily) only where a
-# test points it at a local fixture server (tests/agents/test_sources.py). Set here, before
+# test points it at a local fixture server (tests/agents/teams/test_sources.py). Set here, before
 # any Settings() is read, and inherited by the servers and workers that tests start.
 os.environ["SOURCES_ENABLED"] = "false"
 os.environ.pop("TAVILY_API_KEY", None)

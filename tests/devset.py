@@ -18,13 +18,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agents import post_checks
-from agents.grounding import split_sentences
+from agents.checks import verdicts
+from agents.checks.grounding import split_sentences
 
 DATA = Path(__file__).resolve().parent / "data"
-#: Which finding kinds (`agents.post_checks`) catch each planted flaw. MISREAD (context
+#: Which finding kinds (`agents.checks.verdicts`) catch each planted flaw. MISREAD (context
 #: words recombined into a claim that turns the context around: "triples the GPU
-#: memory" for "cuts ... by 3 times") is caught by CONTRADICTION (`agents.polarity`);
+#: memory" for "cuts ... by 3 times") is caught by CONTRADICTION (`agents.checks.polarity`);
 #: the two posts of the set are the examples it was written from, so the figure is no
 #: held-out measure.
 CATCHES: dict[str, set[str]] = {
@@ -79,12 +79,12 @@ def planted_sentences(entry: dict[str, Any]) -> set[str]:
     return {s for s, n in mine.items() if n > clean[s]}
 
 
-def findings(entry: dict[str, Any]) -> list[post_checks.Finding]:
+def findings(entry: dict[str, Any]) -> list[verdicts.Finding]:
     """Every finding of both verifiers' checks on a development-set post."""
     paper = papers()[entry["paper_id"]]
     source = {"title": paper["title"], "context": paper["context"]}
-    found = post_checks.technical_findings(entry["post"], **source)
-    return found + post_checks.style_findings(entry["post"], entry["max_hashtags"], **source)
+    found = verdicts.technical_findings(entry["post"], **source)
+    return found + verdicts.style_findings(entry["post"], entry["max_hashtags"], **source)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Judged:
         return not self.kinds
 
 
-def judge(entry: dict[str, Any], found: list[post_checks.Finding] | None = None) -> Judged:
+def judge(entry: dict[str, Any], found: list[verdicts.Finding] | None = None) -> Judged:
     """Judge the checks' `found` findings (default: `findings(entry)`) on `entry`."""
     found = findings(entry) if found is None else found
     flaw, planted = entry["flaw"], planted_sentences(entry)

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 
-from agents.compose import reader_voice
+from agents.checks.compose import reader_voice
 
 Handler = Callable[[list[BaseMessage], list[str]], AIMessage]
 _ids = itertools.count(1)

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from agents.local_model import free_port
+from agents.llm.local_server import free_port
 
 GENERATE = "mutation($input: GeneratePostInput!) { generatePost(input: $input) { id } }"
 TASK = """query($id: ID!) { task(id: $id) {

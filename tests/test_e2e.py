@@ -19,8 +19,8 @@ from typing import NamedTuple
 import httpx
 import pytest
 
-from agents import checks, post_checks
-from agents.state import TEAMS
+from agents.checks import rules, verdicts
+from agents.teams.state import TEAMS
 from graph.cli.client import GraphQLClient
 from tests.graph.conftest import free_port
 
@@ -176,7 +176,7 @@ def test_generation_with_the_bundled_model(served: Served) -> None:
 
     post = task["result"]["content"]
     assert post.strip()
-    check = checks.style_check(post, max_hashtags=5)
+    check = rules.style_check(post, max_hashtags=5)
     assert check["hard_issues"] == [], check  # <= 3000 chars, <= 5 hashtags, hook before fold
     assert task["result"]["hashtags"]
     assert {r["agent"] for r in task["verificationReports"]} == {"tech_verifier", "style_checker"}
@@ -191,7 +191,7 @@ def test_generation_with_the_bundled_model(served: Served) -> None:
             assert ("AGENT_STARTED", team, agent) in seen
             assert ("AGENT_FINISHED", team, agent) in seen
     # Honest outcome: either no sentence fails the grounding check, or the task says so.
-    tech = post_checks.technical_report(post, title=TITLE, context=ABSTRACT)
+    tech = verdicts.technical_report(post, title=TITLE, context=ABSTRACT)
     if task["approved"] is not False:
         assert tech["unsupported_claims"] == [], tech["unsupported_claims"]
     else:

@@ -23,8 +23,8 @@ PACKAGES = ("agents", "graph", "db")
 OWN = {*PACKAGES, "tests", "benchmarks", "scripts"}
 #: Each seam, and the distributions whose version it checks (`version(name)`).
 SEAMS = {
-    "agents.dbos_compat": ("dbos",),
-    "agents.langchain_compat": ("langchain-core", "langchain-openai"),
+    "agents.runtime.dbos_compat": ("dbos",),
+    "agents.llm.langchain_compat": ("langchain-core", "langchain-openai"),
     "graph.api.strawberry_compat": ("strawberry-graphql",),
     "graph.transport.uvicorn_compat": ("uvicorn",),
     "db.broadcaster_compat": ("broadcaster",),

@@ -14,9 +14,9 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
-from agents.execution import QUEUE_NAME
-from agents.llm import ModelSource
-from agents.tasks import TaskService
+from agents.llm.chat import ModelSource
+from agents.runtime.execution import QUEUE_NAME
+from agents.runtime.tasks import TaskService
 from db import repository
 from db.engine import SessionFactory
 from db.event_log import EventLog

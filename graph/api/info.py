@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from agents.model_gate import ModelState as ModelStateValue
-from agents.model_gate import ModelStatus
-from agents.state import DISPLAY_NAMES, ROLES, SUPERVISORS, TEAMS
+from agents.llm.gate import ModelState as ModelStateValue
+from agents.llm.gate import ModelStatus
+from agents.teams.state import DISPLAY_NAMES, ROLES, SUPERVISORS, TEAMS
 
 ModelState = strawberry.enum(
     ModelStateValue,
@@ -31,7 +31,7 @@ class TeamInfo:
 
     @classmethod
     def all(cls) -> list[TeamInfo]:
-        """The teams in `agents.state.TEAMS`, in order."""
+        """The teams in `agents.teams.state.TEAMS`, in order."""
         return [
             cls(
                 name=team,

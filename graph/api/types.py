@@ -9,7 +9,7 @@ import strawberry
 from graphql import OperationType
 from strawberry.scalars import JSON
 
-from agents.state import DISPLAY_NAMES
+from agents.teams.state import DISPLAY_NAMES
 from db import models as db_models
 from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow

@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand
 
-from agents.wording import counted as plural
+from agents.checks.wording import counted as plural
 from graph.cli.client import (
     GENERATE_POST,
     TASK,

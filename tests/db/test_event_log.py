@@ -8,7 +8,7 @@ import json
 import pytest
 from broadcaster import Broadcast
 
-from agents.state import initial_teams
+from agents.teams.state import initial_teams
 from db import repository
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 
 from graph.app import create_app
 from graph.settings import Settings
-from tests.agents.test_model_gate import stub_server
+from tests.agents.llm.test_gate import stub_server
 from tests.graph.conftest import GQL, free_port
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from agents.sources import ARXIV_API_URL, SourcesConfig
+from agents.teams.sources import ARXIV_API_URL, SourcesConfig
 from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import scripted

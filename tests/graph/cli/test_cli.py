@@ -335,7 +335,7 @@ def test_serve_shows_the_services_own_log_lines_at_log_level() -> None:
     try:
         _configure_logging(get_settings().model_copy(update={"log_level": "debug"}))
         assert logging.getLogger("graph.app").isEnabledFor(logging.DEBUG)
-        assert logging.getLogger("agents.worker").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("agents.runtime.worker").isEnabledFor(logging.DEBUG)
         assert not logging.getLogger("dbos").isEnabledFor(logging.INFO)  # libraries: WARNING
     finally:
         for name, level in saved.items():

@@ -1,0 +1,178 @@
+"""Starting, cancelling and retrying tasks from any replica, through DBOS's client.
+
+A task row, its TASK_QUEUED event (with its place in the queue) and its workflow are
+written in one transaction (`DBOSClient.
+enqueue_in_transaction` on the session's connection; the DBOS system tables live in
+the app's database), so neither exists without the other. Cancel goes through DBOS and
+reaches whichever worker runs the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dbos import DBOS, DBOSClient, EnqueueOptions
+
+from agents.runtime.execution import QUEUE_NAME
+from agents.teams.state import VERIFICATION_TEAM, initial_teams
+from db import VERSION, repository
+from db.engine import plain_url
+from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
+from db.events import Event
+from db.models import LOCAL_OWNER, EventKind, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
+from db.snapshot import Teams
+
+#: Seconds `cancel` waits for the worker that runs a task to write CANCELLED before it
+#: writes it itself (the worker is gone, or the run never started).
+CANCEL_WAIT = 3.0
+#: Seconds between reads while waiting for a task to change.
+POLL = 0.05
+
+
+class TaskService:
+    """Creates, cancels and retries tasks; any process may use it, worker or not."""
+
+    def __init__(self, *, event_log: EventLog, client: DBOSClient) -> None:
+        self.event_log = event_log
+        self.client = client
+
+    @property
+    def session_factory(self) -> Any:
+        """The event log's session factory."""
+        return self.event_log.session_factory
+
+    async def create_generation(self, request: PostRequest, *, owner: str = LOCAL_OWNER) -> Task:
+        """Store a PENDING generation task of principal `owner` with its queued
+        workflow; return it."""
+        return await self._create(request, TaskKind.GENERATE, initial_teams(), owner=owner)
+
+    async def run_verification(self, request: VerifyRequest, *, owner: str = LOCAL_OWNER) -> Task:
+        """Queue the Verification team alone on `request.content` (a task of principal
+        `owner`), wait for it and return the finished task (bound the wait with
+        `asyncio.timeout`)."""
+        teams = initial_teams(teams=(VERIFICATION_TEAM,))
+        task = await self._create(
+            request, TaskKind.VERIFY, teams, content=request.content, owner=owner
+        )
+        return await self.wait(task.id)
+
+    async def _create(
+        self,
+        request: PostRequest,
+        kind: TaskKind,
+        teams: Teams,
+        *,
+        owner: str,
+        content: str | None = None,
+    ) -> Task:
+        async with self.session_factory() as session:
+            task = await repository.create_task(
+                session=session, request=request, kind=kind, teams=teams, content=content,
+                owner=owner, commit=False,
+            )  # fmt: skip
+            await self._enqueue(session, task.id, workflow_id=task.id)
+            position = await repository.count_tasks(session=session, status=TaskStatus.PENDING)
+            queued = Event(
+                EventKind.TASK_QUEUED, f"queued at position {position}", data={"position": position}
+            )
+            row = await self.event_log.write(session, task.id, queued)
+            await session.commit()
+        await self.event_log.publish(row)
+        return task  # the event's fold updated this very object before the commit
+
+    async def _enqueue(self, session: Any, task_id: str, *, workflow_id: str) -> None:
+        options: EnqueueOptions = {
+            "queue_name": QUEUE_NAME,
+            "workflow_name": "postassist.run_task",
+            "workflow_id": workflow_id,
+            "app_version": VERSION,
+        }
+        connection = await session.connection()
+        await connection.run_sync(
+            lambda sync: self.client.enqueue_in_transaction(sync, options, task_id)
+        )
+
+    async def wait(self, task_id: str) -> Task:
+        """The task once it is terminal (bound the wait with `asyncio.timeout`)."""
+        while True:
+            task = await self.get(task_id)
+            if TaskStatus(task.status).is_terminal:
+                return task
+            await asyncio.sleep(POLL)
+
+    async def get(self, task_id: str) -> Task:
+        """The task; `TaskNotFoundError` for an unknown id."""
+        async with self.session_factory() as session:
+            task = await repository.get_task(session=session, task_id=task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        return task
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a PENDING or RUNNING task wherever it runs; return it CANCELLED.
+
+        The workflow is cancelled in DBOS (a queued one leaves the queue, a running
+        one's step gets `CancelledError` on its worker, which writes CANCELLED). If no
+        worker writes it within `CANCEL_WAIT` seconds, it is written here. Raises
+        `TaskNotFoundError`, and `TaskClosedError` when the task already finished.
+        """
+        task = await self.get(task_id)
+        if TaskStatus(task.status).is_terminal:
+            raise TaskClosedError(f"task {task_id} already finished as {task.status}")
+        for workflow_id in (task_id, *self._retry_ids(task)):
+            await self.client.cancel_workflow_async(workflow_id)
+        if task.status == TaskStatus.RUNNING:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CANCEL_WAIT):
+                    return await self._cancelled(await self.wait(task_id))
+        with contextlib.suppress(TaskClosedError):
+            await self.event_log.append(task_id, Event.task_status(TaskStatus.CANCELLED))
+        return await self._cancelled(await self.get(task_id))
+
+    @staticmethod
+    async def _cancelled(task: Task) -> Task:
+        if task.status != TaskStatus.CANCELLED:
+            raise TaskClosedError(f"task {task.id} already finished as {task.status}")
+        return task
+
+    @staticmethod
+    def _retry_ids(task: Task) -> list[str]:
+        return [f"{task.id}:retry-{n}" for n in range(1, task.attempt + 1)]
+
+    async def retry(self, task_id: str) -> Task:
+        """Run a FAILED task again from its last checkpoint; return it PENDING.
+        Raises `TaskNotFoundError`, and `TaskClosedError` unless the task FAILED."""
+        task = await self.get(task_id)
+        async with self.session_factory() as session:
+            row = await self.event_log.reopen(session, task_id)
+            if row is None:
+                raise TaskClosedError(f"only a FAILED task can be retried, not {task.status}")
+            await self._enqueue(session, task_id, workflow_id=f"{task_id}:retry-{task.attempt}")
+            await session.commit()
+        await self.event_log.publish(row)
+        return await self.get(task_id)
+
+    async def queue_position(self, task_id: str) -> int | None:
+        """1 for the next task to start, 2 after it...; None unless the task is queued."""
+        queued = await self.client.list_queued_workflows_async(
+            queue_name=QUEUE_NAME, status=["ENQUEUED"], sort_desc=False
+        )
+        ids = [w.workflow_id.split(":")[0] for w in queued]
+        return ids.index(task_id) + 1 if task_id in ids else None
+
+
+@contextlib.asynccontextmanager
+async def open_task_service(database_url: str, event_log: EventLog) -> AsyncIterator[TaskService]:
+    """A `TaskService` with its own DBOS client for the context's lifetime; DBOS's
+    system tables are created or migrated first (idempotent), so an API-only replica
+    can enqueue before any worker has started."""
+    url = plain_url(database_url)
+    await asyncio.to_thread(DBOS.migrate, url)
+    client = DBOSClient(system_database_url=url)
+    try:
+        yield TaskService(event_log=event_log, client=client)
+    finally:
+        client.destroy()

@@ -1,0 +1,100 @@
+"""The wiring of the hierarchy: meta-supervisor over the Content and Verification teams.
+
+```
+meta_supervisor ──> content_team      (content_supervisor -> paper_researcher | linkedin_creator)
+        ^      └──> verification_team (verification_supervisor -> tech_verifier | style_checker)
+        └──────────────┘
+```
+
+Each team is a subgraph used as a node, with an edge back to the meta-supervisor;
+inside it, each agent has an edge back to its supervisor. Nodes get the model and
+the event sink per run from LangGraph's runtime context (`RunContext`); nothing is
+compiled at import time.
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.teams import content, verification
+from agents.teams.nodes import Node, RunContext, agent_node
+from agents.teams.state import (
+    CONTENT_TEAM,
+    FINISH,
+    LINKEDIN_CREATOR,
+    META_SUPERVISOR,
+    PAPER_RESEARCHER,
+    STYLE_CHECKER,
+    SUPERVISORS,
+    TEAMS,
+    TECH_VERIFIER,
+    VERIFICATION_TEAM,
+    PostState,
+)
+from agents.teams.supervisors import meta_supervisor, team_supervisor
+
+#: LangGraph super-steps allowed per graph run; the plan needs ~30 with 2 revisions.
+RECURSION_LIMIT = 100
+
+#: Each agent's node: its work and the activity it reports when it starts.
+AGENT_NODES: dict[str, Node] = {
+    PAPER_RESEARCHER: agent_node(PAPER_RESEARCHER, "researching the paper", content.research),
+    LINKEDIN_CREATOR: agent_node(LINKEDIN_CREATOR, "writing the post", content.create),
+    TECH_VERIFIER: agent_node(TECH_VERIFIER, "checking technical accuracy", verification.verify),
+    STYLE_CHECKER: agent_node(STYLE_CHECKER, "checking LinkedIn style", verification.verify),
+}
+
+
+def _route(state: PostState) -> str:
+    return state["next"]
+
+
+def team_graph(team: str) -> CompiledStateGraph:
+    """`team`'s subgraph: its supervisor, and each agent with an edge back to it."""
+    supervisor = SUPERVISORS[team]
+    builder = StateGraph(PostState, context_schema=RunContext)
+    builder.add_node(supervisor, team_supervisor(team))
+    builder.add_edge(START, supervisor)
+    for agent in TEAMS[team]:
+        builder.add_node(agent, AGENT_NODES[agent])
+        builder.add_edge(agent, supervisor)
+    builder.add_conditional_edges(supervisor, _route, {**{a: a for a in TEAMS[team]}, FINISH: END})
+    return builder.compile(name=team)
+
+
+def build_graph(*, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    """Build the full hierarchy: meta-supervisor over the Content and Verification teams.
+
+    Input and output are `PostState` (start from `agents.teams.state.initial_state`). Run it
+    with `config={"recursion_limit": RECURSION_LIMIT}` and
+    `context=RunContext(model=..., emit=...)`; with a `checkpointer`, also a
+    `thread_id` in `config["configurable"]`. Model and tool errors propagate (after an
+    AGENT_ERROR event).
+    """
+    builder = StateGraph(PostState, context_schema=RunContext)
+    builder.add_node(META_SUPERVISOR, meta_supervisor)
+    for team in TEAMS:
+        builder.add_node(team, team_graph(team))
+        builder.add_edge(team, META_SUPERVISOR)
+    builder.add_edge(START, META_SUPERVISOR)
+    builder.add_conditional_edges(
+        META_SUPERVISOR,
+        _route,
+        {CONTENT_TEAM: CONTENT_TEAM, VERIFICATION_TEAM: VERIFICATION_TEAM, FINISH: END},
+    )
+    return builder.compile(name="postassist", checkpointer=checkpointer)
+
+
+def build_verification_graph(
+    *, checkpointer: BaseCheckpointSaver | None = None
+) -> CompiledStateGraph:
+    """Build the Verification team alone (for `verifyPost`): it checks `state["draft"]`
+    against `state["request"]` and leaves its reports in `state["reports"]`. Run it as
+    `build_graph`."""
+    builder = StateGraph(PostState, context_schema=RunContext)
+    builder.add_node(VERIFICATION_TEAM, team_graph(VERIFICATION_TEAM))
+    builder.add_edge(START, VERIFICATION_TEAM)
+    builder.add_edge(VERIFICATION_TEAM, END)
+    return builder.compile(name="verification", checkpointer=checkpointer)

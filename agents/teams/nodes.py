@@ -1,0 +1,163 @@
+"""Per-run dependencies (`RunContext`) and the `Reporter` every node uses to call the
+model and tools while reporting each step as an `Event`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.tools import BaseTool
+from langgraph.runtime import Runtime
+from pydantic import BaseModel
+
+from agents.teams import plan
+from agents.teams.sources import SourcesConfig
+from agents.teams.state import TEAM_OF, PostState
+from db.events import Event
+from db.models import EventKind
+
+Emit = Callable[[Event], Awaitable[None]]
+#: An agent's work: `(update, summary, result)`: the state update, a one-line summary
+#: for the AGENT_FINISHED event and task columns to store with it (or None).
+Work = Callable[["Reporter", PostState], Awaitable[tuple[dict[str, Any], str, dict | None]]]
+#: A LangGraph node of PostAssist's graphs: state and runtime in, a state update out.
+Node = Callable[[PostState, "Runtime[RunContext]"], Awaitable[dict[str, Any]]]
+
+
+async def discard(_event: Event) -> None:
+    """An `Emit` that drops every event (runs nobody watches)."""
+    return None
+
+
+async def nothing_to_flush() -> None:
+    """The `flush` of an `emit` that stores each event before it returns."""
+    return None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What one graph run needs, passed as LangGraph's runtime context
+    (`graph.ainvoke(state, config, context=RunContext(...))`): the chat model, where to
+    report events, `flush()`, which every node awaits before it returns so that a
+    buffering `emit` has stored the node's events before LangGraph checkpoints it, and
+    where research may fetch real sources (`sources`; the default fetches nothing)."""
+
+    model: BaseChatModel
+    emit: Emit = discard
+    flush: Callable[[], Awaitable[None]] = nothing_to_flush
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Reports the steps of one node: `team` and `agent` name who acts (a supervisor
+    or an agent; `team` is None for the meta-supervisor)."""
+
+    context: RunContext
+    team: str | None
+    agent: str
+
+    @classmethod
+    def of(cls, runtime: Runtime[RunContext], *, team: str | None, agent: str) -> Reporter:
+        """The reporter for `agent` of `team` in the run of `runtime`."""
+        return cls(runtime.context, team, agent)
+
+    async def emit(self, kind: EventKind, message: str = "", **fields: Any) -> None:
+        """Report an event by this node (`fields`: `data`, `progress`, `result`, or a
+        `team`/`agent` override)."""
+        fields = {"team": self.team, "agent": self.agent, **fields}
+        await self.context.emit(Event(kind, message, **fields))
+
+    async def _usage(self, message: AIMessage | None, *, purpose: str, started: float) -> None:
+        usage = (message.usage_metadata if message is not None else None) or {}
+        tokens = {k: usage.get(k, 0) for k in ("input_tokens", "output_tokens", "total_tokens")}
+        seconds = round(time.monotonic() - started, 3)
+        await self.emit(
+            EventKind.LLM_USAGE,
+            f"{purpose}: {tokens['total_tokens']} tokens",
+            data={"purpose": purpose, **tokens, "seconds": seconds},
+        )
+
+    async def _calling(self, purpose: str, **data: Any) -> float:
+        """Report that a model call for `purpose` is sent (LLM_CALL: the agent now waits
+        for the model, its turn at a busy one included); return the monotonic start."""
+        await self.emit(
+            EventKind.LLM_CALL,
+            f"waiting for the model: {purpose}",
+            data={"purpose": purpose, **data},
+        )
+        return time.monotonic()
+
+    async def write(self, messages: list[Any], *, purpose: str, max_tokens: int) -> str:
+        """Free-text model call (at most `max_tokens` output tokens); reports the call
+        (LLM_CALL) and its token usage (LLM_USAGE). Returns the text."""
+        started = await self._calling(purpose, max_tokens=max_tokens)
+        reply = await self.context.model.ainvoke(messages, max_tokens=max_tokens)
+        await self._usage(reply, purpose=purpose, started=started)
+        return reply.content if isinstance(reply.content, str) else str(reply.content)
+
+    async def judge(
+        self,
+        schema: type[BaseModel],
+        messages: list[Any],
+        *,
+        purpose: str,
+        max_tokens: int | None = None,
+    ) -> tuple[Any | None, str | None]:
+        """Structured-output call (function calling). Returns `(parsed, None)`, or
+        `(None, why)` when the answer could not be parsed; reports the call (LLM_CALL)
+        and its token usage (LLM_USAGE). `max_tokens` caps the answer (models with a
+        `max_tokens` field; others keep their own cap)."""
+        started = await self._calling(purpose, schema=schema.__name__)
+        model = self.context.model
+        if max_tokens is not None and "max_tokens" in type(model).model_fields:
+            model = model.model_copy(update={"max_tokens": max_tokens})
+        runnable = model.with_structured_output(schema, method="function_calling", include_raw=True)
+        out = await runnable.ainvoke(messages)
+        await self._usage(out.get("raw"), purpose=purpose, started=started)
+        if out.get("parsing_error") is not None:
+            return None, f"unparseable answer ({type(out['parsing_error']).__name__})"
+        if out.get("parsed") is None:
+            return None, "the model answered without the structured output"
+        return out["parsed"], None
+
+    async def tool(self, fn: BaseTool, args: dict[str, Any]) -> Any:
+        """Invoke a LangChain tool, reporting the call and a summary of its result."""
+        await self.emit(EventKind.TOOL_CALL, fn.name, data={"tool": fn.name, "args": args})
+        result = await fn.ainvoke(args)
+        summary = result if isinstance(result, dict | list) else {"text": str(result)}
+        await self.emit(
+            EventKind.TOOL_RESULT, f"{fn.name} returned", data={"tool": fn.name, "result": summary}
+        )
+        return result
+
+
+def agent_node(agent: str, activity: str, work: Work) -> Node:
+    """The graph node of `agent`: its `work`, reported as AGENT_STARTED, then
+    AGENT_FINISHED (with the plan's progress and any task columns to store) or
+    AGENT_ERROR (the exception's type only: its text may be a provider's raw answer or
+    SQL; the task's error says what happened), after which the error is re-raised."""
+    team = TEAM_OF[agent]
+
+    async def node(state: PostState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        reporter = Reporter.of(runtime, team=team, agent=agent)
+        await reporter.emit(EventKind.AGENT_STARTED, activity)
+        try:
+            update, summary, result = await work(reporter, state)
+        except Exception as exc:
+            await reporter.emit(EventKind.AGENT_ERROR, f"{agent} stopped: {type(exc).__name__}")
+            raise
+        update["steps_done"] = state.get("steps_done", 0) + 1
+        after: PostState = {**state, **update}  # type: ignore[typeddict-item]
+        await reporter.emit(
+            EventKind.AGENT_FINISHED, summary, progress=plan.progress(after), result=result
+        )
+        await runtime.context.flush()
+        return update
+
+    node.__name__ = agent
+    return node

@@ -1,0 +1,117 @@
+"""State shared by the meta graph and both team subgraphs, and the team structure."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from agents.teams.sources import effective_request
+from db.models import PostRequest
+from db.snapshot import Teams
+
+META_SUPERVISOR = "meta_supervisor"
+CONTENT_TEAM = "content_team"
+VERIFICATION_TEAM = "verification_team"
+CONTENT_SUPERVISOR = "content_supervisor"
+VERIFICATION_SUPERVISOR = "verification_supervisor"
+PAPER_RESEARCHER = "paper_researcher"
+LINKEDIN_CREATOR = "linkedin_creator"
+TECH_VERIFIER = "tech_verifier"
+STYLE_CHECKER = "style_checker"
+FINISH = "FINISH"
+
+#: The static structure: team name -> its agents, in default-plan order.
+TEAMS: dict[str, tuple[str, ...]] = {
+    CONTENT_TEAM: (PAPER_RESEARCHER, LINKEDIN_CREATOR),
+    VERIFICATION_TEAM: (TECH_VERIFIER, STYLE_CHECKER),
+}
+#: Display names, as the PostAssist design calls them.
+DISPLAY_NAMES: dict[str, str] = {
+    META_SUPERVISOR: "Meta-supervisor",
+    CONTENT_TEAM: "Content team",
+    VERIFICATION_TEAM: "Verification team",
+    PAPER_RESEARCHER: "PaperResearcher",
+    LINKEDIN_CREATOR: "LinkedInCreator",
+    TECH_VERIFIER: "TechVerifier",
+    STYLE_CHECKER: "StyleChecker",
+}
+#: What each agent does, for `teams` in the API and for prompts.
+ROLES: dict[str, str] = {
+    PAPER_RESEARCHER: "research notes: summary, key insights, metrics, limitations, sources",
+    LINKEDIN_CREATOR: "the post: hook, body, key takeaways, question, hashtags",
+    TECH_VERIFIER: "technical accuracy report (score 0..1, issues, approved)",
+    STYLE_CHECKER: "LinkedIn style report (score 0..1, issues, approved)",
+}
+
+
+class PostState(TypedDict, total=False):
+    """The graph state. Every team reads and writes the same keys.
+
+    - `revision`: 0 for the first draft, +1 each time the meta-supervisor sends the
+      post back; `max_revisions` bounds it.
+    - `research_round` / `draft_round`: the `revision` the notes / draft were made in.
+    - `reports`: verification reports of the current draft, one per verifier agent.
+    - `feedback`: issues from the rejected reports, for the Content team's next round.
+    - `steps_done`: agent runs finished so far (for progress from the plan).
+    - `next`: the last routing decision of whichever supervisor ran last.
+    - `request`: the `PostRequest` as JSON (checkpoints store plain data); read it
+      with `request_of(state)` (with the fetched sources) or `given_request_of(state)`.
+    - `research`: the PaperResearcher's notes; `research["fetched"]` keeps what it
+      fetched (`agents.teams.sources.Fetched`), so a resumed run never fetches again.
+    """
+
+    request: dict[str, Any]
+    research: dict[str, Any] | None
+    research_round: int
+    draft: dict[str, Any] | None
+    draft_round: int
+    reports: list[dict[str, Any]]
+    feedback: list[str]
+    revision: int
+    max_revisions: int
+    steps_done: int
+    next: str
+
+
+#: Each team's supervisor.
+SUPERVISORS: dict[str, str] = {
+    CONTENT_TEAM: CONTENT_SUPERVISOR,
+    VERIFICATION_TEAM: VERIFICATION_SUPERVISOR,
+}
+#: Each agent's team.
+TEAM_OF: dict[str, str] = {agent: team for team, agents in TEAMS.items() for agent in agents}
+
+
+def initial_state(request: PostRequest, *, max_revisions: int) -> PostState:
+    """Return the state a generation starts from (nothing researched or written)."""
+    return PostState(
+        request=request.model_dump(mode="json"),
+        research=None,
+        research_round=-1,
+        draft=None,
+        draft_round=-1,
+        reports=[],
+        feedback=[],
+        revision=0,
+        max_revisions=max_revisions,
+        steps_done=0,
+        next="",
+    )
+
+
+def request_of(state: PostState) -> PostRequest:
+    """The request the run works from, and every check grounds against: the user's
+    (`given_request_of`) with what research fetched from real sources
+    (`research["fetched"]`: arXiv's title in place of an id, the fetched text added to
+    the context; `agents.teams.sources.effective_request`). The user's own before research."""
+    fetched = (state.get("research") or {}).get("fetched")
+    return effective_request(given_request_of(state), fetched)
+
+
+def given_request_of(state: PostState) -> PostRequest:
+    """The request as the user gave it, validated again from the state's JSON."""
+    return PostRequest.model_validate(state["request"])
+
+
+def initial_teams(*, teams: tuple[str, ...] = tuple(TEAMS)) -> Teams:
+    """The task snapshot before anything ran: `teams` (default all) with every status IDLE."""
+    return Teams.initial({team: TEAMS[team] for team in teams})
