@@ -102,14 +102,16 @@ def test_a_killed_worker_is_taken_over_or_resumes_under_its_id(fleet: tuple[Flee
         killed_at = time.time()
         if restart:
             fleet_.start_worker("w1")
+            ready_after = time.time() - killed_at
         fleet_.wait_all(ids, timeout=DEAD_AFTER + 20)
         for task_id in ids:
             assert_one_clean_run(fleet_.api.events(task_id))
         resumed = [e for v in victims for e in fleet_.api.events(v) if e["kind"] == "TASK_RESUMED"]
         assert len(resumed) == len(victims), resumed
         delays = [_at(e) - killed_at for e in resumed]
-        if restart:  # w1's own recovery re-queues them at once, before any takeover
-            assert max(delays) < DEAD_AFTER, delays
+        if restart:  # w1's own recovery re-queues them as it starts, not DEAD_AFTER later
+            # (timed from w1's restart, which took over 8 s on a loaded 2-core machine)
+            assert max(delays) < min(ready_after, DEAD_AFTER) + 2, (delays, ready_after)
         else:  # taken over by w2 once w1's heartbeat is DEAD_AFTER old
             assert {e["data"]["worker"] for e in resumed} == {"w2"}
             assert DEAD_AFTER - 1 < min(delays) < DEAD_AFTER + 5, delays
