@@ -37,11 +37,13 @@ class Fleet:
         self.workdir, self.env = workdir, env
         self.api = Service(env, workdir / "api.log", worker=False)
         self.workers: dict[str, Proc] = {}
+        self.starts = 0  # a log file per start: a restarted worker's must not hold "ready"
 
     def start_worker(self, name: str) -> Proc:
         """Start worker `name` and wait until it takes work."""
         env = {**self.env, "WORKER_ID": name}
-        log = self.workdir / f"{name}-{len(self.workers)}.log"
+        self.starts += 1
+        log = self.workdir / f"{name}-{self.starts}.log"
         self.workers[name] = proc = worker(env, log)
         proc.wait_output(f"worker {name} ready")
         return proc
