@@ -6,13 +6,13 @@ a small model's misreadings, and are the two cues of contradiction that need no 
 (negation and antonymy, the leading signals of contradiction in the NLI literature, e.g.
 de Marneffe et al., "Finding Contradictions in Text", ACL 2008):
 
-- **Negation** (`negation_issues`): the source says a verb's object is absent ("the
+- **Negation** (`_negations`): the source says a verb's object is absent ("the
   architecture uses no attention or even MLP blocks") and the sentence puts the same
   object after the same verb without the negation ("It uses attention in recurrent
   mode"). Only the same verb counts: a negated word alone is no contradiction ("no
   inference latency" / "inference is no slower"; "without any human labels" /
   "replaces those labels").
-- **Direction** (`direction_issues`): the source says a change goes one way ("cuts the
+- **Direction** (`_directions`): the source says a change goes one way ("cuts the
   GPU memory requirement by 3 times") and the sentence says the other ("triples the
   GPU memory"): a content word that the source puts only after a verb of one direction
   (`DECREASE`, `INCREASE`) and the sentence after a verb of the other, in one clause
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from agents.checks.claims import plain
-from agents.checks.support import _lemma, content_words
+from agents.checks.support import content_words, lemma
 
 #: Words that negate the object after them ("uses no attention").
 NEGATORS = frozenset("no not never without nor".split())
@@ -108,9 +108,9 @@ def _objects(words: list[str], start: int) -> list[int]:
 
 def _change(word: str) -> str | None:
     lower = word.lower()
-    if lower in DECREASE or _lemma(lower) in DECREASE:
+    if lower in DECREASE or lemma(lower) in DECREASE:
         return "down"
-    if lower in INCREASE or _lemma(lower) in INCREASE:
+    if lower in INCREASE or lemma(lower) in INCREASE:
         return "up"
     return None
 
@@ -123,15 +123,15 @@ def _uses(text: str) -> _Uses:
             lower = word.lower()
             additive = i + 1 < len(words) and words[i + 1].lower() in NOT_NEGATING
             if lower in NEGATORS and i > 0 and not additive:
-                verb = _lemma(words[i - 1].lower())
+                verb = lemma(words[i - 1].lower())
                 for j in _objects(words, i + 1):
-                    pair = (verb, _lemma(words[j].lower()))
+                    pair = (verb, lemma(words[j].lower()))
                     uses.denied.add(pair)
                     uses.quote.setdefault(("denied", pair), _span(matches, i - 1, j, content))
             elif lower not in _BETWEEN and i + 1 < len(words):
                 for j in _objects(words, i + 1)[:1]:
                     if words[j].lower() not in NEGATORS:
-                        pair = (_lemma(lower), _lemma(words[j].lower()))
+                        pair = (lemma(lower), lemma(words[j].lower()))
                         uses.said.add(pair)
                         uses.quote.setdefault(("said", pair), _span(matches, i, j, content))
             if (way := _change(word)) is None:
@@ -140,9 +140,9 @@ def _uses(text: str) -> _Uses:
                 if _change(words[j]) is not None:  # "lowers the size and raises recall"
                     break
                 if words[j].lower() in content:
-                    lemma = _lemma(words[j].lower())
-                    getattr(uses, way).add(lemma)
-                    uses.quote.setdefault((way, lemma), _span(matches, i, j))
+                    changed = lemma(words[j].lower())
+                    getattr(uses, way).add(changed)
+                    uses.quote.setdefault((way, changed), _span(matches, i, j))
     return uses
 
 
@@ -151,11 +151,10 @@ def _source_uses(title: str, context: str) -> _Uses:
     return _uses(f"{title}\n{context}")
 
 
-def negation_issues(sentence: str, *, title: str, context: str) -> list[str]:
+def _negations(sentence: str, source: _Uses, mine: _Uses) -> list[str]:
     """Objects `sentence` puts after a verb that the source puts after the same verb
     only negated, each an issue quoting both: `contradiction: "It uses attention ...":
     it says 'uses attention', but the context says 'uses no attention'`."""
-    source, mine = _source_uses(title, context), _uses(sentence)
     return [
         f"contradiction: \"{sentence}\" says '{mine.quote[('said', pair)]}', but the "
         f"context says '{source.quote[('denied', pair)]}'"
@@ -163,17 +162,16 @@ def negation_issues(sentence: str, *, title: str, context: str) -> list[str]:
     ]
 
 
-def direction_issues(sentence: str, *, title: str, context: str) -> list[str]:
+def _directions(sentence: str, source: _Uses, mine: _Uses) -> list[str]:
     """Changes `sentence` turns around (the source only cuts a content word, the
     sentence raises it, or the other way), one issue per change the sentence states
     ("doubles the index size": one, not one for "index" and one for "size"), quoting
     both."""
-    source, mine = _source_uses(title, context), _uses(sentence)
     turned: list[tuple[str, str]] = []
     for way, other in (("up", "down"), ("down", "up")):
         mine_way, source_other = getattr(mine, way), getattr(source, other)
-        for lemma in mine_way & source_other - getattr(source, way):
-            turned.append((mine.quote[(way, lemma)], source.quote[(other, lemma)]))
+        for changed in mine_way & source_other - getattr(source, way):
+            turned.append((mine.quote[(way, changed)], source.quote[(other, changed)]))
     kept: list[tuple[str, str]] = []
     for said, says in sorted(turned, key=lambda t: -len(t[0])):
         if not any(k.startswith(said) for k, _ in kept):  # a shorter quote of one change
@@ -185,9 +183,7 @@ def direction_issues(sentence: str, *, title: str, context: str) -> list[str]:
 
 
 def contradictions(sentence: str, *, title: str, context: str) -> list[str]:
-    """Every reversal of the source in `sentence` (`negation_issues`, then
-    `direction_issues`); empty when it turns nothing around."""
-    return [
-        *negation_issues(sentence, title=title, context=context),
-        *direction_issues(sentence, title=title, context=context),
-    ]
+    """Every reversal of the source in `sentence` (negations, then directions: see the
+    module); empty when it turns nothing around."""
+    source, mine = _source_uses(title, context), _uses(sentence)
+    return [*_negations(sentence, source, mine), *_directions(sentence, source, mine)]

@@ -112,7 +112,8 @@ def _stemmer() -> snowballstemmer.stemmer:
 
 
 @lru_cache(maxsize=65536)
-def _lemma(word: str) -> str:
+def lemma(word: str) -> str:
+    """The lower-case simplemma lemma of an English `word` ("matrices" -> "matrix")."""
     return simplemma.lemmatize(word, lang="en").lower()
 
 
@@ -128,7 +129,7 @@ def is_common(word: str, zipf: float = COMMON_ZIPF) -> bool:
     "keep") or a function word (`FUNCTION_WORDS`)."""
     if word in FUNCTION_WORDS:
         return True
-    return max(zipf_frequency(word, "en"), zipf_frequency(_lemma(word), "en")) >= zipf
+    return max(zipf_frequency(word, "en"), zipf_frequency(lemma(word), "en")) >= zipf
 
 
 def _parts(token: str) -> list[str]:
@@ -193,14 +194,14 @@ class SupportIndex:
         self.names = SourceIndex(source)
         words = {p.lower() for t in _WORD.findall(source) for p in [*_parts(t), t]}
         self.words = words | {w.split("-")[-1] for w in words}
-        self.lemmas = {_lemma(w) for w in self.words}
+        self.lemmas = {lemma(w) for w in self.words}
         self.stems = {_stem(w) for w in self.words}
 
     def has(self, word: str) -> bool:
         """True when the source has `word` or a morphological variant of it, or (for a
         name) names it, its acronym or its expansion."""
         lower = word.lower()
-        if lower in self.words or _lemma(lower) in self.lemmas:
+        if lower in self.words or lemma(lower) in self.lemmas:
             return True
         if is_strong(word):
             return self.names.names(word)
