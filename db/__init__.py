@@ -1,5 +1,6 @@
 """Persistence for PostAssist: SQLModel tables, the async engine, repository functions,
-Alembic migrations and the event log (durable append + broadcast + follow).
+Alembic migrations, the event log (durable append + broadcast + follow) and the version
+check every `*_compat.py` seam runs at import (`compat`, for `agents` and `graph` too).
 
 `db` imports neither `agents` nor `graph`. `VERSION` is the installed distribution's
 version (pyproject.toml is its only source), for every layer above.

@@ -10,20 +10,19 @@ instead of deep in a subscription.
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from db.compat import require_verified
 
-#: The broadcaster releases whose private layout this module was written against.
-SUPPORTED = ("0.3.",)
+#: The broadcaster releases whose private layout this module was written against (PEP 440).
+SUPPORTED = "==0.3.*"
 
-_installed = version("broadcaster")
-if not _installed.startswith(SUPPORTED):
-    raise ImportError(
-        f"broadcaster {_installed} is installed; db/broadcaster_compat.py knows the private "
-        f"modules of {', '.join(v + 'x' for v in SUPPORTED)} only: check "
-        "broadcaster._backends.base.BroadcastBackend, broadcaster._base.Subscriber and "
-        "Broadcast._backend and _subscribers (what Broadcast._listener reads), then widen "
-        "SUPPORTED (and the pin in pyproject.toml)"
-    )
+require_verified(
+    "broadcaster",
+    SUPPORTED,
+    seam="db/broadcaster_compat.py",
+    check="the private modules broadcaster._backends.base.BroadcastBackend, "
+    "broadcaster._base.Subscriber and Broadcast._backend and _subscribers (what "
+    "Broadcast._listener reads)",
+)
 
 import asyncio  # noqa: E402
 

@@ -228,3 +228,34 @@ def test_every_seam_is_listed() -> None:
         for p in (ROOT / package).rglob("*_compat.py")
     }
     assert found == set(SEAMS)
+
+
+def test_every_seam_checks_its_versions_through_one_function() -> None:
+    """Each seam calls `db.compat.require_verified` for each distribution it knows, so
+    one function decides what "verified" means and how the error reads."""
+    for module, names in SEAMS.items():
+        source = ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text()
+        assert "require_verified(" in source, module
+        assert "startswith(" not in source.split("require_verified(")[0], module
+        for name in names:
+            assert f'"{name}"' in source, (module, name)
+
+
+def test_require_verified_admits_the_specifier_and_names_what_to_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from db.compat import require_verified
+
+    installed = {"lib": "3.4.0"}
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: installed[name])
+    assert require_verified("lib", "==3.4.*", seam="x_compat.py", check="lib._x") == "3.4.0"
+    installed["lib"] = "3.4.1rc1"  # a pre-release of a verified line counts, as a prefix did
+    assert require_verified("lib", "==3.4.*", seam="x_compat.py", check="lib._x") == "3.4.1rc1"
+    for unverified in ("3.5.0", "3.40.0", "not a version"):
+        installed["lib"] = unverified
+        with pytest.raises(ImportError) as error:
+            require_verified("lib", "==3.4.*", seam="x_compat.py", check="lib._x")
+        message = str(error.value)
+        assert message.startswith(f"lib {unverified} is installed; x_compat.py")
+        assert "lib==3.4.*" in message and "check lib._x" in message
+        assert "widen SUPPORTED" in message

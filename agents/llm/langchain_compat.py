@@ -31,23 +31,23 @@ the deadline.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from importlib.metadata import version
 from typing import Any
 
+from db.compat import require_verified
+
 #: The langchain-core and langchain-openai releases whose private methods this module
-#: was written against.
-SUPPORTED = {"langchain-core": ("1.8.",), "langchain-openai": ("1.7.",)}
+#: was written against (PEP 440).
+SUPPORTED = {"langchain-core": "==1.8.*", "langchain-openai": "==1.7.*"}
 
 for _package, _supported in SUPPORTED.items():
-    _installed = version(_package)
-    if not _installed.startswith(_supported):
-        raise ImportError(
-            f"{_package} {_installed} is installed; agents/llm/langchain_compat.py knows the "
-            f"private methods of {', '.join(v + 'x' for v in _supported)} only: check "
-            "BaseChatModel._agenerate and _astream (langchain-core; how they are called, "
-            "and when with run_manager) and BaseChatOpenAI._get_request_payload "
-            "(langchain-openai), then widen SUPPORTED (and the pins in pyproject.toml)"
-        )
+    require_verified(
+        _package,
+        _supported,
+        seam="agents/llm/langchain_compat.py",
+        check="the private methods BaseChatModel._agenerate and _astream (langchain-core; "
+        "how they are called, and when with run_manager) and "
+        "BaseChatOpenAI._get_request_payload (langchain-openai)",
+    )
 
 from langchain_openai import ChatOpenAI  # noqa: E402
 

@@ -17,22 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import version
 from typing import Any
 
-#: The DBOS releases whose internals this module was written against.
-SUPPORTED = ("3.4.",)
+from db.compat import require_verified
 
-_installed = version("dbos")
-if not _installed.startswith(SUPPORTED):
-    raise ImportError(
-        f"dbos {_installed} is installed; agents/runtime/dbos_compat.py knows the internals of "
-        f"{', '.join(v + 'x' for v in SUPPORTED)} only: check "
-        "dbos._core._PREEMPTIBLE_POLL_INTERVAL_SEC, DBOS._recover_pending_workflows, the "
-        "text of DBOS's log records about cancelled workflows and what DBOS.destroy() "
-        "does to the loop's default executor, then widen SUPPORTED (and the pin in "
-        "pyproject.toml)"
-    )
+#: The DBOS releases whose internals this module was written against (PEP 440).
+SUPPORTED = "==3.4.*"
+
+require_verified(
+    "dbos",
+    SUPPORTED,
+    seam="agents/runtime/dbos_compat.py",
+    check="dbos._core._PREEMPTIBLE_POLL_INTERVAL_SEC, DBOS._recover_pending_workflows, the "
+    "text of DBOS's log records about cancelled workflows and what DBOS.destroy() does to "
+    "the loop's default executor",
+)
 
 from dbos import DBOS  # noqa: E402
 from dbos import _core as _dbos_core  # noqa: E402

@@ -13,21 +13,20 @@ failing validation or an introspection crashing.
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from typing import Any
 
-#: The Strawberry releases whose internals this module was written against.
-SUPPORTED = ("0.341.",)
+from db.compat import require_verified
 
-_installed = version("strawberry-graphql")
-if not _installed.startswith(SUPPORTED):
-    raise ImportError(
-        f"strawberry-graphql {_installed} is installed; graph/api/strawberry_compat.py knows "
-        f"the internals of {', '.join(v + 'x' for v in SUPPORTED)} only: check "
-        "strawberry.Schema._schema, ExecutionContext._provided_operation_name and the "
-        "isOneOf resolver of Schema._extend_introspection, then widen SUPPORTED (and the "
-        "pin in pyproject.toml)"
-    )
+#: The Strawberry releases whose internals this module was written against (PEP 440).
+SUPPORTED = "==0.341.*"
+
+require_verified(
+    "strawberry-graphql",
+    SUPPORTED,
+    seam="graph/api/strawberry_compat.py",
+    check="strawberry.Schema._schema, ExecutionContext._provided_operation_name and the "
+    "isOneOf resolver of Schema._extend_introspection",
+)
 
 import strawberry  # noqa: E402
 from graphql import GraphQLResolveInfo, GraphQLSchema, is_wrapping_type  # noqa: E402

@@ -3,6 +3,7 @@ ASGI middleware (`middleware`: body cap, origin and host guards, security header
 offline GraphiQL page (`ide`, its vendored files in `static/ide`) and uvicorn's
 request-head deadline (`uvicorn_compat`).
 
-May import `graph.api`, `graph.security`, `graph.settings` and `graph.errors`; never
-`graph.services`, `graph.app` or `graph.cli`.
+May import `graph.api`, `graph.security`, `graph.settings` and `graph.errors` (and
+`db.compat`, the seams' version check); never `graph.services`, `graph.app` or
+`graph.cli`.
 """

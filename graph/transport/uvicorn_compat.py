@@ -24,23 +24,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from importlib.metadata import version
 from typing import Any
 
+from db.compat import require_verified
 from graph.errors import error_body
 
-#: The uvicorn releases whose protocol classes this module was written against.
-SUPPORTED = ("0.54.",)
+#: The uvicorn releases whose protocol classes this module was written against (PEP 440).
+SUPPORTED = "==0.54.*"
 
-_installed = version("uvicorn")
-if not _installed.startswith(SUPPORTED):
-    raise ImportError(
-        f"uvicorn {_installed} is installed; graph/transport/uvicorn_compat.py knows the HTTP "
-        f"protocol classes of {', '.join(v + 'x' for v in SUPPORTED)} only: check "
-        "uvicorn.protocols.http.httptools_impl.HttpToolsProtocol and h11_impl.H11Protocol "
-        "(cycle, transport, loop, data_received, handle_websocket_upgrade), then widen "
-        "SUPPORTED (and the pin in pyproject.toml)"
-    )
+require_verified(
+    "uvicorn",
+    SUPPORTED,
+    seam="graph/transport/uvicorn_compat.py",
+    check="the HTTP protocol classes uvicorn.protocols.http.httptools_impl.HttpToolsProtocol "
+    "and h11_impl.H11Protocol (cycle, transport, loop, data_received, "
+    "handle_websocket_upgrade)",
+)
 
 from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: E402
 
