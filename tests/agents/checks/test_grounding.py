@@ -10,13 +10,9 @@ import pytest
 
 from agents.checks.claims import quantities
 from agents.checks.entities import SourceIndex, phrases
-from agents.checks.grounding import (
-    UnsupportedClaim,
-    author_voice_issues,
-    check_grounding,
-    filler_hook,
-    split_sentences,
-)
+from agents.checks.grounding import UnsupportedClaim, check_grounding
+from agents.checks.sentences import split_sentences
+from agents.checks.voice import author_voice_issues, filler_hook
 from tests import devset
 
 PAPERS = devset.papers()

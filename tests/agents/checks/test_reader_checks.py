@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from agents.checks import polarity, prose, rules, support, verdicts
-from agents.checks.grounding import author_voice_issues, pronoun_hook, split_sentences
+from agents.checks.sentences import split_sentences
+from agents.checks.voice import author_voice_issues, pronoun_hook
 from agents.teams.verification import Judgement, build_report
 from tests import devset
 
