@@ -26,7 +26,7 @@ from functools import lru_cache
 from agents.checks.claims import plain
 from agents.checks.sentences import is_hashtag_line, split_sentences
 from agents.checks.support import content_words, support_index
-from agents.checks.terms import mangled_terms
+from agents.checks.terms import mangled_terms as mangled_terms  # re-exported
 
 #: The longest sentence, in words. Plain-language guides (GOV.UK's "25 words or
 #: fewer", the Oxford Guide to Plain English's 15-20 average) and LinkedIn's own
@@ -239,19 +239,3 @@ def stock_question(post: str, *, title: str, context: str) -> str | None:
         f'stock question: "{question}" could end a post on any paper; '
         "ask about this paper's idea or result"
     )
-
-
-__all__ = [
-    "MAX_SENTENCE_WORDS",
-    "NEAR_REPEAT_RATIO",
-    "REPEATED_PHRASE_WORDS",
-    "REPEAT_MIN_CONTENT",
-    "REPEAT_STOP_WORDS",
-    "Repetition",
-    "long_sentence_issue",
-    "mangled_terms",
-    "repeats",
-    "repetitions",
-    "stock_question",
-    "word_count",
-]
