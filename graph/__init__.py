@@ -8,6 +8,6 @@ Imports go one way (each layer may import the ones after it, never one before):
 - `app`: `create_app`, the FastAPI app, its routes, guards and lifespan;
 - `services`: `open_services`, the long-lived resources in order;
 - `health`: the model monitor and the readiness checks (`/readyz`, the `health` query);
-- `settings`: every environment variable (the only module that reads it);
+- `settings`: every environment variable (the only package that reads it), by concern;
 - `errors`: `extensions.code` errors, masking and error logging.
 """
