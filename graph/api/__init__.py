@@ -1,7 +1,7 @@
 """The GraphQL surface: the schema (`schema`), its context (`context`), types and
 inputs, the queries, mutations and subscriptions, Relay pages (`pagination`), the query
-limits (`query_limits`) and Strawberry's internals behind one seam
-(`strawberry_compat`).
+limits (`query_limits`, with their rules: `query_cost`, `query_introspection`,
+`query_text`) and Strawberry's internals behind one seam (`strawberry_compat`).
 
 May import `graph.security`, `graph.health`, `graph.settings` and `graph.errors` (and
 `agents`, `db`); never `graph.transport`, `graph.services`, `graph.app` or `graph.cli`.
