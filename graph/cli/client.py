@@ -41,8 +41,8 @@ subscription TaskProgress($taskId: ID!, $afterSeq: Int!) {
 #: `extensions.code` of a request without a principal (HTTP 401, a refused WebSocket).
 UNAUTHENTICATED = "UNAUTHENTICATED"
 #: Close code of a `connection_init` refused because this principal already holds as many
-#: WebSockets as the server allows (graph.transport.router.TOO_MANY_CONNECTIONS_CLOSE; the close
-#: reason names the limit and its setting).
+#: WebSockets as the server allows (graph.transport.ws_adapter.TOO_MANY_CONNECTIONS_CLOSE; the
+#: close reason names the limit and its setting).
 TOO_MANY_CONNECTIONS_CLOSE = 4929
 #: Where a PostAssist server serves GraphQL (HTTP and WebSocket).
 GRAPHQL_PATH = "/graphql"

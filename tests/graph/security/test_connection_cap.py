@@ -19,7 +19,11 @@ from fastapi import FastAPI
 from graph.app import create_app
 from graph.cli.client import GraphQLClient, GraphQLClientError
 from graph.settings import Settings
-from graph.transport.router import MAX_CLOSE_REASON_BYTES, TOO_MANY_CONNECTIONS_CLOSE, close_reason
+from graph.transport.ws_adapter import (
+    MAX_CLOSE_REASON_BYTES,
+    TOO_MANY_CONNECTIONS_CLOSE,
+    close_reason,
+)
 from tests.fakes import ScriptedChatModel
 
 pytestmark = pytest.mark.anyio
