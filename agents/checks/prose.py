@@ -28,6 +28,14 @@ from agents.checks.sentences import is_hashtag_line, split_sentences
 from agents.checks.support import content_words, support_index
 from agents.checks.terms import mangled_terms as mangled_terms  # re-exported
 
+#: A word of a phrase (`_tokens`), with its inner apostrophes and hyphens.
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
+#: A word as a reader counts it (`word_count`): a white-space token with a letter or digit.
+_COUNTED = re.compile(r"\S*[A-Za-z0-9]\S*")
+_HASHTAG = re.compile(r"(?<!\w)#\w+")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_CLAUSE_BREAK = re.compile(r"[|,;:()\[\]\"!?]|\s-\s|\.(?:\s|$)")
+
 #: The longest sentence, in words. Plain-language guides (GOV.UK's "25 words or
 #: fewer", the Oxford Guide to Plain English's 15-20 average) and LinkedIn's own
 #: advice agree on about 25; the run-ons small models wrote had 80-120. Counted by
@@ -50,11 +58,6 @@ REPEAT_STOP_WORDS = frozenset(
     "not no can could would should will may might has have had do does did into over "
     "more most less also just only very such each every all any one two".split()
 )
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
-_COUNTED = re.compile(r"\S*[A-Za-z0-9]\S*")
-_HASHTAG = re.compile(r"(?<!\w)#\w+")
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_CLAUSE_BREAK = re.compile(r"[|,;:()\[\]\"!?]|\s-\s|\.(?:\s|$)")
 
 
 # --- length --------------------------------------------------------------------------
