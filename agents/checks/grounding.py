@@ -25,12 +25,11 @@ from functools import lru_cache
 from agents.checks.claims import date_issues, number_issue, plain, quantities
 from agents.checks.entities import SourceIndex, attributions, phrases
 from agents.checks.rules import without_hashtags
-from agents.checks.sentences import is_hashtag_line, split_sentences
+from agents.checks.sentences import URL, is_hashtag_line, split_sentences
 from agents.checks.voice import author_voice_issues, filler_hook, pronoun_hook
 
 #: Kinds of unsupported claim, in the order a sentence is checked.
 KINDS = ("DATE", "NUMBER", "UNIT", "ATTRIBUTION", "ENTITY", "COMPARISON")
-_URL = re.compile(r"https?://\S+|www\.\S+")
 #: A heading: a few capitalised words alone on a line or before ':' ("Why It Matters").
 _HEADING = re.compile(
     r"(?:[A-Z][\w'-]*\s+|(?:of|for|and|the|to|in|on|a|an)\s+){0,7}[A-Z][\w'-]*(?::|$)"
@@ -116,10 +115,10 @@ def _sentence_claims(sentence: str, source: str, index: SourceIndex, src_qs: lis
     """The unsupported claims of one sentence, as `(kind, reason)` pairs, deduplicated."""
     text = plain(without_hashtags(sentence))
     claims: list[tuple[str, str]] = []
-    for url in (u.rstrip(".,)") for u in _URL.findall(text)):
+    for url in (u.rstrip(".,)") for u in URL.findall(text)):
         if url not in source:
             claims.append(("ENTITY", f"the link '{url}' is not in the context"))
-    text = _URL.sub(" ", text)
+    text = URL.sub(" ", text)
     spans: list[tuple[int, int]] = []
     for _, reason, span in date_issues(text, source):
         claims.append(("DATE", reason))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from agents.checks.claims import plain
-from agents.checks.sentences import is_hashtag_line, split_sentences
+from agents.checks.sentences import is_hashtag_line, split_sentences, without_tags_and_links
 from agents.checks.support import content_words, support_index
 from agents.checks.terms import mangled_terms as mangled_terms  # re-exported
 
@@ -32,8 +32,6 @@ from agents.checks.terms import mangled_terms as mangled_terms  # re-exported
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")
 #: A word as a reader counts it (`word_count`): a white-space token with a letter or digit.
 _COUNTED = re.compile(r"\S*[A-Za-z0-9]\S*")
-_HASHTAG = re.compile(r"(?<!\w)#\w+")
-_URL = re.compile(r"https?://\S+|www\.\S+")
 _CLAUSE_BREAK = re.compile(r"[|,;:()\[\]\"!?]|\s-\s|\.(?:\s|$)")
 
 #: The longest sentence, in words. Plain-language guides (GOV.UK's "25 words or
@@ -83,7 +81,7 @@ def word_count(sentence: str, *, title: str = "") -> int:
     """Words in `sentence` as a reader counts them: white-space separated tokens with a
     letter or digit ("GPT-3", "10,000x", "(HBM)", "e.g." are one word each; a lone
     dash is none); hashtags and links are not counted, and a quoted `title` is one."""
-    text = _URL.sub(" ", _HASHTAG.sub(" ", _without_title(sentence, title) if title else sentence))
+    text = without_tags_and_links(_without_title(sentence, title) if title else sentence)
     return len(_COUNTED.findall(text))
 
 
@@ -126,7 +124,7 @@ def _tokens(sentence: str, title: str) -> list[list[str]]:
     "real-world" = "real world", apostrophes dropped), broken at clause punctuation
     (`_CLAUSE_BREAK`: a phrase does not run across an appositive's comma), the paper's
     title, hashtags and links (a name quoted twice is not a repeated phrase)."""
-    text = _URL.sub(" | ", _HASHTAG.sub(" | ", plain(sentence)))
+    text = without_tags_and_links(plain(sentence), gap=" | ")
     if title:
         text = _without_title(text, title).replace(" TITLE ", " | ")
     runs = []

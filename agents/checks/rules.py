@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from agents.checks.claims import SMALL_NUMBER, quantities
+from agents.checks.sentences import HASHTAG
 
 #: LinkedIn's limit for the text of a post, in characters.
 LINKEDIN_MAX_CHARS = 3000
@@ -45,7 +46,6 @@ OVERSTATED_CLAIMS = (
     "100% accurate",
     "transformed the world",
 )
-_HASHTAG = re.compile(r"(?<!\w)#(\w+)")
 
 
 def numbers_in(text: str) -> set[str]:
@@ -67,12 +67,12 @@ def numbers_in(text: str) -> set[str]:
 
 def hashtags_in(text: str) -> list[str]:
     """Return the hashtags of `text` without '#', in order of appearance."""
-    return _HASHTAG.findall(text)
+    return HASHTAG.findall(text)
 
 
 def without_hashtags(text: str) -> str:
     """Return `text` with every hashtag removed."""
-    return _HASHTAG.sub("", text)
+    return HASHTAG.sub("", text)
 
 
 def overstated_claims_in(text: str) -> list[str]:

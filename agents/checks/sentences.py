@@ -1,6 +1,7 @@
 """The units of a post every check reads: `split_sentences` (pysbd, a rule-based
 splitter, per line; each bullet and the hashtag line is its own unit) and
-`is_hashtag_line`. Every check quotes a sentence as this module gives it, so the
+`is_hashtag_line`, and the two patterns the checks read past (`HASHTAG`, `URL`,
+`without_tags_and_links`). Every check quotes a sentence as this module gives it, so the
 writer, the verifiers and the reports agree on what a sentence is.
 """
 
@@ -13,6 +14,10 @@ import pysbd
 
 _BULLET = re.compile(r"^\s*(?:[\u2022\u25aa\u25ba\u2192\u2705\u2714\ufe0f*-]+|\d{1,2}[.)])\s+")
 _HASHTAG_LINE = re.compile(r"^(?:#\w+[\s,]*)+$")
+#: A hashtag: '#' and its word (group 1), not inside a word ("C#" is no hashtag).
+HASHTAG = re.compile(r"(?<!\w)#(\w+)")
+#: A link as posts write them: a scheme or "www." up to the next white space.
+URL = re.compile(r"https?://\S+|www\.\S+")
 
 
 @lru_cache(maxsize=1)
@@ -46,3 +51,9 @@ def _split(text: str) -> tuple[str, ...]:
 def is_hashtag_line(unit: str) -> bool:
     """True for a unit made only of hashtags ("#AI #LoRA"): hashtags are not claims."""
     return bool(_HASHTAG_LINE.match(unit.strip()))
+
+
+def without_tags_and_links(text: str, *, gap: str = " ") -> str:
+    """`text` with every hashtag and link replaced by `gap`, so that neither is read
+    as words (a gap of " | " also keeps the words on both sides from joining a phrase)."""
+    return URL.sub(gap, HASHTAG.sub(gap, text))

@@ -35,6 +35,7 @@ from wordfreq import zipf_frequency
 from agents.checks.claims import plain
 from agents.checks.entities import GENERIC_TERMS, SourceIndex, is_strong
 from agents.checks.rules import without_hashtags
+from agents.checks.sentences import URL
 
 #: A sentence is supported when more than this share (0..1) of its content words is in
 #: the title or context (`Support.supported`: score >= the threshold). Tuned on the
@@ -81,7 +82,6 @@ FRAMING_WORDS = frozenset(
     "sharing thoughts question questions".split()
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['-][A-Za-z0-9]+)*")
-_URL = re.compile(r"https?://\S+|www\.\S+")
 #: Words spelled out before an acronym in brackets: "high bandwidth memory (HBM)".
 _SPELLED_OUT = re.compile(r"((?:[A-Za-z][\w-]*\s+){1,6})\(([A-Z][A-Za-z0-9]*[A-Z]s?)\)")
 _HEADING = re.compile(r"^[\w\s'-]{1,40}:$")
@@ -153,7 +153,7 @@ def _content_form(part: str, zipf: float) -> str | None:
 
 
 def _text_of(sentence: str) -> str:
-    return _URL.sub(" ", without_hashtags(plain(sentence)))
+    return URL.sub(" ", without_hashtags(plain(sentence)))
 
 
 def content_words(sentence: str, *, zipf: float = COMMON_ZIPF) -> list[str]:

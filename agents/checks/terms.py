@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from agents.checks.claims import plain
 from agents.checks.entities import is_strong
-from agents.checks.sentences import is_hashtag_line
+from agents.checks.sentences import is_hashtag_line, without_tags_and_links
 from agents.checks.support import is_common
 
 #: A lower-case word this frequent in English (wordfreq Zipf) is a word, not a miscased
@@ -26,8 +26,6 @@ ACRONYM_WORD_ZIPF = 4.5
 #: lower case ("segment" 4.3 beside "Segment Anything", "whisper" 3.7).
 NAME_WORD_ZIPF = 3.5
 
-_HASHTAG = re.compile(r"(?<!\w)#\w+")
-_URL = re.compile(r"https?://\S+|www\.\S+")
 _HYPHENATED = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+\b")
 _NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")
 
@@ -74,7 +72,7 @@ def _miscased(sentence: str, spellings: dict[str, set[str]]) -> list[tuple[str, 
     """Names of the source written in `sentence` in a case the source never uses
     ("Gpu" for "GPU", "Lora" for "LoRA"): (as written, the source's spelling)."""
     found = []
-    text = _URL.sub(" ", _HASHTAG.sub(" ", sentence))
+    text = without_tags_and_links(sentence)
     for m in _NAME.finditer(text):
         word = m.group(0)
         base = word[:-1] if word.endswith("s") and word[:-1].lower() in spellings else word
@@ -109,7 +107,7 @@ def _capitalised_names(source: str) -> dict[str, str]:
 def _lowered(sentence: str, names: dict[str, str]) -> list[tuple[str, str]]:
     """Capitalised names of the source written in lower case in `sentence`, the first
     word too ("toolformer decides ..."): (as written, the source's spelling)."""
-    text = _URL.sub(" ", _HASHTAG.sub(" ", sentence))
+    text = without_tags_and_links(sentence)
     return [(m.group(0), names[m.group(0)]) for m in _NAME.finditer(text) if m.group(0) in names]
 
 
