@@ -22,7 +22,8 @@ from db.event_log import EventLog
 from db.migrate import upgrade_to_head
 from graph.api.context import Services
 from graph.health import ModelMonitor
-from graph.security.auth import Authenticator, ConnectionLimiter
+from graph.security.auth import Authenticator
+from graph.security.connection_caps import ConnectionLimiter
 from graph.security.rate_limits import MutationRateLimiter, limiter_storage
 from graph.settings import Settings
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph.errors import error_body
-from graph.security.auth import LISTED_ORIGIN
+from graph.security.local_mode import LISTED_ORIGIN
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class OriginGuard:
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
             if origin is not None and self.listed(origin):
-                scope[LISTED_ORIGIN] = origin  # graph.security.auth.not_local trusts it
+                scope[LISTED_ORIGIN] = origin  # graph.security.local_mode.not_local trusts it
         await self.app(scope, receive, send)
 
 

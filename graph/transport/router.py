@@ -29,7 +29,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from graph.api.context import Context
 from graph.errors import TOO_MANY_CONNECTIONS, UnauthenticatedError, error_body, error_entry
-from graph.security.auth import authorization_from_params, connection_cap
+from graph.security.connection_caps import connection_cap
+from graph.security.principals import authorization_from_params
 from graph.transport.ide import offline_html
 from graph.transport.ws_adapter import (
     CREDENTIALS_CLOSE,

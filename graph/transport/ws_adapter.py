@@ -33,13 +33,14 @@ INVALID_MESSAGE_CLOSE = 4400
 #: defines no close codes; it closes the same way here).
 CREDENTIALS_CLOSE = 4403
 #: Close code for a `connection_init` of a principal that already holds its cap of open
-#: WebSockets (`graph.security.auth.connection_cap`). RFC 6455 leaves 4000-4999 to applications.
-#: The protocol libraries there (the graphql-ws library, reference implementation of
-#: graphql-transport-ws, and strawberry) use 4000 + an HTTP status (4400, 4401, 4403,
-#: 4406, 4408, 4409, 4429, 4500, 4504) and 4004/4005 (client side); HTTP statuses end at
-#: 599, so no code from 4600 up can collide with one they add later. 4900-4999 is
-#: PostAssist's own block, and 4929 recalls HTTP 429 Too Many Requests, whose mirror,
-#: 4429, already means "Too many initialisation requests" in graphql-transport-ws.
+#: WebSockets (`graph.security.connection_caps.connection_cap`). RFC 6455 leaves
+#: 4000-4999 to applications. The protocol libraries there (the graphql-ws library,
+#: reference implementation of graphql-transport-ws, and strawberry) use 4000 + an HTTP
+#: status (4400, 4401, 4403, 4406, 4408, 4409, 4429, 4500, 4504) and 4004/4005 (client
+#: side); HTTP statuses end at 599, so no code from 4600 up can collide with one they add
+#: later. 4900-4999 is PostAssist's own block, and 4929 recalls HTTP 429 Too Many
+#: Requests, whose mirror, 4429, already means "Too many initialisation requests" in
+#: graphql-transport-ws.
 TOO_MANY_CONNECTIONS_CLOSE = 4929
 #: Close code for a message larger than the connection's limit: RFC 6455's 1009
 #: "Message Too Big", the code uvicorn closes with past `ws_max_size`.

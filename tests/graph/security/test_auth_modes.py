@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from db import keys
 from db.engine import create_engine, create_session_factory
 from graph.app import create_app
-from graph.security.auth import InsecureBindError, is_loopback
+from graph.security.local_mode import InsecureBindError, is_loopback
 from graph.settings import Settings
 from tests.fakes import scripted
 

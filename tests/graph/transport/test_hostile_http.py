@@ -28,7 +28,7 @@ from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_to_head
 from graph.api.inputs import clean_text
 from graph.app import create_app
-from graph.security.auth import LISTED_ORIGIN, InsecureBindError, made_locally, not_local
+from graph.security.local_mode import LISTED_ORIGIN, InsecureBindError, made_locally, not_local
 from graph.settings import Settings
 from graph.transport.ide import harden, offline_html
 from tests.fakes import scripted
@@ -43,7 +43,7 @@ CANCEL = "mutation($id: ID!) { cancelTask(id: $id) { id status } }"
 TASK = "query($id: ID!) { task(id: $id) { paperTitle additionalContext targetAudience } }"
 INPUT = {"paperTitle": "Attention Is All You Need"}
 APP_ORIGIN = "https://app.example.com"
-#: Headers a reverse proxy or a CDN adds; none is in graph.security.auth.LOCAL_HEADERS.
+#: Headers a reverse proxy or a CDN adds; none is in graph.security.local_mode.LOCAL_HEADERS.
 PROXY_HEADERS = {
     "Via": "1.1 proxy",
     "X-Forwarded-Proto": "https",
