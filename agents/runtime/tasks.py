@@ -1,4 +1,5 @@
-"""Starting, cancelling and retrying tasks from any replica, through DBOS's client.
+"""Starting, cancelling, retrying and waiting for tasks from any replica, through
+DBOS's client; the reads (with ownership) come from `agents.runtime.task_reads`.
 
 A task row, its TASK_QUEUED event (with its place in the queue) and its workflow are
 written in one transaction (`DBOSClient.
@@ -17,10 +18,11 @@ from typing import Any
 from dbos import DBOS, DBOSClient, EnqueueOptions
 
 from agents.runtime.execution import QUEUE_NAME
+from agents.runtime.task_reads import TaskReads, Viewer
 from agents.teams.state import VERIFICATION_TEAM, initial_teams
 from db import VERSION, repository
 from db.engine import plain_url
-from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
+from db.event_log import EventLog, TaskClosedError
 from db.events import Event
 from db.models import LOCAL_OWNER, EventKind, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
 from db.snapshot import Teams
@@ -28,21 +30,12 @@ from db.snapshot import Teams
 #: Seconds `cancel` waits for the worker that runs a task to write CANCELLED before it
 #: writes it itself (the worker is gone, or the run never started).
 CANCEL_WAIT = 3.0
-#: Seconds between reads while waiting for a task to change.
-POLL = 0.05
 
 
-class TaskService:
-    """Creates, cancels and retries tasks; any process may use it, worker or not."""
-
-    def __init__(self, *, event_log: EventLog, client: DBOSClient) -> None:
-        self.event_log = event_log
-        self.client = client
-
-    @property
-    def session_factory(self) -> Any:
-        """The event log's session factory."""
-        return self.event_log.session_factory
+class TaskService(TaskReads):
+    """The application layer for tasks: creates, cancels, retries and waits for them,
+    and (from `TaskReads`) reads them as a `Viewer` may see them. Any process may use
+    it, worker or not."""
 
     async def create_generation(self, request: PostRequest, *, owner: str = LOCAL_OWNER) -> Task:
         """Store a PENDING generation task of principal `owner` with its queued
@@ -96,30 +89,29 @@ class TaskService:
         )
 
     async def wait(self, task_id: str) -> Task:
-        """The task once it is terminal (bound the wait with `asyncio.timeout`)."""
+        """The task once it is terminal (bound the wait with `asyncio.timeout`).
+
+        Woken by the task's events (`EventLog.follow`, from the task's `last_seq` when
+        read: a terminal event written after that read is among the rows the follow
+        replays, so none is missed); no polling beyond the follow's own. Raises
+        `TaskNotFoundError` for an unknown id."""
         while True:
             task = await self.get(task_id)
             if TaskStatus(task.status).is_terminal:
                 return task
-            await asyncio.sleep(POLL)
+            async for _ in self.event_log.follow(task_id, after_seq=task.last_seq):
+                pass  # it ends after the terminal event; a retry may reopen the task
 
-    async def get(self, task_id: str) -> Task:
-        """The task; `TaskNotFoundError` for an unknown id."""
-        async with self.session_factory() as session:
-            task = await repository.get_task(session=session, task_id=task_id)
-        if task is None:
-            raise TaskNotFoundError(task_id)
-        return task
-
-    async def cancel(self, task_id: str) -> Task:
+    async def cancel(self, task_id: str, *, viewer: Viewer | None = None) -> Task:
         """Cancel a PENDING or RUNNING task wherever it runs; return it CANCELLED.
 
         The workflow is cancelled in DBOS (a queued one leaves the queue, a running
         one's step gets `CancelledError` on its worker, which writes CANCELLED). If no
         worker writes it within `CANCEL_WAIT` seconds, it is written here. Raises
-        `TaskNotFoundError`, and `TaskClosedError` when the task already finished.
+        `TaskNotFoundError` (also for a task `viewer`, when given, may not see), and
+        `TaskClosedError` when the task already finished.
         """
-        task = await self.get(task_id)
+        task = await self.get(task_id, viewer=viewer)
         if TaskStatus(task.status).is_terminal:
             raise TaskClosedError(f"task {task_id} already finished as {task.status}")
         for workflow_id in (task_id, *self._retry_ids(task)):
@@ -142,10 +134,11 @@ class TaskService:
     def _retry_ids(task: Task) -> list[str]:
         return [f"{task.id}:retry-{n}" for n in range(1, task.attempt + 1)]
 
-    async def retry(self, task_id: str) -> Task:
+    async def retry(self, task_id: str, *, viewer: Viewer | None = None) -> Task:
         """Run a FAILED task again from its last checkpoint; return it PENDING.
-        Raises `TaskNotFoundError`, and `TaskClosedError` unless the task FAILED."""
-        task = await self.get(task_id)
+        Raises `TaskNotFoundError` (also for a task `viewer`, when given, may not see),
+        and `TaskClosedError` unless the task FAILED."""
+        task = await self.get(task_id, viewer=viewer)
         async with self.session_factory() as session:
             row = await self.event_log.reopen(session, task_id)
             if row is None:
@@ -154,14 +147,6 @@ class TaskService:
             await session.commit()
         await self.event_log.publish(row)
         return await self.get(task_id)
-
-    async def queue_position(self, task_id: str) -> int | None:
-        """1 for the next task to start, 2 after it...; None unless the task is queued."""
-        queued = await self.client.list_queued_workflows_async(
-            queue_name=QUEUE_NAME, status=["ENQUEUED"], sort_desc=False
-        )
-        ids = [w.workflow_id.split(":")[0] for w in queued]
-        return ids.index(task_id) + 1 if task_id in ids else None
 
 
 @contextlib.asynccontextmanager

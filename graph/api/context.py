@@ -15,9 +15,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
 from agents.llm.chat import ModelSource
-from agents.runtime.execution import QUEUE_NAME
 from agents.runtime.tasks import TaskService
-from db import repository
 from db.engine import SessionFactory
 from db.event_log import EventLog
 from db.models import Task as TaskRow
@@ -46,27 +44,11 @@ class Services:
     rate_limiter: MutationRateLimiter
 
 
-async def read_queue(tasks: TaskService) -> dict[str, int]:
-    """One read of the task queue: each queued task's id and its place (1 = the next
-    to start), as `TaskService.queue_position` numbers them (a retry's workflow counts
-    for its task)."""
-    queued = await tasks.client.list_queued_workflows_async(
-        queue_name=QUEUE_NAME,
-        status=["ENQUEUED"],
-        sort_desc=False,
-        load_input=False,
-        load_output=False,
-    )
-    order: dict[str, int] = {}
-    for place, workflow in enumerate(queued, start=1):
-        order.setdefault(workflow.workflow_id.split(":")[0], place)
-    return order
-
-
 class QueuePositions:
-    """`queuePosition` for many tasks from one read of the queue (`read_queue`): a
-    DataLoader batches the tasks a request asks about, and every batch answers from the
-    same read, made by the first and kept until `forget`. So 30 aliases of
+    """`queuePosition` for many tasks from one read of the queue
+    (`TaskService.queue_order`): a DataLoader batches the tasks a request asks about,
+    and every batch answers from the same read, made by the first and kept until
+    `forget`. So 30 aliases of
     `tasks(first: 100) { edges { node { queuePosition } } }` read the queue once, not
     3,000 times, and every position in one answer comes from the same moment."""
 
@@ -83,7 +65,7 @@ class QueuePositions:
     async def _batch(self, task_ids: list[str]) -> list[int | None]:
         async with self._lock:
             if self._order is None:
-                self._order = await read_queue(self.tasks)
+                self._order = await self.tasks.queue_order()
             order = self._order
         return [order.get(task_id) for task_id in task_ids]
 
@@ -149,10 +131,8 @@ class Context(BaseContext):
     async def visible_task(self, task_id: str) -> TaskRow | None:
         """The task `task_id` if the caller may see it (its owner, or an admin); None
         for an unknown id and for another principal's task alike, so an id tells a
-        caller nothing about tasks that are not theirs."""
-        async with self.services.session_factory() as session:
-            row = await repository.get_task(session=session, task_id=task_id)
-        return row if row is not None and self.principal.can_see(row.owner) else None
+        caller nothing about tasks that are not theirs (`TaskService.visible`)."""
+        return await self.services.tasks.visible(task_id, self.principal)
 
     async def queue_position(self, task_id: str, *, shared: bool = True) -> int | None:
         """The place of `task_id` in the queue (1 = next; None: not queued). `shared`:
@@ -161,7 +141,7 @@ class Context(BaseContext):
         which must see the queue as it is now: one read for this task alone."""
         if shared:
             return await self.queue_positions.load(task_id)
-        return (await read_queue(self.services.tasks)).get(task_id)
+        return await self.services.tasks.queue_position(task_id)
 
 
 Info = strawberry.Info[Context, None]

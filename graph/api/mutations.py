@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 import strawberry
 from strawberry.tools import merge_types
 
-from db import repository
 from db.event_log import TaskClosedError, TaskNotFoundError
-from db.models import TaskKind, TaskStatus
+from db.models import TaskStatus
 from graph.api.context import Info
 from graph.api.inputs import GeneratePostInput, VerifyPostInput
 from graph.api.types import Task, VerificationReport
@@ -29,22 +28,11 @@ async def _queue_place(info: Info, *, held: bool = False) -> AsyncIterator[None]
     owner = info.context.principal.id
 
     async def queued() -> int:
-        async with services.session_factory() as session:
-            return await repository.count_tasks(
-                session=session, status=TaskStatus.PENDING, owner=owner, kind=TaskKind.GENERATE
-            )
+        return await services.tasks.queued_count(owner)
 
     limit = services.settings.max_queued_per_principal
     async with services.rate_limiter.queue.place(owner, limit, queued, held=held):
         yield
-
-
-async def _visible(info: Info, task_id: strawberry.ID) -> str:
-    """`task_id` if the caller may see the task; NOT_FOUND otherwise (also for another
-    principal's task: ids leak nothing)."""
-    if await info.context.visible_task(str(task_id)) is None:
-        raise task_not_found(task_id, field="id")
-    return str(task_id)
 
 
 @strawberry.type
@@ -85,23 +73,26 @@ class GenerationMutation:
         extensions=[RateLimited()],
     )
     async def cancel_task(self, info: Info, id: strawberry.ID) -> Task:
-        task_id = await _visible(info, id)
+        tasks, principal = info.context.services.tasks, info.context.principal
         async with _task_errors(id):
-            return Task.from_model(await info.context.services.tasks.cancel(task_id))
+            return Task.from_model(await tasks.cancel(str(id), viewer=principal))
 
     @strawberry.mutation(
         description="Run a FAILED task again from its last checkpoint; CONFLICT otherwise.",
         extensions=[RateLimited()],
     )
     async def retry_task(self, info: Info, id: strawberry.ID) -> Task:
-        task_id = await _visible(info, id)
-        async with _task_errors(id), _queue_place(info):
-            return Task.from_model(await info.context.services.tasks.retry(task_id))
+        tasks, principal = info.context.services.tasks, info.context.principal
+        async with _task_errors(id):
+            await tasks.get(str(id), viewer=principal)  # NOT_FOUND comes before the queue cap
+            async with _queue_place(info):
+                return Task.from_model(await tasks.retry(str(id), viewer=principal))
 
 
 @contextlib.asynccontextmanager
 async def _task_errors(task_id: strawberry.ID) -> AsyncIterator[None]:
-    """NOT_FOUND for an unknown task, CONFLICT for one in the wrong state."""
+    """NOT_FOUND for an unknown task and for another principal's task alike (ids leak
+    nothing), CONFLICT for one in the wrong state."""
     try:
         yield
     except TaskNotFoundError:

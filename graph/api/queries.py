@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.tools import merge_types
 
-from db import VERSION, repository
+from db import VERSION
+from db.event_log import TaskNotFoundError
 from db.models import TaskKind as TaskKindValue
 from db.models import TaskStatus as TaskStatusValue
 from graph.api.context import Info
@@ -46,35 +47,21 @@ class TaskQuery:
         kind: TaskKind | None = None,
     ) -> TaskConnection:
         limit = page_size(first)
-        keyset = None
-        if after is not None:
-            keyset = decode_task_cursor(after)
-        status_value = TaskStatusValue(status.value) if status else None
-        kind_value = TaskKindValue(kind.value) if kind else None
-        owner = info.context.principal.owner_filter
-        async with info.context.services.session_factory() as session:
-            rows = await repository.list_tasks(
-                session=session,
-                limit=limit + 1,
-                after=keyset,
-                status=status_value,
-                approved=approved,
-                owner=owner,
-                kind=kind_value,
-            )
-            total = await repository.count_tasks(
-                session=session,
-                status=status_value,
-                approved=approved,
-                owner=owner,
-                kind=kind_value,
-            )
+        keyset = decode_task_cursor(after) if after is not None else None
+        page = await info.context.services.tasks.list_tasks(
+            info.context.principal,
+            limit=limit,
+            after=keyset,
+            status=TaskStatusValue(status.value) if status else None,
+            approved=approved,
+            kind=TaskKindValue(kind.value) if kind else None,
+        )
         nodes = [
             (encode_cursor("task", r.created_at.isoformat(), r.id), Task.from_model(r))
-            for r in rows[:limit]
+            for r in page.items
         ]
         return TaskConnection.build(
-            nodes, has_next=len(rows) > limit, has_previous=after is not None, total=total
+            nodes, has_next=page.has_next, has_previous=after is not None, total=page.total
         )
 
 
@@ -92,23 +79,20 @@ class AgentLogQuery:
     ) -> AgentLogConnection:
         limit = page_size(first)
         after_seq = decode_log_cursor(after) if after else 0
-        if await info.context.visible_task(str(task_id)) is None:
-            raise task_not_found(task_id, field="taskId")
-        async with info.context.services.session_factory() as session:
-            rows = await repository.list_agent_logs(
-                session=session,
-                task_id=str(task_id),
+        try:
+            page = await info.context.services.tasks.list_agent_logs(
+                str(task_id),
+                info.context.principal,
+                limit=limit,
                 after_seq=after_seq,
-                limit=limit + 1,
                 team=team,
                 agent=agent,
             )
-            total = await repository.count_agent_logs(
-                session=session, task_id=str(task_id), team=team, agent=agent
-            )
-        nodes = [(encode_cursor("log", str(r.seq)), TaskEvent.from_model(r)) for r in rows[:limit]]
+        except TaskNotFoundError:
+            raise task_not_found(task_id, field="taskId") from None
+        nodes = [(encode_cursor("log", str(r.seq)), TaskEvent.from_model(r)) for r in page.items]
         return AgentLogConnection.build(
-            nodes, has_next=len(rows) > limit, has_previous=after is not None, total=total
+            nodes, has_next=page.has_next, has_previous=after is not None, total=page.total
         )
 
 
