@@ -329,7 +329,7 @@ def test_serve_shows_the_services_own_log_lines_at_log_level() -> None:
     INFO lines (a 401's reason, a client leaving mid-body) were never printed."""
     import logging
 
-    from graph.cli.main import OWN_LOGGERS, _configure_logging
+    from graph.cli.serve import OWN_LOGGERS, _configure_logging
 
     saved = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     try:

@@ -22,7 +22,11 @@ from typing import Any
 
 import pytest
 
-import graph.cli.main
+import graph.cli.generate
+import graph.cli.live_rows
+import graph.cli.live_view
+import graph.cli.output
+import graph.cli.phrasing
 from tests.processes import Service, console_script, service_env, stub_model
 
 #: Seconds per model call: long enough for the view to show a wait of 1 s and then 2 s.
@@ -39,6 +43,14 @@ TOKEN = re.compile(r"[\w'-]+")
 CONTROL = re.compile(
     r"\x1b\[(?P<params>[?0-9;]*)(?P<command>[A-Za-z])|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]"
     r"|(?P<control>[\r\n\x08])|(?P<text>[^\x1b\r\n\x08]+)"
+)
+#: The modules of `postassist generate` whose string literals it may print.
+CLI_MODULES = (
+    graph.cli.generate,
+    graph.cli.live_rows,
+    graph.cli.live_view,
+    graph.cli.output,
+    graph.cli.phrasing,
 )
 SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
@@ -223,8 +235,12 @@ def source_words(run: dict[str, Any]) -> set[str]:
     """Every word the CLI may show whole: of the events (messages and data), the task's
     result and structure, and the CLI's own string literals (and their plurals)."""
     sources = [TITLE, CONTEXT, *strings(run["task"]), *strings(run["events"])]
-    tree = ast.parse(Path(graph.cli.main.__file__).read_text())
-    literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
+    literals = [
+        node.value
+        for module in CLI_MODULES
+        for node in ast.walk(ast.parse(Path(module.__file__ or "").read_text()))
+        if isinstance(node, ast.Constant)
+    ]
     sources += [value for value in literals if isinstance(value, str)]
     words = {w.strip("'-") for text in sources for w in TOKEN.findall(text)}
     return words | {w + "s" for w in words} | {"PENDING", "RUNNING", "COMPLETED"}

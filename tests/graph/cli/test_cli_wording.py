@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from graph.cli.main import (
+from agents.checks.wording import counted as plural
+from graph.cli.main import app
+from graph.cli.output import usage_lines
+from graph.cli.phrasing import (
     MODEL_WAIT_AFTER,
-    _usage_lines,
-    app,
     duration,
     is_sentence,
-    plural,
     routing_reason,
     status_line,
     waiting_for,
@@ -159,13 +159,13 @@ def test_usage_lines_pluralise_and_say_how_long_it_took() -> None:
         "createdAt": "2026-01-01T10:00:00+00:00",
         "completedAt": "2026-01-01T10:01:05.5+00:00",
     }
-    assert _usage_lines(task) == [
+    assert usage_lines(task) == [
         "took 1 min 05 s, 1 revision",
         "1 LLM call: 100 input + 1 output token",
     ]
     task.update(usage={"llmCalls": 5, "inputTokens": 500, "outputTokens": 100}, revisions=0)
-    assert _usage_lines(task)[1] == "5 LLM calls: 500 input + 100 output tokens"
-    assert _usage_lines({**task, "completedAt": None}) == [
+    assert usage_lines(task)[1] == "5 LLM calls: 500 input + 100 output tokens"
+    assert usage_lines({**task, "completedAt": None}) == [
         "0 revisions",
         "5 LLM calls: 500 input + 100 output tokens",
     ]

@@ -1,6 +1,6 @@
 """Issue 13 ("No client can stall it"), rows 1, 8, 11 and the read timeouts of 13, tried
 as a hostile client would on a real uvicorn server configured as `postassist serve`
-configures it (`graph.cli.main.server_options`), with real WebSocket and TCP clients:
+configures it (`graph.cli.serve.server_options`), with real WebSocket and TCP clients:
 
 1. a huge `connection_init` before authentication, and a message past `WS_MAX_SIZE`
    after it, close with 1009;
@@ -29,7 +29,7 @@ import websockets
 from pydantic import ValidationError
 
 from graph.app import create_app
-from graph.cli.main import server_options
+from graph.cli.serve import server_options
 from graph.settings import Settings
 from graph.transport.uvicorn_compat import HEAD_MAX_BYTES, header_deadline_protocol
 from tests.fakes import ScriptedChatModel
@@ -448,7 +448,7 @@ async def test_a_request_body_that_never_completes_gets_408_and_is_closed(
 
 
 def test_serve_passes_the_settings_to_uvicorn() -> None:
-    """`postassist serve` runs uvicorn with these options (graph.cli.main.serve)."""
+    """`postassist serve` runs uvicorn with these options (graph.cli.serve.serve)."""
     settings = Settings(ws_max_size=100_000, http_header_timeout_seconds=7, _env_file=None)
     options = server_options(settings)
     assert options["ws_max_size"] == 100_000
