@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -77,6 +78,32 @@ def create_app(
     scripted chat model); without it, `LLM_PROVIDER` decides, and "local" starts the
     bundled model's server for the app's lifetime."""
     settings = settings or get_settings()
+    # No /docs, /redoc or /openapi.json: Swagger and ReDoc load from a CDN and document no
+    # GraphQL operation; those paths lead to GraphiQL instead (add_landing_pages).
+    app = FastAPI(
+        title="PostAssist",
+        version=VERSION,
+        lifespan=_lifespan(settings, model_factory),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.include_router(_graphql_router(settings), prefix="/graphql")
+    if settings.graphql_introspection:
+        mount_ide_files(app)
+    add_landing_pages(app, ide=settings.graphql_introspection)
+    app.add_api_route("/healthz", healthz, include_in_schema=False)
+    app.add_api_route("/readyz", readyz, include_in_schema=False)
+    app.add_exception_handler(UnauthenticatedError, _unauthenticated)
+    _add_guards(app, settings)
+    return app
+
+
+def _lifespan(
+    settings: Settings, model_factory: ModelFactory | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the services open (`open_services`), the authentication mode
+    decided, the start-up objects frozen; closed in reverse when the app stops."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,17 +116,12 @@ def create_app(
             finally:
                 gc.unfreeze()  # what shuts down now may be collected again
 
-    # No /docs, /redoc or /openapi.json: Swagger and ReDoc load from a CDN and document no
-    # GraphQL operation; those paths lead to GraphiQL instead (add_landing_pages).
-    app = FastAPI(
-        title="PostAssist",
-        version=VERSION,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-    )
-    router = PostAssistRouter(
+    return lifespan
+
+
+def _graphql_router(settings: Settings) -> PostAssistRouter:
+    """The GraphQL router (HTTP and both WebSocket protocols) over the schema."""
+    return PostAssistRouter(
         build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphql_introspection else None,
@@ -109,14 +131,11 @@ def create_app(
         init_max_bytes=settings.ws_init_max_size,
         allowed_origins=settings.cors_origins,  # strawberry's own WebSocket Origin check
     )
-    app.include_router(router, prefix="/graphql")
-    if settings.graphql_introspection:
-        mount_ide_files(app)
-    add_landing_pages(app, ide=settings.graphql_introspection)
-    app.add_api_route("/healthz", healthz, include_in_schema=False)
-    app.add_api_route("/readyz", readyz, include_in_schema=False)
-    app.add_exception_handler(UnauthenticatedError, _unauthenticated)
-    # Outermost last: Host check, CORS (answers preflights), cross-origin refusal, body cap.
+
+
+def _add_guards(app: FastAPI, settings: Settings) -> None:
+    """The HTTP middleware, added innermost first: body cap, cross-origin refusal, CORS
+    (answers preflights), Host check, and outermost the security headers."""
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
@@ -135,4 +154,3 @@ def create_app(
     )
     # Outermost: every HTTP answer gets the security headers, the guards' 400/403/413 too.
     app.add_middleware(SecurityHeadersMiddleware)
-    return app

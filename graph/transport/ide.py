@@ -76,14 +76,13 @@ subscription Progress {
   }
 }
 """
-#: `brand`'s edits of strawberry's page: (what, where, the text that replaces it). Each
-#: place must be found exactly once, so an upstream page that moved one fails loudly.
-_BRANDING: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (
-        "title",
-        re.compile(r"<title>[^<]*</title>"),
-        lambda _: "<title>PostAssist · GraphiQL</title>",
-    ),
+#: One edit of strawberry's page: what it changes (named in errors), where, and the text
+#: that replaces it (a string, or made from the match).
+Edit = tuple[str, re.Pattern[str], str | Callable[[re.Match[str]], str]]
+#: `brand`'s edits of strawberry's page. Each place must be found exactly once, so an
+#: upstream page that moved one fails loudly.
+_BRANDING: tuple[Edit, ...] = (
+    ("title", re.compile(r"<title>[^<]*</title>"), "<title>PostAssist · GraphiQL</title>"),
     (
         "example",
         re.compile(r"const EXAMPLE_QUERY = `[^`]*`;"),
@@ -96,34 +95,32 @@ _BRANDING: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ..
     ),
 )
 
-#: `harden`'s edits of strawberry's page, in the same form as `_BRANDING`.
-_HARDENING: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+
+def _not_from_url(what: str, source: str, initial: str) -> Edit:
+    """The edit that starts an editor at `initial` instead of at `source` (a pattern: its
+    value from the URL's parameters), named "<what> from the URL"."""
+    pattern = re.compile(rf"React\.useState\(\s*{source},?\s*\)")
+    return (f"{what} from the URL", pattern, f"React.useState({initial})")
+
+
+def _not_into_url(what: str, update: str) -> Edit:
+    """The edit that removes the page's `updateURL({ <update> });` (a pattern), which
+    copies an editor into the address bar, named "<what> into the URL"."""
+    return (f"{what} into the URL", re.compile(rf"\n\s*updateURL\(\{{ {update} \}}\);"), "")
+
+
+#: `harden`'s edits of strawberry's page, checked as `_BRANDING`'s are.
+_HARDENING: tuple[Edit, ...] = (
     (
         "persisted headers",
-        re.compile(r"shouldPersistHeaders: true,"),
-        lambda _: "shouldPersistHeaders: false,",
+        re.compile("shouldPersistHeaders: true,"),
+        "shouldPersistHeaders: false,",
     ),
-    (
-        "query from the URL",
-        re.compile(r"React\.useState\(\s*parameters\.q \|\| EXAMPLE_QUERY,?\s*\)"),
-        lambda _: "React.useState(EXAMPLE_QUERY)",
-    ),
-    (
-        "variables from the URL",
-        re.compile(r"React\.useState\(\s*parameters\.variables,?\s*\)"),
-        lambda _: "React.useState(undefined)",
-    ),
-    (
-        "headers from the URL",
-        re.compile(r"React\.useState\(\s*parameters\.headers,?\s*\)"),
-        lambda _: "React.useState(undefined)",
-    ),
-    ("query into the URL", re.compile(r"\n\s*updateURL\(\{ q: newQuery \}\);"), lambda _: ""),
-    (
-        "variables into the URL",
-        re.compile(r"\n\s*updateURL\(\{ variables: newVariables \}\);"),
-        lambda _: "",
-    ),
+    _not_from_url("query", r"parameters\.q \|\| EXAMPLE_QUERY", "EXAMPLE_QUERY"),
+    _not_from_url("variables", r"parameters\.variables", "undefined"),
+    _not_from_url("headers", r"parameters\.headers", "undefined"),
+    _not_into_url("query", "q: newQuery"),
+    _not_into_url("variables", "variables: newVariables"),
 )
 
 
@@ -176,21 +173,23 @@ def brand(html: str) -> str:
     GraphiQL", "PostAssist" as GraphiQL's logo (instead of its link to GitHub), and
     EXAMPLE_OPERATION in the editor instead of the stock welcome text. Raises
     `ValueError` naming the edit whose place the page does not have exactly once."""
-    for what, pattern, replacement in _BRANDING:
-        html, count = pattern.subn(replacement, html)
-        if count != 1:
-            raise ValueError(f"GraphiQL page: the {what} to brand is found {count} times")
-    return html
+    return _edit(html, _BRANDING, "brand")
 
 
 def harden(html: str) -> str:
     """Strawberry's GraphiQL page `html` with `shouldPersistHeaders: false` and no
     editor filled from the URL, nor copied into it (see the module). Raises
     `ValueError` naming the edit whose place the page does not have exactly once."""
-    for what, pattern, replacement in _HARDENING:
+    return _edit(html, _HARDENING, "turn off")
+
+
+def _edit(html: str, edits: tuple[Edit, ...], purpose: str) -> str:
+    """`html` with each of `edits` made; raises `ValueError` naming the first edit whose
+    place is not found exactly once (`the <what> to <purpose> is found N times`)."""
+    for what, pattern, replacement in edits:
         html, count = pattern.subn(replacement, html)
         if count != 1:
-            raise ValueError(f"GraphiQL page: the {what} to turn off is found {count} times")
+            raise ValueError(f"GraphiQL page: the {what} to {purpose} is found {count} times")
     return html
 
 
