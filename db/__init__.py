@@ -1,6 +1,9 @@
 """Persistence for PostAssist: SQLModel tables, the async engine, repository functions,
-Alembic migrations, the event log (durable append + broadcast + follow) and the version
-check every `*_compat.py` seam runs at import (`compat`, for `agents` and `graph` too).
+Alembic migrations, the event log (durable append + broadcast + follow; the typed task
+columns an event sets, `events.TaskResult`), the typed shapes of the agents' outputs
+that the task row and the graph state store (`outputs`: research notes, the draft,
+verification reports) and the version check every `*_compat.py` seam runs at import
+(`compat`, for `agents` and `graph` too).
 
 `db` imports neither `agents` nor `graph`. `VERSION` is the installed distribution's
 version (pyproject.toml is its only source), for every layer above.

@@ -6,31 +6,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.models import TERMINAL_STATUSES, AgentLog, EventKind, TaskStatus
+from pydantic import BaseModel, ConfigDict, Field
 
-#: Task columns an event may set alongside itself (large results live there, not in
-#: the event's `data`).
-RESULT_FIELDS = frozenset(
-    {
-        "research_notes",
-        "content",
-        "hashtags",
-        "verification_reports",
-        "revisions",
-        "error",
-        "error_code",
-        "attempt",
-        "worker_id",
-        "approved",
-        "open_issues",
-    }
-)
+from db.models import TERMINAL_STATUSES, AgentLog, EventKind, FailureCode, Task, TaskStatus
+from db.outputs import ResearchNotes, VerificationReport
+
 #: Longest string kept in an event's `data`; longer text lives in the task's columns.
 MAX_DATA_STRING = 500
 #: Longest list kept in an event's `data`.
 MAX_DATA_ITEMS = 50
 #: Longest `message` kept on an event.
 MAX_MESSAGE = 1000
+
+
+class TaskResult(BaseModel):
+    """Task columns an event stores with itself (large results live there, not in the
+    event's `data`): the closed list of the `Task` columns an event may set, each typed
+    as the column holds it. Only the fields given are set on the task (`apply`); an
+    unknown field raises `pydantic.ValidationError` (a `ValueError`) when the result is
+    built. `research_notes` and `verification_reports` are stored as their JSON.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    research_notes: ResearchNotes | None = None
+    content: str | None = None
+    hashtags: list[str] = Field(default_factory=list)
+    verification_reports: list[VerificationReport] = Field(default_factory=list)
+    revisions: int = 0
+    error: str | None = None
+    error_code: FailureCode | None = None
+    attempt: int = 0
+    worker_id: str | None = None
+    approved: bool | None = None
+    open_issues: list[str] = Field(default_factory=list)
+
+    def apply(self, task: Task) -> None:
+        """Set each column of `task` that this result was given, as the row stores it
+        (JSON for the notes and the reports); the others stay as they are."""
+        given = self.model_dump(mode="json", include=self.model_fields_set)
+        for name in type(self).model_fields:  # the closed list: every one a Task column
+            if name in given:
+                setattr(task, name, given[name])
 
 
 @dataclass(frozen=True)
@@ -42,7 +59,9 @@ class Event:
       team).
     - `data`: small JSON (strings over `MAX_DATA_STRING` characters are cut on append).
     - `progress`: the task's progress after the step, 0..1; None keeps it.
-    - `result`: task columns to store with the event (see `RESULT_FIELDS`).
+    - `result`: task columns to store with the event (`TaskResult`; a mapping of
+      column names is validated into one when the event is built, so an unknown name
+      raises `ValueError` there).
     - `attempt`: the run of the task that reported it (1 first, +1 per resume).
     """
 
@@ -53,8 +72,12 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
     progress: float | None = None
     status: TaskStatus | None = None
-    result: Mapping[str, Any] | None = None
+    result: TaskResult | None = None
     attempt: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.result, Mapping):
+            object.__setattr__(self, "result", TaskResult.model_validate(self.result))
 
     @classmethod
     def task_status(
@@ -64,7 +87,7 @@ class Event:
         *,
         data: Mapping[str, Any] | None = None,
         progress: float | None = None,
-        result: Mapping[str, Any] | None = None,
+        result: TaskResult | Mapping[str, Any] | None = None,
     ) -> Event:
         """A TASK_STATUS event moving the task to `status`."""
         return cls(
@@ -73,19 +96,31 @@ class Event:
             data=data or {},
             progress=progress,
             status=status,
-            result=result,
+            result=result,  # type: ignore[arg-type]
         )
 
     def check(self) -> None:
-        """Raise `ValueError` for a bad kind/status pair, a progress outside 0..1 or an
-        unknown result field."""
+        """Raise `ValueError` for a bad kind/status pair or a progress outside 0..1."""
         if (self.kind == EventKind.TASK_STATUS) != (self.status is not None):
             raise ValueError("status is given with, and only with, kind=TASK_STATUS")
         if self.progress is not None and not 0.0 <= self.progress <= 1.0:
             raise ValueError(f"progress must be within 0..1, got {self.progress}")
-        unknown = set(self.result or {}) - RESULT_FIELDS
-        if unknown:
-            raise ValueError(f"unknown result fields: {sorted(unknown)}")
+
+    def row(self, task_id: str, seq: int, *, progress: float) -> AgentLog:
+        """The `AgentLog` row that stores this event as number `seq` of `task_id`: the
+        message cut to `MAX_MESSAGE`, `data` to size (`payload`), and `progress` (the
+        task's current one) when the event gives none."""
+        return AgentLog(
+            task_id=task_id,
+            seq=seq,
+            team=self.team,
+            agent=self.agent,
+            kind=self.kind.value,
+            message=self.message[:MAX_MESSAGE],
+            data=self.payload(),
+            progress=progress if self.progress is None else self.progress,
+            attempt=self.attempt,
+        )
 
     def payload(self) -> dict[str, Any]:
         """`data` cut to size, with `status` added on TASK_STATUS events."""

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from db.engine import SessionFactory, create_engine, create_session_factory
-from db.event_log import StatusFeed
 from db.models import AgentLog, EventKind
+from db.status_feed import StatusFeed
 from tests.db.test_event_log import new_task
 
 pytestmark = pytest.mark.anyio
