@@ -5,8 +5,8 @@ overstated words and the scores (`rules`), numbers and dates (`claims`), named e
 content words (`support`), reversals of the context (`polarity`), the reader's voice
 and the hook (`voice`), how a post reads (`prose`: length, repetition, a stock
 question) and how it writes the source's terms (`terms`), the verifiers' deterministic
-reports (`verdicts`), the post's layout (`compose`), hashtags (`hashtags`) and how counts
-read (`wording`).
+reports (`verdicts`; what they find, `findings`, and the StyleChecker's, `style`), the
+post's layout (`compose`), hashtags (`hashtags`) and how counts read (`wording`).
 
 The bottom layer: imports nothing of `agents.teams`, `agents.runtime` or `agents.llm`.
 """
