@@ -1,5 +1,6 @@
-"""The GraphQL surface: the schema (`schema`), its context (`context`), types and
-inputs, the queries, mutations and subscriptions, Relay pages (`pagination`), the query
+"""The GraphQL surface: the schema (`schema`), its context (`context`), types (`types`;
+the agents' outputs in `outputs`, the static teams and health in `info`) and inputs, the
+queries, mutations and subscriptions, Relay pages (`pagination`), the query
 limits (`query_limits`, with their rules: `query_cost`, `query_introspection`,
 `query_text`) and Strawberry's internals behind one seam (`strawberry_compat`).
 

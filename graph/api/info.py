@@ -61,16 +61,12 @@ class ModelHealth:
     @classmethod
     def of(cls, provider: str, model: str, status: ModelStatus) -> ModelHealth:
         """The health of `model` of `provider` in `status`."""
-        return cls(
-            provider=provider,
-            model=model,
-            ready=status.ready,
-            state=status.state,
-            reason=status.reason,
-            in_flight=status.in_flight,
-            waiting=status.waiting,
-            restarts=status.restarts,
-        )
+        shown = {name: getattr(status, name) for name in _STATUS_FIELDS}
+        return cls(provider=provider, model=model, ready=status.ready, **shown)
+
+
+#: The `ModelStatus` fields `ModelHealth` shows as they are.
+_STATUS_FIELDS = ("state", "reason", "in_flight", "waiting", "restarts")
 
 
 @strawberry.type(description="Service health.")

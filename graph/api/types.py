@@ -1,4 +1,6 @@
-"""GraphQL types, separate from the tables; each built with `from_model`."""
+"""GraphQL types of a task and its events, separate from the tables; each built with
+`from_model`. The agents' outputs (the post, research notes, reports) are in
+`graph.api.outputs`."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
 from db.snapshot import AgentSnapshot, Teams, TeamSnapshot
 from graph.api.context import Info
+from graph.api.outputs import PostResult, ResearchNotes, VerificationReport
 from graph.api.pagination import Connection
 
 TaskStatus = strawberry.enum(db_models.TaskStatus, description="Lifecycle of a task.")
@@ -42,12 +45,10 @@ class AgentProgress:
 
     @classmethod
     def from_model(cls, agent: AgentSnapshot) -> AgentProgress:
+        """The agent's entry of a task's `teams` snapshot."""
         return cls(
-            name=agent.name,
-            display_name=DISPLAY_NAMES.get(agent.name, agent.name),
-            status=agent.status,
+            **_progress(agent),
             current_activity=agent.activity,
-            progress=agent.progress,
             last_update=agent.updated_at,
             error=agent.error,
         )
@@ -65,124 +66,23 @@ class TeamProgress:
 
     @classmethod
     def from_model(cls, team: TeamSnapshot) -> TeamProgress:
+        """The team's entry of a task's `teams` snapshot, with its agents."""
         return cls(
-            name=team.name,
-            display_name=DISPLAY_NAMES.get(team.name, team.name),
-            status=team.status,
-            progress=team.progress,
+            **_progress(team),
             started_at=team.started_at,
             completed_at=team.completed_at,
             agents=[AgentProgress.from_model(a) for a in team.agents],
         )
 
 
-@strawberry.type(description="The finished post.")
-class PostResult:
-    content: str
-    hashtags: list[str] = strawberry.field(description="without '#'")
-    word_count: int
-    character_count: int
-    approved: bool | None = strawberry.field(
-        description="whether both verifiers approved this post (null until the task ends)"
-    )
-    open_issues: list[str] = strawberry.field(
-        description="what the rejecting verifiers still found in the final post"
-    )
-
-
-@strawberry.type(
-    description="A paper as its arXiv record gives it, fetched by the PaperResearcher."
-)
-class Paper:
-    arxiv_id: str = strawberry.field(description="the version arXiv answered with: 1706.03762v7")
-    title: str
-    authors: list[str]
-    abstract: str
-    published: datetime | None = strawberry.field(description="first version on arXiv")
-    updated: datetime | None = strawberry.field(description="this version on arXiv")
-    primary_category: str | None = strawberry.field(description="arXiv category: cs.CL")
-    url: str = strawberry.field(description="the abstract page: https://arxiv.org/abs/<id>")
-    pdf_url: str | None
-
-    @classmethod
-    def from_model(cls, data: dict[str, Any]) -> Paper:
-        return cls(
-            arxiv_id=data["arxiv_id"],
-            title=data["title"],
-            authors=list(data.get("authors", [])),
-            abstract=data.get("abstract", ""),
-            published=_timestamp(data.get("published")),
-            updated=_timestamp(data.get("updated")),
-            primary_category=data.get("primary_category"),
-            url=data["url"],
-            pdf_url=data.get("pdf_url"),
-        )
-
-
-def _timestamp(text: str | None) -> datetime | None:
-    """An arXiv ISO 8601 UTC timestamp ("2017-06-12T17:57:34Z"); None when absent."""
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-@strawberry.type(description="PaperResearcher's notes.")
-class ResearchNotes:
-    summary: str
-    key_insights: list[str]
-    metrics: list[str]
-    limitations: list[str]
-    source_note: str = strawberry.field(
-        description="what was fetched and from where, what failed or was not asked, or "
-        "that the notes rest on the request alone"
-    )
-    sources: JSON = strawberry.field(
-        description='[{"kind": "request" | "arxiv" | "web", "title", "url", "characters"}]'
-    )
-    paper: Paper | None = strawberry.field(
-        description="the arXiv record, when paperTitle was an arXiv id or link and the fetch "
-        "succeeded (else null; sourceNote says why)"
-    )
-
-    @classmethod
-    def from_model(cls, data: dict[str, Any]) -> ResearchNotes:
-        paper = (data.get("fetched") or {}).get("paper")
-        return cls(
-            summary=data.get("summary", ""),
-            key_insights=list(data.get("key_insights", [])),
-            metrics=list(data.get("metrics", [])),
-            limitations=list(data.get("limitations", [])),
-            source_note=data.get("source_note", ""),
-            sources=data.get("sources", []),
-            paper=Paper.from_model(paper) if paper else None,
-        )
-
-
-@strawberry.type(description="A verifier's report: deterministic checks plus model judgement.")
-class VerificationReport:
-    agent: str
-    kind: str = strawberry.field(description="TECHNICAL or STYLE")
-    score: float = strawberry.field(description="0..1; the lower of checks and judgement")
-    approved: bool
-    issues: list[str]
-    checks: JSON = strawberry.field(description="the deterministic checks' findings")
-    model_judgement: bool = strawberry.field(description="false when only checks decided")
-    model_judgement_error: str | None = strawberry.field(
-        description="why the model's judgement was not used (unparseable, or not concrete)"
-    )
-
-    @classmethod
-    def from_model(cls, data: dict[str, Any]) -> VerificationReport:
-        return cls(
-            agent=data["agent"],
-            kind=data["kind"],
-            score=float(data["score"]),
-            approved=bool(data["approved"]),
-            issues=list(data.get("issues", [])),
-            checks=data.get("checks", {}),
-            model_judgement=bool(data.get("model_judgement")),
-            model_judgement_error=data.get("model_judgement_error"),
-        )
+def _progress(entry: AgentSnapshot | TeamSnapshot) -> dict[str, Any]:
+    """What an agent's and a team's progress share: name, display name, status, progress."""
+    return {
+        "name": entry.name,
+        "display_name": DISPLAY_NAMES.get(entry.name, entry.name),
+        "status": entry.status,
+        "progress": entry.progress,
+    }
 
 
 @strawberry.type(description="Why a task failed.")
@@ -249,19 +149,11 @@ class Task:
 
     @classmethod
     def from_model(cls, row: TaskRow) -> Task:
-        result = None
-        if row.content:
-            result = PostResult(
-                content=row.content,
-                hashtags=list(row.hashtags or []),
-                word_count=len(row.content.split()),
-                character_count=len(row.content),
-                approved=row.approved,
-                open_issues=list(row.open_issues or []),
-            )
+        """The task `row` with its snapshot and results (its JSON columns validated
+        into `db.outputs` models; raises `pydantic.ValidationError` for a row whose
+        JSON is not theirs)."""
         copied = {name: getattr(row, name) for name in _COPIED_COLUMNS}
         usage = TokenUsage(**{name: getattr(row, name) for name in _USAGE_COLUMNS})
-        notes = ResearchNotes.from_model(row.research_notes) if row.research_notes else None
         error = (
             TaskError(code=row.error_code or "UNKNOWN", message=row.error) if row.error else None
         )
@@ -271,11 +163,9 @@ class Task:
             status=TaskStatus(row.status),
             tone=Tone(row.tone),
             teams=[TeamProgress.from_model(t) for t in Teams.load(row.teams)],
-            result=result,
-            research_notes=notes,
-            verification_reports=[
-                VerificationReport.from_model(r) for r in row.verification_reports or []
-            ],
+            result=PostResult.of_task(row),
+            research_notes=ResearchNotes.of_task(row),
+            verification_reports=VerificationReport.of_task(row),
             error=error,
             usage=usage,
             **copied,
