@@ -129,7 +129,7 @@ def reader_voice(sentence: str) -> str:
 
 def compose_post(
     *,
-    title: str,
+    paper_title: str,
     key_point: str,
     body: str,
     takeaways: list[str],
@@ -146,13 +146,14 @@ def compose_post(
     result, prefixed with the title's short name when it lacks it), cut to fit, and
     left out of the takeaways. Hashtags inside `body` are removed (the tag line is the
     only place for them); the body is cut at a sentence end so the whole post stays
-    within `LINKEDIN_MAX_CHARS`.
+    within `LINKEDIN_MAX_CHARS`. `paper_title` is the paper's title (a hook must name
+    its subject), `hashtags` are without '#', `link` is the paper's page or "".
     """
     body = without_hashtags(body)
     body = re.sub(r"[ \t]+", " ", body).strip()
     body = drop_trailing_fragment(body)
     first = next(iter(split_sentences(body)), "")
-    subject = subject_words(title)
+    subject = subject_words(paper_title)
     if _fits_hook(first, subject):
         hook = first
         body = body[len(first) :].strip() if body.startswith(first) else body
@@ -160,7 +161,7 @@ def compose_post(
         takeaways = [t for t in takeaways if t != key_point]
         if first and first == key_point:  # the hook it becomes must not repeat in the body
             body = body[len(first) :].strip()
-        short = title.split(":")[0].strip()
+        short = paper_title.split(":")[0].strip()
         named = _fits_hook(key_point, subject) or not key_point
         hook = _cut(key_point if named else f"{short}: {key_point}", SEE_MORE_FOLD - 2)
     tag_line = " ".join(f"#{t}" for t in hashtags)

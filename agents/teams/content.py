@@ -10,10 +10,12 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from agents.checks import compose, rules, verdicts
 from agents.checks.wording import counted
 from agents.teams import paper_sources, prompts, tools, writer
-from agents.teams.nodes import Reporter
-from agents.teams.sources import effective_request
-from agents.teams.state import PostState, given_request_of, request_of
+from agents.teams.fetched_text import effective_request
+from agents.teams.nodes import AgentOutput, Reporter
+from agents.teams.state import PostState, given_request_of, request_of, research_of
+from db.events import TaskResult
 from db.models import PostRequest
+from db.outputs import PostDraft, ResearchNotes
 
 #: Output-token cap of the research notes, sized for the 135M local model at ~40 tokens/s
 #: (the post's sentences have their own: `writer.SENTENCE_MAX_TOKENS`).
@@ -36,20 +38,21 @@ def source_text(request: PostRequest) -> str:
     return f"{request.paper_title}\n{request.additional_context}"
 
 
-async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
+async def research(reporter: Reporter, state: PostState) -> AgentOutput:
     """PaperResearcher: gather the request's sources (the request itself, and real
     sources when its title is an arXiv id or web search is configured:
     `agents.teams.paper_sources`), ask the model for notes, parse them. Returns the `research`
-    state update (with `fetched`, what was fetched) and the notes to store on the task."""
+    state update (`ResearchNotes` with `fetched`, what was fetched) and the notes to store
+    on the task."""
     given = given_request_of(state)
-    fetched = await paper_sources.gather(reporter, given, state.get("research"))
+    fetched = await paper_sources.gather(reporter, given, research_of(state))
     request = effective_request(given, fetched)
     sources = await reporter.tool(
         tools.collect_paper_sources,
         {
             "paper_title": given.paper_title,
             "additional_context": given.additional_context,
-            "fetched": fetched,
+            "fetched": fetched.model_dump(mode="json"),
         },
     )
     user = prompts.RESEARCHER_USER.format(
@@ -62,22 +65,22 @@ async def research(reporter: Reporter, state: PostState) -> tuple[dict, str, dic
         purpose="research notes",
         max_tokens=RESEARCH_MAX_TOKENS,
     )
-    notes = {**parse_research_notes(text, sources), "fetched": fetched}
-    insights, metrics = len(notes["key_insights"]), len(notes["metrics"])
+    notes = parse_research_notes(text, sources).model_copy(update={"fetched": fetched})
+    insights, metrics = len(notes.key_insights), len(notes.metrics)
     summary = f"notes: {counted(insights, 'insight')}, {counted(metrics, 'metric')}"
     summary += paper_sources.summary_suffix(fetched)
     if not request.additional_context.strip():
         summary += ", nothing to write from (no context given or fetched)"
-    update = {"research": notes, "research_round": state.get("revision", 0)}
-    return update, summary, {"research_notes": notes}
+    update = {"research": notes.model_dump(mode="json"), "research_round": state.get("revision", 0)}
+    return AgentOutput(update, summary, TaskResult(research_notes=notes))
 
 
-async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
+async def create(reporter: Reporter, state: PostState) -> AgentOutput:
     """LinkedInCreator: plan the post, write it one checked sentence at a time
     (`agents.teams.writer`), then assemble it (hook, body, takeaways, question, hashtags)
     within LinkedIn's limits. Every sentence of the draft passed the verifiers' own
     sentence checks when it was written."""
-    request, notes = request_of(state), state.get("research") or {}
+    request, notes = request_of(state), research_of(state) or ResearchNotes()
     hashtags = await reporter.tool(
         tools.suggest_hashtags,
         {
@@ -86,7 +89,7 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
             "max_hashtags": min(request.max_hashtags, rules.RECOMMENDED_MAX_HASHTAGS),
         },
     )
-    plan = await writer.plan(reporter, request, notes.get("key_insights") or [], hashtags)
+    plan = await writer.plan(reporter, request, notes.key_insights, hashtags)
     draft = writer.Draft()
     feedback = _feedback(state)
     draft.hook = await writer.write_sentence(
@@ -116,25 +119,23 @@ async def create(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
             "takeaways": takeaways,
             "question": draft.question,
             "hashtags": hashtags,
-            "link": ((notes.get("fetched") or {}).get("paper") or {}).get("url") or "",
+            "link": notes.paper.url if notes.paper else "",
         },
     )
-    update = {
-        "draft": {"content": post, "hashtags": hashtags},
-        "draft_round": state.get("revision", 0),
-    }
+    made = PostDraft(content=post, hashtags=hashtags)
+    update = {"draft": made.model_dump(mode="json"), "draft_round": state.get("revision", 0)}
     outcomes = [entry["outcome"] for entry in draft.log]
     summary = f"post written: {counted(len(post), 'character')}, "
     summary += f"{counted(len(draft.body) + bool(draft.hook), 'checked sentence')}, "
     summary += f"{counted(outcomes.count('dropped'), 'fact')} dropped"
-    return update, summary, {"content": post, "hashtags": hashtags}
+    return AgentOutput(update, summary, TaskResult(content=post, hashtags=hashtags))
 
 
-def _takeaways(notes: dict[str, Any], request: PostRequest) -> list[str]:
+def _takeaways(notes: ResearchNotes, request: PostRequest) -> list[str]:
     """Up to `MAX_TAKEAWAYS` insights in the reader's voice that pass the verifiers'
     sentence checks (the context's own sentences lead the insights)."""
     out: list[str] = []
-    for insight in notes.get("key_insights") or []:
+    for insight in notes.key_insights:
         line = compose.reader_voice(insight).strip()
         if len(line) > MAX_TAKEAWAY_CHARS or not line:
             continue
@@ -155,13 +156,14 @@ def _key_point(takeaways: list[str], request: PostRequest) -> str:
     return request.paper_title
 
 
-def parse_research_notes(text: str, sources: dict[str, Any]) -> dict[str, Any]:
-    """Turn the researcher's SUMMARY/INSIGHTS/LIMITATIONS text into notes.
+def parse_research_notes(text: str, sources: dict[str, Any]) -> ResearchNotes:
+    """Turn the researcher's SUMMARY/INSIGHTS/LIMITATIONS text into notes (without
+    `fetched`; `sources` is `collect_paper_sources`' result).
 
     Lenient: unlabeled text counts as summary. Insights are grounded first: the
     context's fact-bearing sentences (`sources["key_sentences"]`) lead, the model's
-    own bullets follow. Returns `{"summary", "key_insights", "metrics",
-    "limitations", "sources", "source_note"}`.
+    own bullets follow. Raises `pydantic.ValidationError` when `sources["sources"]`
+    holds an entry that is not a source.
     """
     sections = _sections(text)
     summary = compose.dedupe_sentences(" ".join(sections["summary"]), max_chars=600)
@@ -170,14 +172,14 @@ def parse_research_notes(text: str, sources: dict[str, Any]) -> dict[str, Any]:
         if item not in insights and len(insights) < 6:
             insights.append(item[:300])
     limitations = list(dict.fromkeys(s[:300] for s in sections["limitations"]))[:3]
-    return {
-        "summary": summary,
-        "key_insights": insights,
-        "metrics": sources.get("metrics", []),
-        "limitations": limitations,
-        "sources": sources.get("sources", []),
-        "source_note": sources.get("note", ""),
-    }
+    return ResearchNotes(
+        summary=summary,
+        key_insights=insights,
+        metrics=sources.get("metrics", []),
+        limitations=limitations,
+        sources=sources.get("sources", []),
+        source_note=sources.get("note", ""),
+    )
 
 
 _LABEL = re.compile(

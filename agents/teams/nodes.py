@@ -17,13 +17,26 @@ from pydantic import BaseModel
 from agents.teams import plan
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import TEAM_OF, PostState
-from db.events import Event
+from db.events import Event, TaskResult
 from db.models import EventKind
 
 Emit = Callable[[Event], Awaitable[None]]
-#: An agent's work: `(update, summary, result)`: the state update, a one-line summary
-#: for the AGENT_FINISHED event and task columns to store with it (or None).
-Work = Callable[["Reporter", PostState], Awaitable[tuple[dict[str, Any], str, dict | None]]]
+
+
+@dataclass(frozen=True)
+class AgentOutput:
+    """What an agent's work gives back: `update`, the state update (plain JSON: each
+    output as its `db.outputs` model's `model_dump(mode="json")`); `summary`, one line
+    for the AGENT_FINISHED event; and `result`, the task columns to store with that
+    event (None: none)."""
+
+    update: dict[str, Any]
+    summary: str
+    result: TaskResult | None = None
+
+
+#: An agent's work: its reporter and the state in, its `AgentOutput` out.
+Work = Callable[["Reporter", PostState], Awaitable[AgentOutput]]
 #: A LangGraph node of PostAssist's graphs: state and runtime in, a state update out.
 Node = Callable[[PostState, "Runtime[RunContext]"], Awaitable[dict[str, Any]]]
 
@@ -147,14 +160,17 @@ def agent_node(agent: str, activity: str, work: Work) -> Node:
         reporter = Reporter.of(runtime, team=team, agent=agent)
         await reporter.emit(EventKind.AGENT_STARTED, activity)
         try:
-            update, summary, result = await work(reporter, state)
+            output = await work(reporter, state)
         except Exception as exc:
             await reporter.emit(EventKind.AGENT_ERROR, f"{agent} stopped: {type(exc).__name__}")
             raise
-        update["steps_done"] = state.get("steps_done", 0) + 1
+        update = {**output.update, "steps_done": state.get("steps_done", 0) + 1}
         after: PostState = {**state, **update}  # type: ignore[typeddict-item]
         await reporter.emit(
-            EventKind.AGENT_FINISHED, summary, progress=plan.progress(after), result=result
+            EventKind.AGENT_FINISHED,
+            output.summary,
+            progress=plan.progress(after),
+            result=output.result,
         )
         await runtime.context.flush()
         return update

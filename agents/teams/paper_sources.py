@@ -5,40 +5,41 @@ web search when a Tavily key is configured), each asked as a reported tool call
 (TOOL_CALL / TOOL_RESULT of `fetch_arxiv_paper` or `search_web`: a failure is its
 result, `{"ok": false, "error": ...}`); the researcher's `collect_paper_sources` call
 then names every source, failure and skip in its note. What a run fetched is
-kept in its research notes (`research["fetched"]`, in the checkpointed graph state), so
+kept in its research notes (`ResearchNotes.fetched`, in the checkpointed graph state), so
 a revision's research round or a resumed run reuses it and never fetches again: the
 post is written and checked against the same text throughout.
 
-Imports: `agents.teams.sources`, `agents.teams.tools`, `agents.teams.nodes`, `db`.
+Imports: `agents.teams.arxiv`, `agents.teams.fetched_text`, `agents.teams.tools`,
+`agents.teams.nodes`, `db`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from agents.checks.wording import counted
-from agents.teams import sources, tools
+from agents.teams import arxiv, tools
+from agents.teams.fetched_text import nothing_fetched
 from agents.teams.nodes import Reporter
-from agents.teams.sources import Attempt, Fetched
 from db.models import PostRequest
+from db.outputs import Attempt, Fetched, PaperRecord, ResearchNotes, WebResult
 
 
 async def gather(
-    reporter: Reporter, request: PostRequest, earlier: dict[str, Any] | None
+    reporter: Reporter, request: PostRequest, earlier: ResearchNotes | None
 ) -> Fetched:
     """The sources of the run of `request` (the user's, as given), fetched with the
     run's `SourcesConfig` (`reporter.context.sources`), or those of the `earlier`
     research notes of the run when they have any.
 
     Never raises for a source that fails: the failure is in `attempts` and the notes.
-    Returns a `sources.Fetched` (JSON, for the graph state).
     """
-    if earlier and earlier.get("fetched") is not None:
-        return earlier["fetched"]
+    if earlier is not None and earlier.fetched is not None:
+        return earlier.fetched
     config = reporter.context.sources
-    arxiv_id = sources.parse_arxiv_id(request.paper_title)
-    fetched = sources.nothing_fetched(arxiv_id)
-    skipped = fetched["skipped"]
+    arxiv_id = arxiv.parse_arxiv_id(request.paper_title)
+    fetched = nothing_fetched(arxiv_id)
+    skipped = fetched.skipped
     if arxiv_id is None:
         skipped.append(_not_an_id(request.paper_title))
     if not config.enabled:
@@ -58,7 +59,7 @@ async def gather(
     return fetched
 
 
-async def _fetch_arxiv(reporter: Reporter, arxiv_id: sources.ArxivId, fetched: Fetched) -> None:
+async def _fetch_arxiv(reporter: Reporter, arxiv_id: arxiv.ArxivId, fetched: Fetched) -> None:
     config = reporter.context.sources
     args = {
         "arxiv_id": arxiv_id.text,
@@ -66,9 +67,9 @@ async def _fetch_arxiv(reporter: Reporter, arxiv_id: sources.ArxivId, fetched: F
         "timeout_seconds": config.timeout,
     }
     result = await reporter.tool(tools.fetch_arxiv_paper, args)
-    fetched["attempts"].append(_attempt("arxiv", arxiv_id.text, result))
+    fetched.attempts.append(_attempt("arxiv", arxiv_id.text, result))
     if result["ok"]:
-        fetched["paper"] = result["paper"]
+        fetched.paper = PaperRecord.model_validate(result["paper"])
 
 
 async def _search_web(reporter: Reporter, query: str, fetched: Fetched) -> None:
@@ -78,14 +79,14 @@ async def _search_web(reporter: Reporter, query: str, fetched: Fetched) -> None:
         api_key=config.tavily_api_key, api_url=config.tavily_api_url, timeout=config.timeout
     )
     result = await reporter.tool(search, {"query": query})
-    fetched["attempts"].append(_attempt("web", query, result))
+    fetched.attempts.append(_attempt("web", query, result))
     if result["ok"]:
-        fetched["web"] = result["results"]
+        fetched.web = [WebResult.model_validate(r) for r in result["results"]]
 
 
-def _attempt(source: str, query: str, result: dict[str, Any]) -> Attempt:
+def _attempt(source: Literal["arxiv", "web"], query: str, result: dict[str, Any]) -> Attempt:
     return Attempt(
-        source="arxiv" if source == "arxiv" else "web",
+        source=source,
         query=query,
         ok=bool(result["ok"]),
         error=result.get("error"),
@@ -95,15 +96,15 @@ def _attempt(source: str, query: str, result: dict[str, Any]) -> Attempt:
 
 def _query(request: PostRequest, fetched: Fetched) -> str:
     """What to search the web for: the paper's title (arXiv's, when it was fetched)."""
-    if fetched["paper"]:
-        return fetched["paper"]["title"]
-    if fetched["arxiv_id"]:
-        return f"arXiv {fetched['arxiv_id']}"
+    if fetched.paper:
+        return fetched.paper.title
+    if fetched.arxiv_id:
+        return f"arXiv {fetched.arxiv_id}"
     return request.paper_title
 
 
 def _not_an_id(title: str) -> str:
-    if sources.mentions_arxiv(title):
+    if arxiv.mentions_arxiv(title):
         return (
             "The title names arXiv but is not an arXiv id or link PostAssist recognises "
             "(1706.03762, arXiv:1706.03762v7, https://arxiv.org/abs/1706.03762), so arXiv "
@@ -116,10 +117,10 @@ def summary_suffix(fetched: Fetched) -> str:
     """What the researcher's AGENT_FINISHED summary adds: ", arXiv 1706.03762v7",
     ", 3 web results", ", no source fetched" (only when one was asked)."""
     parts = []
-    if fetched["paper"]:
-        parts.append(f"arXiv {fetched['paper']['arxiv_id']}")
-    if fetched["web"]:
-        parts.append(counted(len(fetched["web"]), "web result"))
-    if not parts and fetched["attempts"]:
+    if fetched.paper:
+        parts.append(f"arXiv {fetched.paper.arxiv_id}")
+    if fetched.web:
+        parts.append(counted(len(fetched.web), "web result"))
+    if not parts and fetched.attempts:
         parts.append("no source fetched")
     return "".join(f", {p}" for p in parts)

@@ -17,6 +17,7 @@ from agents.teams.state import (
     TECH_VERIFIER,
     VERIFICATION_TEAM,
     PostState,
+    reports_of,
 )
 
 VERIFIERS = (TECH_VERIFIER, STYLE_CHECKER)
@@ -31,13 +32,13 @@ def draft_is_current(state: PostState) -> bool:
 
 def verified_by(state: PostState) -> set[str]:
     """The verifier agents that reported on the current draft."""
-    return {r["agent"] for r in state.get("reports") or []}
+    return {r.agent for r in reports_of(state)}
 
 
 def is_approved(state: PostState) -> bool:
     """True when every verifier reported on the current draft and all approved it."""
-    reports = state.get("reports") or []
-    return verified_by(state) >= set(VERIFIERS) and all(r["approved"] for r in reports)
+    reports = reports_of(state)
+    return verified_by(state) >= set(VERIFIERS) and all(r.approved for r in reports)
 
 
 def nothing_to_revise(state: PostState) -> bool:
@@ -46,8 +47,8 @@ def nothing_to_revise(state: PostState) -> bool:
     say nothing once more."""
     return any(
         finding.get("kind") == "NOTHING_SAID"
-        for report in state.get("reports") or []
-        for finding in (report.get("checks") or {}).get("findings") or []
+        for report in reports_of(state)
+        for finding in report.checks.get("findings") or []
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from agents.teams.sources import effective_request
+from agents.teams.fetched_text import effective_request
 from db.models import PostRequest
+from db.outputs import PostDraft, ResearchNotes, VerificationReport
 from db.snapshot import Teams
 
 META_SUPERVISOR = "meta_supervisor"
@@ -44,7 +45,9 @@ ROLES: dict[str, str] = {
 
 
 class PostState(TypedDict, total=False):
-    """The graph state. Every team reads and writes the same keys.
+    """The graph state. Every team reads and writes the same keys; every value is plain
+    JSON (checkpoints store it), the agents' outputs as their `db.outputs` model's
+    `model_dump(mode="json")`, read back with the accessors below.
 
     - `revision`: 0 for the first draft, +1 each time the meta-supervisor sends the
       post back; `max_revisions` bounds it.
@@ -53,10 +56,12 @@ class PostState(TypedDict, total=False):
     - `feedback`: issues from the rejected reports, for the Content team's next round.
     - `steps_done`: agent runs finished so far (for progress from the plan).
     - `next`: the last routing decision of whichever supervisor ran last.
-    - `request`: the `PostRequest` as JSON (checkpoints store plain data); read it
-      with `request_of(state)` (with the fetched sources) or `given_request_of(state)`.
-    - `research`: the PaperResearcher's notes; `research["fetched"]` keeps what it
-      fetched (`agents.teams.sources.Fetched`), so a resumed run never fetches again.
+    - `request`: the `PostRequest`; read it with `request_of(state)` (with the fetched
+      sources) or `given_request_of(state)`.
+    - `research`: the PaperResearcher's `ResearchNotes` (`research_of`); their
+      `fetched` keeps what it fetched, so a resumed run never fetches again.
+    - `draft`: the LinkedInCreator's `PostDraft` (`draft_of`).
+    - `reports`: `VerificationReport`s (`reports_of`).
     """
 
     request: dict[str, Any]
@@ -101,15 +106,32 @@ def initial_state(request: PostRequest, *, max_revisions: int) -> PostState:
 def request_of(state: PostState) -> PostRequest:
     """The request the run works from, and every check grounds against: the user's
     (`given_request_of`) with what research fetched from real sources
-    (`research["fetched"]`: arXiv's title in place of an id, the fetched text added to
+    (`ResearchNotes.fetched`: arXiv's title in place of an id, the fetched text added to
     the context; `agents.teams.sources.effective_request`). The user's own before research."""
-    fetched = (state.get("research") or {}).get("fetched")
-    return effective_request(given_request_of(state), fetched)
+    notes = research_of(state)
+    return effective_request(given_request_of(state), notes.fetched if notes else None)
 
 
 def given_request_of(state: PostState) -> PostRequest:
     """The request as the user gave it, validated again from the state's JSON."""
     return PostRequest.model_validate(state["request"])
+
+
+def research_of(state: PostState) -> ResearchNotes | None:
+    """The research notes of the state; None before research ran."""
+    notes = state.get("research")
+    return None if notes is None else ResearchNotes.model_validate(notes)
+
+
+def draft_of(state: PostState) -> PostDraft | None:
+    """The current draft of the post; None before one is written."""
+    draft = state.get("draft")
+    return None if draft is None else PostDraft.model_validate(draft)
+
+
+def reports_of(state: PostState) -> list[VerificationReport]:
+    """The verification reports of the current draft, in the order they were written."""
+    return [VerificationReport.model_validate(r) for r in state.get("reports") or []]
 
 
 def initial_teams(*, teams: tuple[str, ...] = tuple(TEAMS)) -> Teams:

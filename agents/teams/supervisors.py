@@ -25,7 +25,9 @@ from agents.teams.state import (
     TEAMS,
     VERIFICATION_TEAM,
     PostState,
+    reports_of,
 )
+from db.events import TaskResult
 from db.models import EventKind
 
 #: Each team supervisor's prompt.
@@ -120,15 +122,15 @@ async def meta_supervisor(state: PostState, runtime: Runtime[RunContext]) -> dic
     update: dict[str, Any] = {"next": decision.next}
     if decision.next == CONTENT_TEAM and plan.draft_is_current(state):
         revision = state.get("revision", 0) + 1
-        rejected = [r for r in state.get("reports") or [] if not r["approved"]]
-        feedback = [issue for report in rejected for issue in report["issues"]]
+        rejected = [r for r in reports_of(state) if not r.approved]
+        feedback = [issue for report in rejected for issue in report.issues]
         update.update(revision=revision, feedback=feedback, reports=[])
         await reporter.emit(
             EventKind.MESSAGE,
             f"revision {revision} requested: {len(feedback)} issues",
             data={"revision": revision, "feedback": feedback[:10]},
             progress=plan.progress({**state, **update}),  # type: ignore[typeddict-item]
-            result={"revisions": revision},
+            result=TaskResult(revisions=revision),
         )
     await runtime.context.flush()
     return update
@@ -170,7 +172,7 @@ def _meta_situation(state: PostState) -> str:
         return "no post for this round yet"
     if not plan.verified_by(state) >= set(plan.VERIFIERS):
         return "a post is written and needs verification"
-    issues = [i for r in state.get("reports") or [] for i in r["issues"]]
+    issues = [i for r in reports_of(state) for i in r.issues]
     verdict = "approved" if plan.is_approved(state) else "not approved"
     return (
         f"verification {verdict}; issues: {'; '.join(issues[:5]) or 'none'}; "

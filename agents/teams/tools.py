@@ -1,18 +1,21 @@
 """LangChain tools of the teams; each wraps a pure function of `rules`, `compose`,
-`hashtags` or `verdicts` (`agents.checks`), or a fetch of `sources` (arXiv, web search)."""
+`hashtags` or `verdicts` (`agents.checks`), or a fetch of `arxiv` or `sources` (web
+search). Arguments and results are plain JSON (the event log records both); the
+records they carry are `db.outputs` models' dumps."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.tools import BaseTool, tool
 
 from agents.checks import compose, hashtags, verdicts
 from agents.checks.compose import extract_key_sentences
 from agents.checks.rules import numbers_in
-from agents.teams import post_plan, sources
+from agents.teams import arxiv, fetched_text, post_plan, sources
 from db.models import PostRequest
+from db.outputs import Fetched, RequestSource
 
 
 @tool
@@ -24,7 +27,7 @@ def collect_paper_sources(
     Args:
         paper_title: the paper's title as the user gave it (a title, or an arXiv id or link).
         additional_context: abstract, notes or results the user pasted (may be empty).
-        fetched: what research fetched from real sources (`agents.teams.sources.Fetched`), or None.
+        fetched: what research fetched from real sources (a `db.outputs.Fetched` as JSON), or None.
 
     Returns {"sources": [{"kind", "title", "characters", ...}], "metrics": [...],
     "key_sentences": [...], "note": str}: the request, then each fetched source (arXiv,
@@ -33,14 +36,15 @@ def collect_paper_sources(
     was not asked, and says when the notes rest on the request alone: no source is
     ever invented.
     """
-    record = cast("sources.Fetched | None", fetched)
-    prose = "\n".join(t for t in (additional_context, sources.fetched_prose(record)) if t)
-    request = {"kind": "request", "title": paper_title, "characters": len(additional_context)}
+    record = None if fetched is None else Fetched.model_validate(fetched)
+    prose = "\n".join(t for t in (additional_context, fetched_text.fetched_prose(record)) if t)
+    request = RequestSource(title=paper_title, characters=len(additional_context))
+    entries = [request, *fetched_text.source_entries(record)]
     return {
-        "sources": [request, *sources.source_entries(record)],
+        "sources": [entry.model_dump(mode="json") for entry in entries],
         "metrics": sorted(numbers_in(prose)),
         "key_sentences": extract_key_sentences(prose, limit=5),
-        "note": sources.source_note(additional_context, record),
+        "note": fetched_text.source_note(additional_context, record),
     }
 
 
@@ -51,7 +55,7 @@ async def fetch_arxiv_paper(arxiv_id: str, api_url: str, timeout_seconds: float)
 
     Args:
         arxiv_id: an arXiv id, "1706.03762" or "1706.03762v7" (or a form
-            `agents.teams.sources.parse_arxiv_id` takes: "arXiv:...", an arxiv.org link).
+            `agents.teams.arxiv.parse_arxiv_id` takes: "arXiv:...", an arxiv.org link).
         api_url: the arXiv API root, e.g. "https://export.arxiv.org/api".
         timeout_seconds: how long the whole request may take.
 
@@ -61,14 +65,14 @@ async def fetch_arxiv_paper(arxiv_id: str, api_url: str, timeout_seconds: float)
     such id) is reported, never raised and never made up.
     """
     started = time.monotonic()
-    parsed = sources.parse_arxiv_id(arxiv_id)
+    parsed = arxiv.parse_arxiv_id(arxiv_id)
     try:
         if parsed is None:
             raise sources.SourceError(f"{arxiv_id!r} is not an arXiv id")
-        paper = await sources.fetch_arxiv(parsed, api_url=api_url, time_limit=timeout_seconds)
+        paper = await arxiv.fetch_arxiv(parsed, api_url=api_url, time_limit=timeout_seconds)
     except sources.SourceError as exc:
         return {"ok": False, "error": str(exc), "seconds": _since(started)}
-    return {"ok": True, "paper": paper, "seconds": _since(started)}
+    return {"ok": True, "paper": paper.model_dump(mode="json"), "seconds": _since(started)}
 
 
 def web_search_tool(*, api_key: str, api_url: str | None, timeout: float) -> BaseTool:
@@ -94,7 +98,8 @@ def web_search_tool(*, api_key: str, api_url: str | None, timeout: float) -> Bas
             )
         except sources.SourceError as exc:
             return {"ok": False, "error": str(exc), "seconds": _since(started)}
-        return {"ok": True, "results": found, "seconds": _since(started)}
+        results = [r.model_dump(mode="json") for r in found]
+        return {"ok": True, "results": results, "seconds": _since(started)}
 
     return search_web
 
@@ -116,38 +121,15 @@ def suggest_hashtags(paper_title: str, additional_context: str, max_hashtags: in
     return hashtags.suggest_hashtags(paper_title, additional_context, max_hashtags)
 
 
-@tool
-def format_linkedin_post(
-    paper_title: str,
-    key_point: str,
-    body: str,
-    takeaways: list[str],
-    question: str,
-    hashtags: list[str],
-    link: str = "",
-) -> str:
-    """Assemble the final LinkedIn post: hook, body, key takeaways, the paper's link,
-    question, hashtags, within 3000 characters and with the hook before the
-    ~210-character fold.
-
-    Args:
-        paper_title: the paper's title (a hook must name its subject).
-        key_point: the paper's key idea or result, the hook when the body has none.
-        body: the drafted text.
-        takeaways: 2-4 short, factual takeaways.
-        question: one question that invites comments.
-        hashtags: hashtags without '#'.
-        link: the paper's page (its arXiv abstract), or "" for none.
-    """
-    return compose.compose_post(
-        title=paper_title,
-        key_point=key_point,
-        body=body,
-        takeaways=takeaways,
-        question=question,
-        hashtags=hashtags,
-        link=link,
-    )
+#: Assemble the final LinkedIn post (`compose.compose_post`, whose arguments it takes).
+format_linkedin_post = tool(
+    "format_linkedin_post",
+    description="Assemble the final LinkedIn post: hook, body, key takeaways, the paper's "
+    "link, question, hashtags, within 3000 characters and with the hook before the "
+    "~210-character fold. Takes the paper's title, its key point (the hook when the body "
+    "has none), the drafted body, 2-4 short factual takeaways, one question, hashtags "
+    "without '#' and the paper's link (or '').",
+)(compose.compose_post)
 
 
 @tool

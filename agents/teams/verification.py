@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
@@ -18,9 +18,18 @@ from pydantic import BaseModel, Field
 from agents.checks.wording import counted
 from agents.teams import prompts, tools
 from agents.teams.content import source_text
-from agents.teams.nodes import Reporter
-from agents.teams.state import STYLE_CHECKER, TECH_VERIFIER, PostState, request_of
+from agents.teams.nodes import AgentOutput, Reporter
+from agents.teams.state import (
+    STYLE_CHECKER,
+    TECH_VERIFIER,
+    PostState,
+    draft_of,
+    reports_of,
+    request_of,
+)
+from db.events import TaskResult
 from db.models import PostRequest
+from db.outputs import VerificationReport
 
 #: A report is approved only with a score above this (0..1): a middling 0.5, the score
 #: a model gives when it has no opinion, is not an approval.
@@ -40,36 +49,37 @@ class Judgement(BaseModel):
 @dataclass(frozen=True)
 class Verifier:
     """What sets one verifier apart: its report `kind`, its check tool and the tool's
-    arguments, and its prompt's fields besides `post` and `findings`."""
+    arguments besides the post, title and context (`limits`), and its prompt's fields
+    besides `post` and `findings`."""
 
-    kind: str
+    kind: Literal["TECHNICAL", "STYLE"]
     check: BaseTool
-    check_args: Callable[[PostRequest, str], dict[str, Any]]
+    limits: Callable[[PostRequest], dict[str, Any]]
     prompt: str
     prompt_fields: Callable[[PostRequest], dict[str, str]]
+
+    def check_args(self, request: PostRequest, post: str) -> dict[str, Any]:
+        """The arguments of the check tool on `post` for `request`."""
+        return {
+            "post": post,
+            **self.limits(request),
+            "paper_title": request.paper_title,
+            "additional_context": request.additional_context,
+        }
 
 
 VERIFIERS: dict[str, Verifier] = {
     TECH_VERIFIER: Verifier(
         kind="TECHNICAL",
         check=tools.check_technical_accuracy,
-        check_args=lambda request, post: {
-            "post": post,
-            "paper_title": request.paper_title,
-            "additional_context": request.additional_context,
-        },
+        limits=lambda request: {},
         prompt=prompts.TECH_VERIFIER,
         prompt_fields=lambda request: {"source": source_text(request)},
     ),
     STYLE_CHECKER: Verifier(
         kind="STYLE",
         check=tools.check_linkedin_style,
-        check_args=lambda request, post: {
-            "post": post,
-            "max_hashtags": request.max_hashtags,
-            "paper_title": request.paper_title,
-            "additional_context": request.additional_context,
-        },
+        limits=lambda request: {"max_hashtags": request.max_hashtags},
         prompt=prompts.STYLE_CHECKER,
         prompt_fields=lambda request: {
             "audience": request.target_audience,
@@ -79,11 +89,12 @@ VERIFIERS: dict[str, Verifier] = {
 }
 
 
-async def verify(reporter: Reporter, state: PostState) -> tuple[dict, str, dict | None]:
+async def verify(reporter: Reporter, state: PostState) -> AgentOutput:
     """Run the verifier `reporter.agent` on the current draft; replace its earlier report.
     Returns the `reports` state update and all reports to store on the task."""
     verifier, request = VERIFIERS[reporter.agent], request_of(state)
-    post = (state.get("draft") or {}).get("content", "")
+    draft = draft_of(state)
+    post = draft.content if draft else ""
     check = await reporter.tool(verifier.check, verifier.check_args(request, post))
     findings = "; ".join(check["issues"]) or "no problems"
     system = verifier.prompt.format(post=post, findings=findings, **verifier.prompt_fields(request))
@@ -99,21 +110,22 @@ async def verify(reporter: Reporter, state: PostState) -> tuple[dict, str, dict 
         judgement=judgement,
         judgement_error=why,
     )
-    others = [r for r in state.get("reports") or [] if r["agent"] != reporter.agent]
+    others = [r for r in reports_of(state) if r.agent != reporter.agent]
     reports = [*others, report]
-    verdict = "approved" if report["approved"] else "not approved"
-    summary = f"{verdict} (score {report['score']:.2f}, {counted(len(report['issues']), 'issue')})"
-    return {"reports": reports}, summary, {"verification_reports": reports}
+    verdict = "approved" if report.approved else "not approved"
+    summary = f"{verdict} (score {report.score:.2f}, {counted(len(report.issues), 'issue')})"
+    update = {"reports": [r.model_dump(mode="json") for r in reports]}
+    return AgentOutput(update, summary, TaskResult(verification_reports=reports))
 
 
 def build_report(
     *,
     agent: str,
-    kind: str,
+    kind: Literal["TECHNICAL", "STYLE"],
     check: dict[str, Any],
     judgement: Judgement | None,
     judgement_error: str | None = None,
-) -> dict[str, Any]:
+) -> VerificationReport:
     """Combine a deterministic check with the model's judgement into a report.
 
     The check always counts: `approved` needs it to pass. The model's judgement counts
@@ -123,8 +135,8 @@ def build_report(
     failing or middling score: what a small model gives when it has no opinion) is
     recorded in `model_judgement_error` and the check decides alone. Approval always
     needs a score above `APPROVAL_SCORE`; a rejected report always names an issue.
-    Returns `{"agent", "kind", "score", "approved", "issues", "checks",
-    "model_judgement", "model_judgement_error"}`.
+    `check` is a check tool's result (`issues`, `score`, `passed` and its findings,
+    which become the report's `checks`).
     """
     issues = list(check["issues"])
     score = float(check["score"])
@@ -142,16 +154,16 @@ def build_report(
     approved = approved and score > APPROVAL_SCORE
     if not approved and not issues:  # the checks passed with a low soft score
         issues.append(f"score {score:.2f}; approval needs more than {APPROVAL_SCORE}")
-    return {
-        "agent": agent,
-        "kind": kind,
-        "score": round(score, 3),
-        "approved": approved,
-        "issues": issues,
-        "checks": {k: v for k, v in check.items() if k not in ("issues", "score", "passed")},
-        "model_judgement": used,
-        "model_judgement_error": judgement_error,
-    }
+    return VerificationReport(
+        agent=agent,
+        kind=kind,
+        score=round(score, 3),
+        approved=approved,
+        issues=issues,
+        checks={k: v for k, v in check.items() if k not in ("issues", "score", "passed")},
+        model_judgement=used,
+        model_judgement_error=judgement_error,
+    )
 
 
 def _clamp(score: float) -> float:

@@ -291,7 +291,7 @@ def test_a_new_hard_issue_is_never_approved_whatever_the_model_says() -> None:
     yes = Judgement(score=1.0, approved=True, issues=[])
     report = build_report(agent="style_checker", kind="STYLE", check=check, judgement=yes)
     assert [f["kind"] for f in check["findings"]] == ["LONG_SENTENCE"]
-    assert not report["approved"] and any("long sentence" in i for i in report["issues"])
+    assert not report.approved and any("long sentence" in i for i in report.issues)
 
 
 def test_a_sentence_said_many_times_is_one_issue_but_fails_each_time() -> None:

@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.state import initial_state
-from db.events import Event
+from db.events import Event, TaskResult
 from db.models import EventKind, PostRequest
 from tests.fakes import ScriptedChatModel, scripted, text, tool_call
 
@@ -103,7 +103,10 @@ async def test_revision_loop_is_bounded_by_max_revisions() -> None:
     assert meta[-1] == ("meta_supervisor", "FINISH", "plan")  # budget spent: no choice left
     assert [m[2] for m in meta].count("model") == 2  # the model chose both revisions
     revision_messages = [e for e in events if e.kind == EventKind.MESSAGE]
-    assert [e.result for e in revision_messages] == [{"revisions": 1}, {"revisions": 2}]
+    assert [e.result for e in revision_messages] == [
+        TaskResult(revisions=1),
+        TaskResult(revisions=2),
+    ]
     # the feedback reached the writer's sentence prompts of the last round
     writer_prompts = [c for c in model.calls if "WrittenSentence" in c["tools"]]
     assert "needs work" in str(writer_prompts[-1]["messages"][-1].content)
@@ -247,27 +250,27 @@ def test_report_combines_checks_and_judgement() -> None:
     failed = {"issues": ["3 hashtags; at most 2 allowed"], "score": 0.75, "passed": False}
     yes = Judgement(score=0.9, approved=True, issues=["tighten the hook"])
     report = build_report(agent="style_checker", kind="STYLE", check=passed, judgement=yes)
-    assert (report["approved"], report["score"], report["issues"]) == (
+    assert (report.approved, report.score, report.issues) == (
         True,
         0.9,
         ["tighten the hook"],
     )
-    assert report["checks"] == {"hook": "h"}
+    assert report.checks == {"hook": "h"}
     # the model cannot override a failed hard check
-    assert not build_report(agent="s", kind="STYLE", check=failed, judgement=yes)["approved"]
+    assert not build_report(agent="s", kind="STYLE", check=failed, judgement=yes).approved
     # a concrete rejection counts: its issues are named and it lowers the score
     no = Judgement(score=0.2, approved=False, issues=["credits the wrong lab"])
     rejected = build_report(agent="t", kind="TECHNICAL", check=passed, judgement=no)
-    assert not rejected["approved"] and rejected["issues"] == ["credits the wrong lab"]
-    assert rejected["score"] == 0.2 and rejected["model_judgement"]
+    assert not rejected.approved and rejected.issues == ["credits the wrong lab"]
+    assert rejected.score == 0.2 and rejected.model_judgement
     # an out-of-range score is clamped
     high = Judgement(score=7, approved=True)
-    assert build_report(agent="s", kind="STYLE", check=passed, judgement=high)["score"] == 1.0
+    assert build_report(agent="s", kind="STYLE", check=passed, judgement=high).score == 1.0
     # without a usable judgement the checks alone decide
     alone = build_report(
         agent="s", kind="STYLE", check=passed, judgement=None, judgement_error="unparseable answer"
     )
-    assert alone["approved"] and not alone["model_judgement"]
+    assert alone.approved and not alone.model_judgement
 
 
 @pytest.mark.parametrize(
@@ -286,9 +289,9 @@ def test_a_judgement_without_substance_is_ignored_and_said_so(judgement: dict) -
     ignored = build_report(
         agent="t", kind="TECHNICAL", check=passed, judgement=Judgement(**judgement)
     )
-    assert ignored["approved"] and ignored["score"] == 1.0 and not ignored["model_judgement"]
-    assert "judgement ignored" in ignored["model_judgement_error"]
+    assert ignored.approved and ignored.score == 1.0 and not ignored.model_judgement
+    assert "judgement ignored" in (ignored.model_judgement_error or "")
     still = build_report(
         agent="t", kind="TECHNICAL", check=failed, judgement=Judgement(**judgement)
     )
-    assert not still["approved"] and still["issues"] == failed["issues"]
+    assert not still.approved and still.issues == failed["issues"]

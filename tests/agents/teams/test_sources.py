@@ -18,13 +18,15 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.checks import verdicts
-from agents.teams import sources
+from agents.teams import arxiv, fetched_text, sources
+from agents.teams.arxiv import ArxivId, parse_arxiv_id
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
-from agents.teams.sources import ArxivId, SourceError, SourcesConfig, parse_arxiv_id
+from agents.teams.sources import SourceError, SourcesConfig
 from agents.teams.state import given_request_of, initial_state, request_of
 from db.events import Event
 from db.models import EventKind, PostRequest
+from db.outputs import Fetched
 from tests.conftest import service_missing
 from tests.fakes import ScriptedChatModel, scripted, system_text
 from tests.source_server import TAVILY_KEY, SourceServer, fixture
@@ -110,29 +112,29 @@ def test_the_request_accepts_every_form_of_id_as_its_title() -> None:
 
 
 def test_the_attention_feed_parses_to_its_record() -> None:
-    paper = sources.parse_arxiv_feed(fixture("arxiv_1706.03762.xml"), ATTENTION)
-    assert paper["arxiv_id"] == "1706.03762v7"
-    assert paper["title"] == "Attention Is All You Need"
-    assert paper["authors"][0] == "Ashish Vaswani" and paper["authors"][-1] == "Illia Polosukhin"
-    assert len(paper["authors"]) == 8 and "Aidan N. Gomez" in paper["authors"]
-    assert paper["abstract"].startswith("The dominant sequence transduction models are based")
-    assert "\n" not in paper["abstract"] and "  " not in paper["abstract"]
-    assert "BLEU score of 41.8 after training for 3.5 days on eight GPUs" in paper["abstract"]
-    assert paper["published"] == "2017-06-12T17:57:34Z"
-    assert paper["updated"] == "2023-08-02T00:41:18Z"
-    assert paper["primary_category"] == "cs.CL"
-    assert paper["url"] == "https://arxiv.org/abs/1706.03762"
-    assert paper["pdf_url"] == "https://arxiv.org/pdf/1706.03762v7"
+    paper = arxiv.parse_arxiv_feed(fixture("arxiv_1706.03762.xml"), ATTENTION)
+    assert paper.arxiv_id == "1706.03762v7"
+    assert paper.title == "Attention Is All You Need"
+    assert paper.authors[0] == "Ashish Vaswani" and paper.authors[-1] == "Illia Polosukhin"
+    assert len(paper.authors) == 8 and "Aidan N. Gomez" in paper.authors
+    assert paper.abstract.startswith("The dominant sequence transduction models are based")
+    assert "\n" not in paper.abstract and "  " not in paper.abstract
+    assert "BLEU score of 41.8 after training for 3.5 days on eight GPUs" in paper.abstract
+    assert paper.published == "2017-06-12T17:57:34Z"
+    assert paper.updated == "2023-08-02T00:41:18Z"
+    assert paper.primary_category == "cs.CL"
+    assert paper.url == "https://arxiv.org/abs/1706.03762"
+    assert paper.pdf_url == "https://arxiv.org/pdf/1706.03762v7"
 
 
 def test_a_versioned_id_parses_its_version() -> None:
     lora = ArxivId("2106.09685", "v2")
-    paper = sources.parse_arxiv_feed(fixture("arxiv_2106.09685.xml"), lora)
-    assert paper["title"] == "LoRA: Low-Rank Adaptation of Large Language Models"
-    assert paper["authors"][:2] == ["Edward J. Hu", "Yelong Shen"]
-    assert "by 10,000 times and the GPU memory requirement by 3 times" in paper["abstract"]
-    assert paper["published"].startswith("2021-06-17") and paper["arxiv_id"] == "2106.09685v2"
-    assert paper["url"] == "https://arxiv.org/abs/2106.09685v2"
+    paper = arxiv.parse_arxiv_feed(fixture("arxiv_2106.09685.xml"), lora)
+    assert paper.title == "LoRA: Low-Rank Adaptation of Large Language Models"
+    assert paper.authors[:2] == ["Edward J. Hu", "Yelong Shen"]
+    assert "by 10,000 times and the GPU memory requirement by 3 times" in paper.abstract
+    assert paper.published.startswith("2021-06-17") and paper.arxiv_id == "2106.09685v2"
+    assert paper.url == "https://arxiv.org/abs/2106.09685v2"
 
 
 @pytest.mark.parametrize(
@@ -146,18 +148,18 @@ def test_a_versioned_id_parses_its_version() -> None:
 )
 def test_a_feed_without_the_paper_is_an_error(name: str, asked: ArxivId, message: str) -> None:
     with pytest.raises(SourceError, match=message):
-        sources.parse_arxiv_feed(fixture(name), asked)
+        arxiv.parse_arxiv_feed(fixture(name), asked)
 
 
 def test_an_answer_that_is_not_atom_is_an_error() -> None:
     with pytest.raises(SourceError, match="not an Atom feed"):
-        sources.parse_arxiv_feed(b"<html><body>Service Unavailable", ATTENTION)
+        arxiv.parse_arxiv_feed(b"<html><body>Service Unavailable", ATTENTION)
 
 
 async def test_a_url_as_the_answer_is_not_fetched(server: SourceServer) -> None:
     # feedparser fetches a str that looks like a URL; the parser hands it bytes instead
     with pytest.raises(SourceError, match="not an Atom feed"):
-        sources.parse_arxiv_feed(f"{server.arxiv_url}/query?id_list=1706.03762", ATTENTION)
+        arxiv.parse_arxiv_feed(f"{server.arxiv_url}/query?id_list=1706.03762", ATTENTION)
     assert server.requests == []
 
 
@@ -165,8 +167,8 @@ async def test_a_url_as_the_answer_is_not_fetched(server: SourceServer) -> None:
 
 
 async def test_fetch_asks_the_api_for_the_id(server: SourceServer) -> None:
-    paper = await sources.fetch_arxiv(ATTENTION, api_url=server.arxiv_url, time_limit=5)
-    assert paper["title"] == "Attention Is All You Need"
+    paper = await arxiv.fetch_arxiv(ATTENTION, api_url=server.arxiv_url, time_limit=5)
+    assert paper.title == "Attention Is All You Need"
     assert server.asked("/arxiv/query") == [{"id_list": "1706.03762", "max_results": "1"}]
 
 
@@ -184,7 +186,7 @@ async def test_a_failing_api_is_a_source_error(
 ) -> None:
     arrange(server)
     with pytest.raises(SourceError, match=message):
-        await sources.fetch_arxiv(ATTENTION, api_url=server.arxiv_url, time_limit=0.5)
+        await arxiv.fetch_arxiv(ATTENTION, api_url=server.arxiv_url, time_limit=0.5)
 
 
 async def test_an_unreachable_api_is_a_source_error() -> None:
@@ -192,12 +194,12 @@ async def test_an_unreachable_api_is_a_source_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(SourceError, match="could not be reached"):
-        await sources.fetch_arxiv(ATTENTION, api_url=f"http://127.0.0.1:{port}/api")
+        await arxiv.fetch_arxiv(ATTENTION, api_url=f"http://127.0.0.1:{port}/api")
 
 
 async def test_the_real_api_is_out_of_reach_in_tests() -> None:
     with pytest.raises(SourceError, match="could not be reached"):
-        await sources.fetch_arxiv(ATTENTION, time_limit=2)  # export.arxiv.org
+        await arxiv.fetch_arxiv(ATTENTION, time_limit=2)  # export.arxiv.org
 
 
 # --- Tavily ----------------------------------------------------------------------------
@@ -215,12 +217,12 @@ async def test_web_search_goes_through_the_tavily_integration(server: SourceServ
     found = await sources.search_web(
         "Attention Is All You Need", api_key=TAVILY_KEY, api_url=server.tavily_url
     )
-    assert [r["url"] for r in found] == [
+    assert [r.url for r in found] == [
         "https://research.google/blog/transformer-a-novel-neural-network-architecture-for-"
         "language-understanding/",
         "https://en.wikipedia.org/wiki/Attention_Is_All_You_Need",
     ]
-    assert all(len(r["content"]) <= sources.MAX_WEB_CHARS for r in found)
+    assert all(len(r.content) <= sources.MAX_WEB_CHARS for r in found)
     (asked,) = server.asked("/tavily/search")
     assert asked["query"] == "Attention Is All You Need" and asked["max_results"] == 3
 
@@ -474,10 +476,10 @@ async def test_a_revision_reuses_the_first_rounds_sources(server: SourceServer) 
 
 
 def test_the_context_is_the_users_then_the_paper_within_the_limit() -> None:
-    paper = sources.parse_arxiv_feed(fixture("arxiv_1706.03762.xml"), ATTENTION)
-    fetched = {**sources.nothing_fetched(ATTENTION), "paper": paper}
+    paper = arxiv.parse_arxiv_feed(fixture("arxiv_1706.03762.xml"), ATTENTION)
+    fetched = fetched_text.nothing_fetched(ATTENTION).model_copy(update={"paper": paper})
     request = PostRequest(paper_title="1706.03762", additional_context="My notes.")
-    effective = sources.effective_request(request, fetched)  # type: ignore[arg-type]
+    effective = fetched_text.effective_request(request, fetched)
     assert effective.additional_context.startswith('My notes.\n\n"Attention Is All You Need"')
     assert (
         "Illia Polosukhin (arXiv 1706.03762v7, https://arxiv.org/abs/1706.03762), first "
@@ -485,17 +487,17 @@ def test_the_context_is_the_users_then_the_paper_within_the_limit() -> None:
     )
     assert effective.additional_context.endswith("both with large and limited training data.")
     full = PostRequest(paper_title="1706.03762", additional_context="x" * 9_500)
-    assert sources.effective_request(full, fetched).additional_context == "x" * 9_500  # type: ignore[arg-type]
-    note = sources.source_note(full.additional_context, fetched)  # type: ignore[arg-type]
+    assert fetched_text.effective_request(full, fetched).additional_context == "x" * 9_500
+    note = fetched_text.source_note(full.additional_context, fetched)
     assert "1 fetched block left out" in note
 
 
 def test_the_papers_date_and_authors_ground_a_post() -> None:
-    paper = sources.parse_arxiv_feed(fixture("arxiv_1706.03762.xml"), ATTENTION)
-    context = sources.grounding_context("", {**sources.nothing_fetched(), "paper": paper})  # type: ignore[arg-type]
+    paper = arxiv.parse_arxiv_feed(fixture("arxiv_1706.03762.xml"), ATTENTION)
+    context = fetched_text.grounding_context("", Fetched(paper=paper))
     post = "In June 2017, Ashish Vaswani and colleagues introduced the Transformer."
-    report = verdicts.technical_report(post, title=paper["title"], context=context)
+    report = verdicts.technical_report(post, title=paper.title, context=context)
     assert report["unsupported_claims"] == [], report["issues"]
     wrong = "In March 2019, Geoffrey Hinton introduced the Transformer."
-    report = verdicts.technical_report(wrong, title=paper["title"], context=context)
+    report = verdicts.technical_report(wrong, title=paper.title, context=context)
     assert {c["kind"] for c in report["unsupported_claims"]} >= {"DATE"}

@@ -50,7 +50,7 @@ def test_style_check_hard_limits() -> None:
 def test_compose_post_stays_within_the_limits_whatever_the_body() -> None:
     body = ("This sentence repeats itself forever. " * 200) + "#spam #tags"
     post = compose.compose_post(
-        title="Forever: A Sentence That Repeats",
+        paper_title="Forever: A Sentence That Repeats",
         key_point="A Paper Title",
         body=body,
         takeaways=["One.", "Two."],
@@ -72,7 +72,7 @@ def test_compose_post_makes_a_hook_from_the_key_point_when_the_body_has_none() -
         "In a world where data is the currency, memory matters.",  # not about the paper
     ):
         post = compose.compose_post(
-            title="LoRA: Low-Rank Adaptation of Large Language Models",
+            paper_title="LoRA: Low-Rank Adaptation of Large Language Models",
             key_point=key_point,
             body=body,
             takeaways=[key_point, "Quality is on par with full fine-tuning."],
@@ -82,7 +82,7 @@ def test_compose_post_makes_a_hook_from_the_key_point_when_the_body_has_none() -
         assert rules.hook_of(post) == f"LoRA: {key_point}"
         assert post.count(key_point) == 1  # the hook is not repeated as a takeaway
     grounded = compose.compose_post(
-        title="LoRA: Low-Rank Adaptation of Large Language Models",
+        paper_title="LoRA: Low-Rank Adaptation of Large Language Models",
         key_point=key_point,
         body="LoRA freezes the pretrained weights. It adds small matrices.",
         takeaways=[],
