@@ -41,7 +41,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agents.checks import compose, prose, rules, support, verdicts
-from agents.checks.grounding import is_hashtag_line, split_sentences
+from agents.checks.findings import Finding
+from agents.checks.sentences import is_hashtag_line, split_sentences
 from agents.llm.chat import open_model
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
@@ -153,7 +154,7 @@ async def verify(
     state.update(draft={"content": post["post"], "hashtags": []}, draft_round=0)
     out = await build_verification_graph().ainvoke(state, context=RunContext(model=model))
     reports = out["reports"]
-    found = [verdicts.Finding(**f) for r in reports for f in r["checks"].get("findings", [])]
+    found = [Finding(**f) for r in reports for f in r["checks"].get("findings", [])]
     return devset.judge(post, found), all(r["approved"] for r in reports)
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.checks import verdicts
-from agents.checks.grounding import split_sentences
+from agents.checks.findings import Finding
+from agents.checks.sentences import split_sentences
+from agents.checks.style import style_findings
 
 DATA = Path(__file__).resolve().parent / "data"
 #: Which finding kinds (`agents.checks.verdicts`) catch each planted flaw. MISREAD (context
@@ -79,12 +81,12 @@ def planted_sentences(entry: dict[str, Any]) -> set[str]:
     return {s for s, n in mine.items() if n > clean[s]}
 
 
-def findings(entry: dict[str, Any]) -> list[verdicts.Finding]:
+def findings(entry: dict[str, Any]) -> list[Finding]:
     """Every finding of both verifiers' checks on a development-set post."""
     paper = papers()[entry["paper_id"]]
     source = {"title": paper["title"], "context": paper["context"]}
     found = verdicts.technical_findings(entry["post"], **source)
-    return found + verdicts.style_findings(entry["post"], entry["max_hashtags"], **source)
+    return found + style_findings(entry["post"], entry["max_hashtags"], **source)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class Judged:
         return not self.kinds
 
 
-def judge(entry: dict[str, Any], found: list[verdicts.Finding] | None = None) -> Judged:
+def judge(entry: dict[str, Any], found: list[Finding] | None = None) -> Judged:
     """Judge the checks' `found` findings (default: `findings(entry)`) on `entry`."""
     found = findings(entry) if found is None else found
     flaw, planted = entry["flaw"], planted_sentences(entry)

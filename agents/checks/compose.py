@@ -8,8 +8,9 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from agents.checks.grounding import filler_hook, split_sentences
 from agents.checks.rules import LINKEDIN_MAX_CHARS, SEE_MORE_FOLD, numbers_in, without_hashtags
+from agents.checks.sentences import split_sentences
+from agents.checks.voice import filler_hook
 
 #: Sentences at least this similar (difflib ratio, 0..1) count as repeats.
 NEAR_DUPLICATE_RATIO = 0.85

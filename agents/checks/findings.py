@@ -2,7 +2,8 @@
 sentence or the post as a whole), the kinds each verifier reports, the sentences a
 score counts (`units`, `numbered`) and the score of a list of findings (`score`).
 
-Imports: `agents.checks.grounding` (the sentence splitter) and `agents.checks.rules`.
+Imports: `agents.checks.grounding` (the claim kinds), `agents.checks.sentences` (the
+sentence splitter) and `agents.checks.rules`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.checks import grounding, rules
+from agents.checks.sentences import is_hashtag_line, split_sentences
 
 #: Kinds of finding of each verifier. TechVerifier: the grounding kinds, OVERSTATED,
 #: CONTRADICTION (`agents.checks.polarity`), SUPPORT and NOTHING_SAID (the post as a whole
@@ -37,7 +39,7 @@ STYLE_KINDS = (
 class Finding:
     """One issue of a post: its `kind` (one of `TECH_KINDS` or `STYLE_KINDS`), the
     `issue` text shown to people (quoting the sentence), the `sentence` it is about
-    (verbatim, as `grounding.split_sentences` gives it; None for the post as a whole),
+    (verbatim, as `agents.checks.sentences.split_sentences` gives it; None for the post as a whole),
     whether it is `hard` (fails the report) or soft (lowers the score), and `position`,
     the sentence's index among the post's counted sentences (`units`; None for the post
     as a whole or the hashtag line)."""
@@ -51,15 +53,15 @@ class Finding:
 
 def units(post: str) -> list[str]:
     """The sentences of `post` that a score counts: every unit but the hashtag line."""
-    return [s for s in grounding.split_sentences(post) if not grounding.is_hashtag_line(s)]
+    return [s for s in split_sentences(post) if not is_hashtag_line(s)]
 
 
 def numbered(post: str) -> list[tuple[int | None, str]]:
     """Every unit of `post` with its `Finding.position` (None for the hashtag line)."""
     out: list[tuple[int | None, str]] = []
     k = 0
-    for sentence in grounding.split_sentences(post):
-        if grounding.is_hashtag_line(sentence):
+    for sentence in split_sentences(post):
+        if is_hashtag_line(sentence):
             out.append((None, sentence))
         else:
             out.append((k, sentence))

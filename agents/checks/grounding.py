@@ -11,9 +11,8 @@ title and context only:
 - COMPARISON: comparatives and superlatives ("state-of-the-art", "outperforms", "first",
   "faster than") whose idea the context does not express.
 
-The splitter (`split_sentences`, `is_hashtag_line`) and the reader's-voice rules
-(`author_voice_issues`, `filler_hook`, `pronoun_hook`, in `agents.checks.voice`) are
-re-exported here for the callers that import them from this module.
+The splitter is `agents.checks.sentences`'s; the reader's-voice rules are
+`agents.checks.voice`'s.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from agents.checks.claims import date_issues, number_issue, plain, quantities
 from agents.checks.entities import SourceIndex, attributions, phrases
 from agents.checks.rules import without_hashtags
 from agents.checks.sentences import URL, is_hashtag_line, split_sentences
-from agents.checks.voice import author_voice_issues, filler_hook, pronoun_hook
 
 #: Kinds of unsupported claim, in the order a sentence is checked.
 KINDS = ("DATE", "NUMBER", "UNIT", "ATTRIBUTION", "ENTITY", "COMPARISON")
@@ -178,10 +176,5 @@ __all__ = [
     "COMPARISONS",
     "KINDS",
     "UnsupportedClaim",
-    "author_voice_issues",
     "check_grounding",
-    "filler_hook",
-    "is_hashtag_line",
-    "pronoun_hook",
-    "split_sentences",
 ]

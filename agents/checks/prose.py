@@ -4,12 +4,10 @@
   `MAX_SENTENCE_WORDS` words is a run-on.
 - **Repetition** (`repetitions`): a sentence said twice, or a phrase of
   `REPEATED_PHRASE_WORDS` or more words said twice anywhere in the post.
-- **Mangled terms** (`mangled_terms`, from `agents.checks.terms`): a hyphenated term
-  of the context written with mixed separators ("chain-of thought"), a name or acronym
-  of the context in another case ("Gpu", "Lora", "toolformer"), unbalanced or empty
-  brackets.
 - **A stock question** (`stock_question`): a closing question that could end a post on
   any paper (soft: it lowers the score, never blocks approval).
+
+The StyleChecker's other sentence check, mangled terms, is `agents.checks.terms`'s.
 
 Sentences are the units of `agents.checks.sentences.split_sentences`, so every issue quotes a
 sentence exactly as the other checks and the writer see it.
@@ -26,7 +24,6 @@ from functools import lru_cache
 from agents.checks.claims import plain
 from agents.checks.sentences import is_hashtag_line, split_sentences, without_tags_and_links
 from agents.checks.support import content_words, support_index
-from agents.checks.terms import mangled_terms as mangled_terms  # re-exported
 
 #: A word of a phrase (`_tokens`), with its inner apostrophes and hyphens.
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*")

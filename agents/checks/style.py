@@ -1,11 +1,11 @@
 """The StyleChecker's deterministic report: LinkedIn's hard limits (`rules.style_check`),
-the reader's voice and a hook that states the key idea (`agents.checks.grounding`: no
+the reader's voice and a hook that states the key idea (`agents.checks.voice`: no
 filler, no pronoun with nothing before it), and how the post reads
-(`agents.checks.prose`: sentence length, repetition, mangled terms; a stock closing
-question, soft). `sentence_style` and `hook_findings` are the per-sentence rules the
-writer's checks share (`agents.checks.verdicts`).
+(`agents.checks.prose`: sentence length, repetition, a stock closing question, soft;
+`agents.checks.terms`: mangled terms). `sentence_style` and `hook_findings` are the
+per-sentence rules the writer's checks share (`agents.checks.verdicts`).
 
-Imports: `agents.checks.findings`, `grounding`, `prose`, `rules`.
+Imports: `agents.checks.findings`, `prose`, `rules`, `sentences`, `terms`, `voice`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from agents.checks import grounding, prose, rules
+from agents.checks import prose, rules, terms, voice
 from agents.checks.findings import Finding, distinct, score, units
+from agents.checks.sentences import is_hashtag_line, split_sentences
 
 
 def _limit_kind(issue: str) -> str:
@@ -39,13 +40,13 @@ def sentence_style(
 ) -> list[Finding]:
     """The StyleChecker's findings on one sentence: the authors' voice, its length, its
     mangled terms and (against `others`, the post's sentences before it) repetition."""
-    if grounding.is_hashtag_line(sentence):
+    if is_hashtag_line(sentence):
         return []
-    issues = [("AUTHOR_VOICE", i) for i in grounding.author_voice_issues(sentence)]
+    issues = [("AUTHOR_VOICE", i) for i in voice.author_voice_issues(sentence)]
     long = prose.long_sentence_issue(sentence, title=title)
     issues += [("LONG_SENTENCE", long)] if long else []
     issues += [
-        ("MANGLED_TERM", i) for i in prose.mangled_terms(sentence, title=title, context=context)
+        ("MANGLED_TERM", i) for i in terms.mangled_terms(sentence, title=title, context=context)
     ]
     rep = prose.repeats(sentence, others, title=title)
     issues += [("REPETITION", rep.issue)] if rep else []
@@ -56,8 +57,8 @@ def hook_findings(first: str) -> list[Finding]:
     """The hook rules on the post's first sentence: no filler, no dangling pronoun."""
     found = []
     for kind, issue in (
-        ("FILLER_HOOK", grounding.filler_hook(first)),
-        ("PRONOUN_HOOK", grounding.pronoun_hook(first)),
+        ("FILLER_HOOK", voice.filler_hook(first)),
+        ("PRONOUN_HOOK", voice.pronoun_hook(first)),
     ):
         if issue:
             found.append(Finding(kind, issue, first, True, 0))
@@ -75,7 +76,7 @@ def style_findings(
     report = rules.style_check(post, max_hashtags)
     hard = set(report["hard_issues"])
     found = [Finding(_limit_kind(i), i, None, i in hard) for i in report["issues"]]
-    sentences = [s for s in grounding.split_sentences(post) if not grounding.is_hashtag_line(s)]
+    sentences = [s for s in split_sentences(post) if not is_hashtag_line(s)]
     if sentences and report["hook"]:
         found += hook_findings(sentences[0])
     for k, sentence in enumerate(sentences):

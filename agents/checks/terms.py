@@ -3,8 +3,7 @@ deterministic (`mangled_terms`): a hyphenated term of the title or context writt
 mixed separators ("chain-of thought"), a name or acronym of the source in a case the
 source never uses ("Gpu", "Lora", "toolformer"), unbalanced or empty brackets.
 
-`agents.checks.prose` runs it beside its other sentence checks (and re-exports
-`mangled_terms`).
+`agents.checks.style` runs it beside `agents.checks.prose`'s sentence checks.
 """
 
 from __future__ import annotations

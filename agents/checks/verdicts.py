@@ -7,7 +7,7 @@ before any model judges the post, as kinded findings (`Finding`) and as reports.
   content words as a whole), no sentence may turn the context around
   (`agents.checks.polarity`: "uses attention" for "uses no attention"), and no word may
   overstate a result (`rules.OVERSTATED_CLAIMS`).
-- Style (`style_findings`, `style_report`, from `agents.checks.style`): LinkedIn's hard
+- Style (`agents.checks.style`: `style_findings`, `style_report`): LinkedIn's hard
   limits, the reader's voice, a hook that states the key idea, and how the post reads.
 
 Every hard finding fails its report; soft ones lower the score. A report's score is the
@@ -25,8 +25,9 @@ from dataclasses import asdict
 from typing import Any
 
 from agents.checks import findings, grounding, polarity, rules, support
-from agents.checks.findings import STYLE_KINDS, TECH_KINDS, Finding
-from agents.checks.style import hook_findings, sentence_style, style_findings, style_report
+from agents.checks.findings import Finding
+from agents.checks.sentences import is_hashtag_line, split_sentences
+from agents.checks.style import hook_findings, sentence_style
 
 
 def _sentence_tech(
@@ -44,12 +45,12 @@ def _sentence_tech(
         Finding("OVERSTATED", f"overstated claim: '{word}'", sentence, True, position)
         for word in rules.overstated_claims_in(sentence)
     ]
-    if not grounding.is_hashtag_line(sentence) and support.is_scored(sentence):
+    if not is_hashtag_line(sentence) and support.is_scored(sentence):
         found += [
             Finding("CONTRADICTION", issue, sentence, True, position)
             for issue in polarity.contradictions(sentence, title=title, context=context)
         ]
-    if not grounding.is_hashtag_line(sentence):
+    if not is_hashtag_line(sentence):
         s = support.sentence_support(sentence, title=title, context=context)
         if not s.supported:
             found.append(Finding("SUPPORT", support.support_issue(s), sentence, True, position))
@@ -124,7 +125,7 @@ def technical_report(post: str, *, title: str, context: str) -> dict[str, Any]:
 
 
 def rejected_sentences(post: str, *, title: str, context: str) -> set[str]:
-    """The sentences of `post` (as `grounding.split_sentences` gives them) a verifier
+    """The sentences of `post` (as `agents.checks.sentences.split_sentences` gives them) a verifier
     would reject outright: unsupported claims or content, overstated words, the
     authors' voice, more than `prose.MAX_SENTENCE_WORDS` words, mangled terms, and a
     sentence that repeats an earlier sentence of `post` or a phrase said before it (the
@@ -133,7 +134,7 @@ def rejected_sentences(post: str, *, title: str, context: str) -> set[str]:
     out: which sentence becomes the hook is decided later (`sentence_problems(...,
     first=True)` has them)."""
     bad = {f.sentence for f in technical_findings(post, title=title, context=context)}
-    sentences = [s for s in grounding.split_sentences(post) if not grounding.is_hashtag_line(s)]
+    sentences = [s for s in split_sentences(post) if not is_hashtag_line(s)]
     for k, sentence in enumerate(sentences):
         found = sentence_style(sentence, title=title, context=context, others=sentences[:k])
         if any(f.kind != "REPETITION" or sentence not in sentences[:k] for f in found):
@@ -167,14 +168,9 @@ def sentence_problems(
 
 __all__ = [
     "NOTHING_SAID",
-    "STYLE_KINDS",
-    "TECH_KINDS",
-    "Finding",
     "rejected_sentences",
     "says_something",
     "sentence_problems",
-    "style_findings",
-    "style_report",
     "technical_findings",
     "technical_report",
 ]

@@ -17,7 +17,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.checks import compose, grounding, rules, support, verdicts
+from agents.checks import compose, rules, support, verdicts
+from agents.checks.sentences import split_sentences
 from db.models import PostRequest
 
 #: The longest sentence the model may write, in characters: about 25 words of ~6.5
@@ -118,7 +119,7 @@ def sentence_problems(
         problems.append("a sentence of the post has no hashtags or line breaks")
     if _STRAY.search(text):
         problems.append(f"it has stray symbols ({''.join(sorted(set(_STRAY.findall(text))))})")
-    if len(grounding.split_sentences(text)) > 1:
+    if len(split_sentences(text)) > 1:
         problems.append("it is more than one sentence")
     if len(re.findall(r"[^\W\d_]+", text)) < MIN_WORDS:  # letters of any script
         problems.append(f"it is too short to say anything (under {MIN_WORDS} words)")

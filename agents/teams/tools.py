@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, tool
 
-from agents.checks import compose, hashtags, verdicts
+from agents.checks import compose, hashtags, style, verdicts
 from agents.checks.compose import extract_key_sentences
 from agents.checks.rules import numbers_in
 from agents.teams import arxiv, fetched_text, post_plan, sources
@@ -165,7 +165,7 @@ def check_linkedin_style(
             a repeated phrase).
         additional_context: the context the user gave (its terms' spelling).
     """
-    return verdicts.style_report(post, max_hashtags, title=paper_title, context=additional_context)
+    return style.style_report(post, max_hashtags, title=paper_title, context=additional_context)
 
 
 @tool

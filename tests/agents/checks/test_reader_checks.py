@@ -12,6 +12,8 @@ import pytest
 
 from agents.checks import polarity, prose, rules, support, verdicts
 from agents.checks.sentences import split_sentences
+from agents.checks.style import style_report
+from agents.checks.terms import mangled_terms
 from agents.checks.voice import author_voice_issues, pronoun_hook
 from agents.teams.verification import Judgement, build_report
 from tests import devset
@@ -168,34 +170,32 @@ def test_what_is_not_a_repeated_phrase() -> None:
 
 
 def test_a_hyphenated_term_written_with_mixed_separators_is_an_issue() -> None:
-    assert prose.mangled_terms("It uses low -rank matrices.", **LORA) == [
+    assert mangled_terms("It uses low -rank matrices.", **LORA) == [
         "mangled term: 'low -rank' in \"It uses low -rank matrices.\"; the context writes "
         "'low-rank'"
     ]
     switch = {"title": "Switch", "context": "Mixture-of-experts (MoE) models route tokens."}
-    assert prose.mangled_terms("A mixture of-experts model.", **switch) != []
+    assert mangled_terms("A mixture of-experts model.", **switch) != []
     for fine in ("A mixture-of-experts model.", "A mixture of experts model."):
-        assert prose.mangled_terms(fine, **switch) == [], fine
+        assert mangled_terms(fine, **switch) == [], fine
 
 
 def test_a_name_in_another_case_or_a_stray_bracket_is_an_issue() -> None:
-    assert prose.mangled_terms("LoRA cuts Gpu memory.", **LORA) == [
+    assert mangled_terms("LoRA cuts Gpu memory.", **LORA) == [
         "mangled term: 'Gpu' in \"LoRA cuts Gpu memory.\"; the context writes 'GPU'"
     ]
-    assert prose.mangled_terms("Lora freezes weights.", **LORA)[0].startswith(
-        "mangled term: 'Lora'"
-    )
-    assert "a '(' without its ')'" in prose.mangled_terms("It (cuts memory.", **LORA)[0]
-    assert "a ')' without its '('" in prose.mangled_terms("It cuts) memory.", **LORA)[0]
-    assert "empty brackets" in prose.mangled_terms("It cuts () memory.", **LORA)[0]
+    assert mangled_terms("Lora freezes weights.", **LORA)[0].startswith("mangled term: 'Lora'")
+    assert "a '(' without its ')'" in mangled_terms("It (cuts memory.", **LORA)[0]
+    assert "a ')' without its '('" in mangled_terms("It cuts) memory.", **LORA)[0]
+    assert "empty brackets" in mangled_terms("It cuts () memory.", **LORA)[0]
     for fine in (
         "LoRA cuts GPU memory on GPUs (3 times).",
         "Low-Rank adaptation in low-rank form.",  # capitals of a word, not of a name
         "It works. #gpu #lora",
     ):
-        assert prose.mangled_terms(fine, **LORA) == [], fine
+        assert mangled_terms(fine, **LORA) == [], fine
     it = {"title": "A Paper", "context": "Our IT team uses it."}
-    assert prose.mangled_terms("It is what it is.", **it) == []
+    assert mangled_terms("It is what it is.", **it) == []
 
 
 def test_the_papers_coined_name_in_lower_case_is_an_issue_even_first() -> None:
@@ -207,13 +207,13 @@ def test_the_papers_coined_name_in_lower_case_is_an_issue_even_first() -> None:
         "toolformer decides which APIs to call.",
         "The model, toolformer, decides which APIs to call.",
     ):
-        assert prose.mangled_terms(sentence, **toolformer) == [
+        assert mangled_terms(sentence, **toolformer) == [
             f"mangled term: 'toolformer' in \"{sentence}\"; the context writes 'Toolformer'"
         ]
-    assert prose.mangled_terms("Toolformer decides which APIs to call.", **toolformer) == []
+    assert mangled_terms("Toolformer decides which APIs to call.", **toolformer) == []
     # a name that is also an English word may be written as the word
     sam = {"title": PAPERS["sam"]["title"], "context": PAPERS["sam"]["context"]}
-    assert prose.mangled_terms("What would you segment first?", **sam) == []
+    assert mangled_terms("What would you segment first?", **sam) == []
 
 
 # --- the authors' voice and the hook ----------------------------------------------------------
@@ -250,7 +250,7 @@ def test_a_hook_opening_with_a_pronoun_that_refers_to_nothing_is_an_issue() -> N
 def test_a_stock_closing_question_is_a_soft_issue() -> None:
     post = "LoRA freezes the weights.\n\nWhat do you think?\n\n#LoRA"
     assert prose.stock_question(post, **LORA)
-    report = verdicts.style_report(post, 5, **LORA)
+    report = style_report(post, 5, **LORA)
     assert report["passed"] and report["score"] == 0.75
     assert any(i.startswith('stock question: "What do you think?"') for i in report["issues"])
     specific = "LoRA freezes the weights.\n\nWould you pick LoRA over full fine-tuning?"
@@ -274,7 +274,7 @@ def test_each_verifier_scores_the_share_of_its_sentences_that_pass() -> None:
     assert not tech["passed"] and tech["sentences"] == 5 and tech["score"] == 0.8
     assert [f["kind"] for f in tech["findings"]] == ["SUPPORT"]
     assert tech["unsupported_content"][0]["sentence"] == "It helps doctors read medical scans."
-    style = verdicts.style_report(POST, 5, **LORA)
+    style = style_report(POST, 5, **LORA)
     assert not style["passed"] and style["score"] == 0.8
     assert [f["kind"] for f in style["findings"]] == ["MANGLED_TERM"]
     assert rules.sentence_score(4, 1, 1) == 0.5 and rules.sentence_score(0, 0) == 1.0
@@ -286,7 +286,7 @@ def test_a_new_hard_issue_is_never_approved_whatever_the_model_says() -> None:
         "matrices to each layer so that full fine-tuning of GPT-3 needs far less GPU memory."
     )
     post = f"{long} LoRA adds no inference latency.\n\nWould you pick LoRA?\n\n#LoRA"
-    check = verdicts.style_report(post, 5, **LORA)
+    check = style_report(post, 5, **LORA)
     assert check["score"] > 0.5 and not check["passed"]
     yes = Judgement(score=1.0, approved=True, issues=[])
     report = build_report(agent="style_checker", kind="STYLE", check=check, judgement=yes)
@@ -296,7 +296,7 @@ def test_a_new_hard_issue_is_never_approved_whatever_the_model_says() -> None:
 
 def test_a_sentence_said_many_times_is_one_issue_but_fails_each_time() -> None:
     post = "LoRA freezes the weights.\n\n" + "It adds small low-rank matrices. " * 3
-    report = verdicts.style_report(f"{post}\n\nWould you pick LoRA?\n\n#LoRA", 5, **LORA)
+    report = style_report(f"{post}\n\nWould you pick LoRA?\n\n#LoRA", 5, **LORA)
     assert len(report["hard_issues"]) == 1 and report["score"] == 0.6  # 2 of 5 fail
 
 
@@ -358,8 +358,8 @@ def test_issue_19_examples_are_caught() -> None:
         "available anymore to the general public."
     )
     assert not supported(memory, FLASH)
-    assert "'Gpu'" in prose.mangled_terms("It cuts the (Gpu memory) requirement.", **LORA)[0]
-    assert "'chain-of thought'" in prose.mangled_terms("A chain-of thought prompt helps.", **COT)[0]
+    assert "'Gpu'" in mangled_terms("It cuts the (Gpu memory) requirement.", **LORA)[0]
+    assert "'chain-of thought'" in mangled_terms("A chain-of thought prompt helps.", **COT)[0]
     assert author_voice_issues("In this paper, we explore low-rank adaptation.")
     assert author_voice_issues("LoRA freezes weights, demonstrating our ability to adapt models.")
     assert pronoun_hook("Their model achieves 10,000 times fewer trainable parameters.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.checks import compose, hashtags, rules, verdicts
+from agents.checks import compose, hashtags, rules, style, verdicts
 
 
 def test_numbers_are_normalised_and_small_counts_ignored() -> None:
@@ -28,11 +28,11 @@ def test_technical_report_quotes_each_unsupported_sentence_with_its_reason() -> 
 
 def test_style_report_adds_reader_voice_and_filler_hooks_as_hard_issues() -> None:
     post = "Exciting news!\n\nWe propose a new model. What do you think?\n\n#AI"
-    report = verdicts.style_report(post, 5)
+    report = style.style_report(post, 5)
     assert not report["passed"]
     assert report["filler_hook"] and "Exciting news" in report["filler_hook"]
     assert len(report["author_voice"]) == 1 and "We propose" in report["author_voice"][0]
-    clean = verdicts.style_report("LoRA cuts trainable parameters.\n\nWhy?\n\n#AI", 5)
+    clean = style.style_report("LoRA cuts trainable parameters.\n\nWhy?\n\n#AI", 5)
     assert clean["passed"] and clean["hard_issues"] == []
 
 
