@@ -12,7 +12,8 @@ from typing import Any
 from broadcaster import Broadcast
 from langchain_core.language_models import BaseChatModel
 
-from agents.llm.chat import ModelSource, ModelUnavailableError, endpoint_probe, open_model
+from agents.llm.chat import ModelSource, endpoint_probe, open_model
+from agents.llm.gate import ModelUnavailableError
 from agents.runtime.execution import ModelFactory
 from agents.runtime.tasks import open_task_service
 from agents.runtime.worker import run_worker

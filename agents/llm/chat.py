@@ -8,8 +8,8 @@
   no network.
 
 Each call of a model built here is bounded by `agents.llm.calls` (the gate, the deadline,
-the retries); its errors (`ModelTimeoutError`, `model_failure`, and the gate's
-`ModelUnavailableError`) are re-exported here for the layers above.
+the retries); its errors are `agents.llm.calls`'s (`ModelTimeoutError`, `model_failure`)
+and the gate's (`agents.llm.gate.ModelUnavailableError`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
-from agents.llm.calls import BoundedChatOpenAI, CompatChatOpenAI, ModelTimeoutError, model_failure
+from agents.llm.calls import BoundedChatOpenAI, CompatChatOpenAI
 from agents.llm.gate import ModelGate, ModelStatus, ModelUnavailableError, Probe, probe_endpoint
 from agents.llm.local_server import LOCAL_MODEL_ALIAS, LocalModelServer
 from agents.llm.supervisor import supervise
@@ -224,10 +224,7 @@ __all__ = [
     "OPENAI_DEFAULT_BASE_URL",
     "ModelConfig",
     "ModelSource",
-    "ModelTimeoutError",
-    "ModelUnavailableError",
     "build_chat_model",
     "endpoint_probe",
-    "model_failure",
     "open_model",
 ]

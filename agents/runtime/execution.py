@@ -30,7 +30,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.llm.chat import ModelUnavailableError, model_failure
+from agents.llm.calls import model_failure
+from agents.llm.gate import ModelUnavailableError
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.sources import SourcesConfig

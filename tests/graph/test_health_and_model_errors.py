@@ -13,7 +13,7 @@ import openai
 import pytest
 from asgi_lifespan import LifespanManager
 
-from agents.llm.chat import ModelTimeoutError, model_failure
+from agents.llm.calls import ModelTimeoutError, model_failure
 from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import ScriptedChatModel, scripted

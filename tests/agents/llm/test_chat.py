@@ -14,13 +14,9 @@ import httpx
 import pytest
 
 from agents.llm import chat, local_server
-from agents.llm.chat import (
-    ModelConfig,
-    ModelTimeoutError,
-    ModelUnavailableError,
-    build_chat_model,
-    open_model,
-)
+from agents.llm.calls import ModelTimeoutError
+from agents.llm.chat import ModelConfig, build_chat_model, open_model
+from agents.llm.gate import ModelUnavailableError
 from agents.llm.local_server import LocalModelServer
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from agents.llm.chat import ModelConfig, ModelTimeoutError, build_chat_model
+from agents.llm.calls import ModelTimeoutError
+from agents.llm.chat import ModelConfig, build_chat_model
 from agents.llm.gate import ModelGate, ModelState, ModelUnavailableError
 from tests.graph.conftest import free_port
 from tests.stub_model import create_stub

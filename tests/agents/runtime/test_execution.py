@@ -14,7 +14,7 @@ import openai
 import pytest
 from broadcaster import Broadcast
 
-from agents.llm.chat import ModelUnavailableError
+from agents.llm.gate import ModelUnavailableError
 from agents.runtime.tasks import TaskService, open_task_service
 from agents.runtime.worker import WorkerConfig, run_worker
 from db import repository
