@@ -1,18 +1,16 @@
 """The event bus: broadcaster's `Broadcast` for a URL, that reports whether it is up and
 outlives the loss of its Redis connection.
 
-What this module owns:
+What this module owns: `Bus`, the `Broadcast` every process uses (`broadcast_for(url)`).
+Its `state` (`BusState`: up or down, since when, why) is what `health` and `/readyz`
+report. `subscribe()` never fails because the bus is down: the subscription is recorded
+and made when the bus is back. `publish()` fails at once with `BusDownError` while it is
+down. Whenever the bus goes down or comes back, every subscriber gets a wake-up
+(`WAKE_UP`), so a follower re-reads the database then: notices published while the bus
+was down are lost, the rows are not.
 
-- `Bus`, the `Broadcast` every process uses (`broadcast_for(url)`). Its `state`
-  (`BusState`: up or down, since when, why) is what `health` and `/readyz` report.
-  `subscribe()` never fails because the bus is down: the subscription is recorded and
-  made when the bus is back. `publish()` fails at once with `BusDownError` while it is
-  down. Whenever the bus goes down or comes back, every subscriber gets a wake-up
-  (`WAKE_UP`), so a follower re-reads the database then: notices published while the
-  bus was down are lost, the rows are not.
-- `RedisPubSubBackend` (`db.redis_bus`), the backend of `redis://` and `rediss://`
-  URLs, which reconnects by itself; `BusState` and `BusDownError` (`db.bus_state`).
-  Both re-exported here.
+The backend of `redis://` and `rediss://` URLs, which reconnects by itself, is
+`db.redis_bus.RedisPubSubBackend`; `BusState` and `BusDownError` are `db.bus_state`'s.
 
 The memory and PostgreSQL backends are broadcaster's own; their state is "up since
 connect" (the PostgreSQL one does not reconnect).
@@ -31,7 +29,7 @@ from broadcaster import Broadcast, Event
 
 from db.broadcaster_compat import BroadcastInternals, Subscriber
 from db.bus_state import BusDownError, BusState, now
-from db.redis_bus import RedisPubSubBackend, reconnect_delays
+from db.redis_bus import RedisPubSubBackend
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +126,6 @@ def broadcast_for(url: str) -> Bus:
 
 __all__ = [
     "Bus",
-    "BusDownError",
-    "BusState",
-    "RedisPubSubBackend",
     "broadcast_for",
     "bus_state",
-    "reconnect_delays",
 ]

@@ -21,7 +21,7 @@ written since the last read, never a scan of the table or of the tasks), with th
 `tasks` channel only as a wake-up (`StatusFeed` says how ids that commit out of order
 are waited for).
 
-While the bus is down (`db.bus.BusState`), followers of both kinds read the database
+While the bus is down (`db.bus_state.BusState`), followers of both kinds read the database
 every `down_poll_interval` seconds instead (the bus wakes them when it goes down and
 when it is back), so an outage loses and repeats nothing.
 """
@@ -43,7 +43,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import repository
 from db.broadcaster_compat import Subscriber
-from db.bus import BusDownError, bus_state
+from db.bus import bus_state
+from db.bus_state import BusDownError
 from db.engine import SessionFactory
 from db.events import Event, is_terminal_event
 from db.models import TERMINAL_STATUSES, AgentLog, EventKind, Task, TaskStatus

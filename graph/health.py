@@ -146,7 +146,7 @@ async def _database(services: Any) -> None:
 
 async def _bus(services: Any) -> str | None:
     """None when the bus takes a publish; `down since <UTC time> (<error type>)` while it
-    reports itself down (`db.bus.BusState`), without trying it."""
+    reports itself down (`db.bus_state.BusState`), without trying it."""
     broadcast = services.event_log.broadcast
     state = bus_state(broadcast)
     if not state.up:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from db.broadcaster_compat import Subscriber
-from db.bus import WAKE_UP, Bus, BusDownError, broadcast_for
+from db.bus import WAKE_UP, Bus, broadcast_for
+from db.bus_state import BusDownError
 from db.redis_bus import reconnect_delays
 from tests.db.redis_process import RedisProcess
 
