@@ -129,8 +129,8 @@ class Task(PostRequestBase, table=True):
     worker that runs, or last ran, the task. `approved` tells, once the task completed,
     whether both verifiers approved the final post; `open_issues` lists what the
     rejecting reports still found (None / empty before). `owner` is the id of the
-    principal that created the task (`graph.security.auth.Principal.id`); only it, and admins,
-    can see the task.
+    principal that created the task (`graph.security.principals.Principal.id`); only it,
+    and admins, can see the task.
     """
 
     __tablename__ = "task"

@@ -24,7 +24,7 @@ ItemT = TypeVar("ItemT")
 
 
 class Viewer(Protocol):
-    """Whoever reads tasks (`graph.security.auth.Principal` is one)."""
+    """Whoever reads tasks (`graph.security.principals.Principal` is one)."""
 
     def can_see(self, owner: str) -> bool:
         """Whether a task whose `Task.owner` is `owner` is visible to the viewer."""

@@ -21,7 +21,10 @@ from db.event_log import EventLog
 from db.models import Task as TaskRow
 from graph.errors import UnauthenticatedError
 from graph.health import ModelMonitor
-from graph.security.auth import Authenticator, ConnectionLimiter, Principal, made_locally
+from graph.security.auth import Authenticator
+from graph.security.connection_caps import ConnectionLimiter
+from graph.security.local_mode import made_locally
+from graph.security.principals import Principal
 from graph.security.rate_limits import MutationRateLimiter
 from graph.settings import Settings
 
@@ -106,7 +109,8 @@ class Context(BaseContext):
         #: A WebSocket's upgrade-request `Authorization` header (used when the
         #: `connection_init` payload carries none).
         self.upgrade_authorization = upgrade_authorization
-        #: Whether the request was made on this machine (`graph.security.auth.made_locally`).
+        #: Whether the request was made on this machine
+        #: (`graph.security.local_mode.made_locally`).
         self.local = local
         #: The `Authorization` a WebSocket was authenticated with, checked again while
         #: it stays open.

@@ -22,7 +22,7 @@ no key, no JWT and no `AUTH_DISABLED` refuses to start (`InsecureBindError`).
 
 The parts live apart: principals and credentials (`principals`), local mode's rules
 (`local_mode`), API keys (`api_keys`) and the WebSocket caps (`connection_caps`); this
-module decides the mode and re-exports the names its callers import from here.
+module decides the mode (`Authenticator`).
 
 API keys that name no key cost a database read each: an address that sends too many
 (`RATE_LIMIT_AUTH_FAILURES`) has its unknown keys refused without one for a while.
@@ -38,24 +38,9 @@ from db import keys
 from db.engine import SessionFactory
 from graph.errors import UnauthenticatedError
 from graph.security.api_keys import KeyChecker
-from graph.security.connection_caps import ConnectionCap, ConnectionLimiter, connection_cap
 from graph.security.jwt_auth import JWTVerifier
-from graph.security.local_mode import (
-    InsecureBindError,
-    exposure,
-    host_name,
-    is_loopback,
-    local_refusal,
-    made_locally,
-    not_local,
-    noted_peer,
-)
-from graph.security.principals import (
-    LOCAL_PRINCIPAL,
-    Principal,
-    authorization_from_params,
-    bearer_token,
-)
+from graph.security.local_mode import InsecureBindError, exposure, local_refusal, noted_peer
+from graph.security.principals import LOCAL_PRINCIPAL, Principal, bearer_token
 from graph.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -142,18 +127,4 @@ class Authenticator:
         return Principal(f"jwt:{identity.subject}", identity.name, admin=identity.admin)
 
 
-__all__ = [
-    "LOCAL_PRINCIPAL",
-    "Authenticator",
-    "ConnectionCap",
-    "ConnectionLimiter",
-    "InsecureBindError",
-    "Principal",
-    "authorization_from_params",
-    "bearer_token",
-    "connection_cap",
-    "host_name",
-    "is_loopback",
-    "made_locally",
-    "not_local",
-]
+__all__ = ["Authenticator", "Mode"]
