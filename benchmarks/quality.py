@@ -47,8 +47,9 @@ from agents.llm.chat import open_model
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.state import initial_state
+from db.enums import EventKind
 from db.events import Event
-from db.models import EventKind, PostRequest
+from db.models import PostRequest
 from graph.settings import Settings
 from tests import devset
 from tests.fakes import scripted

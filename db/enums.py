@@ -1,6 +1,6 @@
 """The enums every layer shares: a task's status and kind, an event's kind, a team's or
 agent's status, a failure's code, the post's tone. Plain `StrEnum`s, stored as their
-values; `db.models` re-exports them beside the tables that use them.
+values; every layer imports them from here.
 """
 
 from __future__ import annotations

@@ -46,8 +46,9 @@ from db.broadcaster_compat import Subscriber
 from db.bus import bus_state
 from db.bus_state import BusDownError
 from db.engine import SessionFactory
+from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
 from db.events import Event, is_terminal_event
-from db.models import TERMINAL_STATUSES, AgentLog, EventKind, Task, TaskStatus
+from db.models import AgentLog, Task
 from db.snapshot import fold
 from db.status_feed import StatusFeed
 

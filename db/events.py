@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.models import TERMINAL_STATUSES, AgentLog, EventKind, FailureCode, Task, TaskStatus
+from db.enums import TERMINAL_STATUSES, EventKind, FailureCode, TaskStatus
+from db.models import AgentLog, Task
 from db.outputs import ResearchNotes, VerificationReport
 
 #: Longest string kept in an event's `data`; longer text lives in the task's columns.

@@ -1,4 +1,4 @@
-"""SQLModel tables, and the enums every layer shares (defined in `db.enums`).
+"""SQLModel tables (their enums are `db.enums`'s).
 
 `PostRequestBase` declares the request's fields and limits once: the `Task` table and
 the validated `PostRequest` both inherit it (full-stack-fastapi-template's `ItemBase`).
@@ -15,16 +15,7 @@ from pydantic import field_validator
 from sqlalchemy import JSON, Column, DateTime, String, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Re-exported (every layer imports them from here); the tables use four of them.
-from db.enums import (  # noqa: F401
-    TERMINAL_STATUSES,
-    EventKind,
-    FailureCode,
-    TaskKind,
-    TaskStatus,
-    Tone,
-    WorkStatus,
-)
+from db.enums import FailureCode, TaskKind, TaskStatus, Tone
 
 
 def utcnow() -> datetime:

@@ -9,7 +9,8 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import LOCAL_OWNER, AgentLog, PostRequest, Task, TaskKind, TaskStatus
+from db.enums import TaskKind, TaskStatus
+from db.models import LOCAL_OWNER, AgentLog, PostRequest, Task
 from db.snapshot import Teams
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from db.models import AgentLog, EventKind, Task, TaskStatus, WorkStatus
+from db.enums import EventKind, TaskStatus, WorkStatus
+from db.models import AgentLog, Task
 
 
 class AgentSnapshot(BaseModel):

@@ -14,7 +14,8 @@ from sqlalchemy import and_, case, func, null
 from sqlmodel import col, select
 
 from db.engine import SessionFactory
-from db.models import AgentLog, EventKind, Task
+from db.enums import EventKind
+from db.models import AgentLog, Task
 
 
 class StatusFeed:

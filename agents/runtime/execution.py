@@ -37,9 +37,10 @@ from agents.teams.nodes import RunContext
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import initial_state
 from db import repository
+from db.enums import EventKind, FailureCode, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
 from db.events import Event
-from db.models import EventKind, FailureCode, PostRequest, Task, TaskKind, TaskStatus
+from db.models import PostRequest, Task
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from dbos import DBOSClient
 from agents.runtime.execution import QUEUE_NAME
 from db import repository
 from db.engine import SessionFactory
+from db.enums import TaskKind, TaskStatus
 from db.event_log import EventLog, TaskNotFoundError
-from db.models import AgentLog, Task, TaskKind, TaskStatus
+from db.models import AgentLog, Task
 
 ItemT = TypeVar("ItemT")
 

@@ -22,9 +22,10 @@ from agents.runtime.task_reads import TaskReads, Viewer
 from agents.teams.state import VERIFICATION_TEAM, initial_teams
 from db import VERSION, repository
 from db.engine import plain_url
+from db.enums import EventKind, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError
 from db.events import Event
-from db.models import LOCAL_OWNER, EventKind, PostRequest, Task, TaskKind, TaskStatus, VerifyRequest
+from db.models import LOCAL_OWNER, PostRequest, Task, VerifyRequest
 from db.snapshot import Teams
 
 #: Seconds `cancel` waits for the worker that runs a task to write CANCELLED before it

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from agents.teams import plan
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import TEAM_OF, PostState
+from db.enums import EventKind
 from db.events import Event, TaskResult
-from db.models import EventKind
 
 Emit = Callable[[Event], Awaitable[None]]
 

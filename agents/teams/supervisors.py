@@ -27,8 +27,8 @@ from agents.teams.state import (
     PostState,
     reports_of,
 )
+from db.enums import EventKind
 from db.events import TaskResult
-from db.models import EventKind
 
 #: Each team supervisor's prompt.
 TEAM_PROMPTS = {

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import strawberry
 from strawberry.tools import merge_types
 
+from db.enums import TaskStatus
 from db.event_log import TaskClosedError, TaskNotFoundError
-from db.models import TaskStatus
 from graph.api.context import Info
 from graph.api.inputs import GeneratePostInput, VerifyPostInput
 from graph.api.types import Task, VerificationReport

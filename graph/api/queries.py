@@ -6,9 +6,9 @@ import strawberry
 from strawberry.tools import merge_types
 
 from db import VERSION
+from db.enums import TaskKind as TaskKindValue
+from db.enums import TaskStatus as TaskStatusValue
 from db.event_log import TaskNotFoundError
-from db.models import TaskKind as TaskKindValue
-from db.models import TaskStatus as TaskStatusValue
 from graph.api.context import Info
 from graph.api.info import Health, ModelHealth, TeamInfo
 from graph.api.pagination import decode_log_cursor, decode_task_cursor, encode_cursor, page_size

@@ -12,7 +12,7 @@ from graphql import OperationType
 from strawberry.scalars import JSON
 
 from agents.teams.state import DISPLAY_NAMES
-from db import models as db_models
+from db import enums
 from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
@@ -21,14 +21,14 @@ from graph.api.context import Info
 from graph.api.outputs import PostResult, ResearchNotes, VerificationReport
 from graph.api.pagination import Connection
 
-TaskStatus = strawberry.enum(db_models.TaskStatus, description="Lifecycle of a task.")
-Tone = strawberry.enum(db_models.Tone, description="The voice of the post.")
+TaskStatus = strawberry.enum(enums.TaskStatus, description="Lifecycle of a task.")
+Tone = strawberry.enum(enums.Tone, description="The voice of the post.")
 WorkStatus = strawberry.enum(
-    db_models.WorkStatus, description="Status of a team or an agent within a task."
+    enums.WorkStatus, description="Status of a team or an agent within a task."
 )
-EventKind = strawberry.enum(db_models.EventKind, description="What a task event records.")
+EventKind = strawberry.enum(enums.EventKind, description="What a task event records.")
 TaskKind = strawberry.enum(
-    db_models.TaskKind,
+    enums.TaskKind,
     description="GENERATE: a post from a paper; VERIFY: checks of a given post.",
 )
 

@@ -11,9 +11,10 @@ from broadcaster import Broadcast
 from agents.teams.state import initial_teams
 from db import repository
 from db.engine import SessionFactory, create_engine, create_session_factory
+from db.enums import EventKind, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
 from db.events import Event
-from db.models import LOCAL_OWNER, EventKind, PostRequest, TaskKind, TaskStatus
+from db.models import LOCAL_OWNER, PostRequest
 from db.snapshot import Teams
 
 pytestmark = pytest.mark.anyio

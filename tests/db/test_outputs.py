@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from db.enums import EventKind, FailureCode, TaskStatus
 from db.events import Event, TaskResult
-from db.models import EventKind, FailureCode, Task, TaskStatus
+from db.models import Task
 from db.outputs import PostDraft, ResearchNotes, VerificationReport
 
 PAPER = {

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from db.engine import SessionFactory, create_engine, create_session_factory
-from db.models import AgentLog, EventKind
+from db.enums import EventKind
+from db.models import AgentLog
 from db.status_feed import StatusFeed
 from tests.db.test_event_log import new_task
 

@@ -15,9 +15,10 @@ from agents.runtime.tasks import TaskService
 from agents.teams.state import initial_teams
 from db import repository
 from db.engine import create_engine, create_session_factory
+from db.enums import EventKind, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskNotFoundError
 from db.events import Event
-from db.models import EventKind, PostRequest, Task, TaskKind, TaskStatus
+from db.models import PostRequest, Task
 
 pytestmark = pytest.mark.anyio
 

@@ -17,9 +17,10 @@ from agents.teams.state import initial_teams
 from db import repository
 from db.broadcaster_compat import BroadcastInternals
 from db.engine import create_engine, create_session_factory
+from db.enums import TaskKind, TaskStatus
 from db.event_log import EventLog, TaskNotFoundError, task_channel
 from db.events import Event
-from db.models import PostRequest, Task, TaskKind, TaskStatus
+from db.models import PostRequest, Task
 
 pytestmark = pytest.mark.anyio
 

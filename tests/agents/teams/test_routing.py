@@ -8,8 +8,9 @@ from langchain_core.messages import AIMessage
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.state import initial_state
+from db.enums import EventKind
 from db.events import Event, TaskResult
-from db.models import EventKind, PostRequest
+from db.models import PostRequest
 from tests.fakes import ScriptedChatModel, scripted, text, tool_call
 
 pytestmark = pytest.mark.anyio

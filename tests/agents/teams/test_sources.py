@@ -24,8 +24,9 @@ from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verificat
 from agents.teams.nodes import RunContext
 from agents.teams.sources import SourceError, SourcesConfig
 from agents.teams.state import given_request_of, initial_state, request_of
+from db.enums import EventKind
 from db.events import Event
-from db.models import EventKind, PostRequest
+from db.models import PostRequest
 from db.outputs import Fetched
 from tests.conftest import service_missing
 from tests.fakes import ScriptedChatModel, scripted, system_text

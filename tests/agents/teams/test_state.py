@@ -18,8 +18,9 @@ from agents.teams.state import (
     request_of,
     research_of,
 )
+from db.enums import EventKind
 from db.events import Event
-from db.models import EventKind, PostRequest
+from db.models import PostRequest
 from tests.fakes import scripted
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from db.enums import TaskStatus
 from db.events import Event
-from db.models import TaskStatus
 from tests.graph.api.test_hostile_queries import GENERATE, INPUT, client_of, new_key, settings_for
 
 pytestmark = pytest.mark.anyio
