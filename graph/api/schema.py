@@ -54,4 +54,4 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     )
 
 
-__all__ = ["PostAssistSchema", "build_schema", "null_is_one_of_on_wrappers"]
+__all__ = ["PostAssistSchema", "build_schema"]

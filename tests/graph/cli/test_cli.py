@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from agents.llm.local_server import free_port
 from db.engine import create_engine, create_session_factory
 from db.keys import create_key, find_key
 from db.models import ApiKey
@@ -23,7 +24,7 @@ from graph.cli.client import GENERATE_POST, TASK_PROGRESS, GraphQLClient, GraphQ
 from graph.cli.main import app
 from graph.settings import get_settings
 from tests.fakes import ScriptedChatModel, scripted
-from tests.processes import console_script, free_port
+from tests.processes import console_script
 
 pytestmark = pytest.mark.anyio
 
