@@ -39,7 +39,7 @@ from agents.teams.state import initial_state
 from db import repository
 from db.enums import EventKind, FailureCode, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
-from db.events import Event
+from db.events import Event, TaskResult
 from db.models import PostRequest, Task
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,9 @@ class Executor:
             await append.now(self._start_event(task, resume_at, attempt))
             async with asyncio.timeout(self.timeout):
                 summary = await self._execute(task, graph, append, resume=bool(resume_at))
-            outcome = {"approved": summary["approved"], "open_issues": summary.pop("open_issues")}
+            outcome = TaskResult(
+                approved=summary["approved"], open_issues=summary.pop("open_issues")
+            )
             completed = Event.task_status(
                 TaskStatus.COMPLETED, data=summary, progress=1.0, result=outcome
             )
@@ -156,7 +158,7 @@ class Executor:
         """TASK_STATUS RUNNING for a fresh run; TASK_RESUMED naming the nodes it resumes at
         (`resumed_from`, from the checkpoint) when an earlier attempt stopped mid-run."""
         data = {"attempt": attempt, "worker": self.worker_id, "resumed_from": resumed_from}
-        result = {"attempt": attempt, "worker_id": self.worker_id}
+        result = TaskResult(attempt=attempt, worker_id=self.worker_id)
         if task.status == TaskStatus.RUNNING:  # an earlier attempt stopped mid-run
             where = ", ".join(resumed_from) or "the start"
             message = f"attempt {attempt} on {self.worker_id} resumes at {where}"
@@ -250,7 +252,7 @@ class _Appender:
                 TaskStatus.FAILED,
                 message,
                 data={"error_code": code.value, "retryable": retryable},
-                result={"error": message, "error_code": code},
+                result=TaskResult(error=message, error_code=code),
             )
         )
 

@@ -13,7 +13,8 @@ from db.enums import TaskStatus
 from db.event_log import TaskClosedError, TaskNotFoundError
 from graph.api.context import Info
 from graph.api.inputs import GeneratePostInput, VerifyPostInput
-from graph.api.types import Task, VerificationReport
+from graph.api.outputs import VerificationReport
+from graph.api.types import Task
 from graph.errors import ConflictError, ServiceUnavailableError, task_not_found
 from graph.security.rate_limits import RateLimited
 
@@ -66,7 +67,7 @@ class GenerationMutation:
             raise ServiceUnavailableError(
                 f"verification {row.status.lower()}: {row.error or 'no reports'}", taskId=row.id
             )
-        return [VerificationReport.from_model(r) for r in row.verification_reports]
+        return VerificationReport.of_task(row)
 
     @strawberry.mutation(
         description="Cancel a PENDING or RUNNING task, on whichever worker runs it.",
