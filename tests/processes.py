@@ -65,6 +65,10 @@ class Proc:
         self._file.close()
         return self.process.returncode
 
+    def exited(self) -> bool:
+        """True once the process has ended (killed, stopped or crashed)."""
+        return self.process.poll() is not None
+
     def wait_output(self, text: str, timeout: float = 60) -> None:
         """Wait until the process has printed `text`."""
         deadline = time.monotonic() + timeout
@@ -116,6 +120,15 @@ def stub_calls(base_url: str) -> list[dict[str, Any]]:
 def stub_report(base_url: str) -> dict[str, Any]:
     """The stub's `/calls`: `{"count", "log", "max_in_flight"}`."""
     return httpx.get(base_url.removesuffix("/v1") + "/calls", timeout=5).json()
+
+
+def set_stub_latency(base_url: str, seconds: float) -> None:
+    """Make the stub at `base_url` answer each call that arrives from now on after
+    `seconds` (calls already waiting keep the latency they started with)."""
+    reply = httpx.put(
+        base_url.removesuffix("/v1") + "/latency", json={"seconds": seconds}, timeout=5
+    )
+    reply.raise_for_status()
 
 
 def service_env(database_url: str, model_url: str, **extra: str) -> dict[str, str]:

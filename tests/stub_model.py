@@ -6,6 +6,8 @@ true, [] or "stub"), so structured outputs parse (the writer's sentence is the f
 prompt gives, its question a fixed one); other calls get a short, grounded
 research note or post body. `GET /calls` returns `{"count", "log": [{"at", "system",
 "tool"}]}` (`at`: when the call arrived) so a test can tell which calls were made and when.
+`PUT /latency` with `{"seconds": s}` sets the latency of the calls that arrive from then
+on, so one stub (and the workers pointed at it) can serve tests that need other speeds.
 
 With `single_slot`, it behaves like llama-cpp-python's server: one request at a time
 (the others, `GET /v1/models` included, wait behind it), and `GET /calls` also reports
@@ -69,8 +71,9 @@ def _fact(messages: list[dict[str, Any]]) -> str:
 
 def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette:
     """The stub app; every completion waits `latency` seconds first (behind the one
-    slot with `single_slot`)."""
+    slot with `single_slot`), or what `PUT /latency` set last."""
     log: list[dict[str, Any]] = []
+    delay = {"seconds": latency}
     slot = asyncio.Lock() if single_slot else contextlib.nullcontext()
     counts = {"in_flight": 0, "max_in_flight": 0}
 
@@ -95,7 +98,7 @@ def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette
                 "max_tokens": body.get("max_tokens"),
             }
         )
-        await asyncio.sleep(latency)
+        await asyncio.sleep(delay["seconds"])
         message: dict[str, Any] = {"role": "assistant", "content": None}
         if tools:
             tool = tools[0]
@@ -137,11 +140,19 @@ def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette
             {"count": len(log), "log": log, "max_in_flight": counts["max_in_flight"]}
         )
 
+    async def set_latency(request: Request) -> JSONResponse:
+        seconds = float((await request.json())["seconds"])
+        if seconds < 0:
+            return JSONResponse({"error": "seconds must be >= 0"}, status_code=400)
+        delay["seconds"] = seconds
+        return JSONResponse(delay)
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", completions, methods=["POST"]),
             Route("/v1/models", models),
             Route("/calls", calls),
+            Route("/latency", set_latency, methods=["PUT"]),
         ]
     )
 
