@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,23 +49,47 @@ async def get_task(*, session: AsyncSession, task_id: str) -> Task | None:
     return await session.get(Task, task_id)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TaskFilter:
+    """Which tasks a list or a count takes: those with this `status`, `approved` (the
+    final post's verdict), `owner` (a principal's id) and `kind`; a field left None
+    does not filter. `TaskFilter()` takes every task."""
+
+    status: TaskStatus | None = None
+    approved: bool | None = None
+    owner: str | None = None
+    kind: TaskKind | None = None
+
+    def apply(self, query: Any) -> Any:
+        """`query` (a select over `Task`) with a WHERE clause for each field given."""
+        if self.kind is not None:
+            query = query.where(Task.kind == self.kind.value)
+        if self.owner is not None:
+            query = query.where(Task.owner == self.owner)
+        if self.status is not None:
+            query = query.where(Task.status == self.status.value)
+        if self.approved is not None:
+            query = query.where(Task.approved == self.approved)
+        return query
+
+
+#: The filter that takes every task.
+EVERY_TASK = TaskFilter()
+
+
 async def list_tasks(
     *,
     session: AsyncSession,
     limit: int,
     after: tuple[datetime, str] | None = None,
-    status: TaskStatus | None = None,
-    approved: bool | None = None,
-    owner: str | None = None,
-    kind: TaskKind | None = None,
+    where: TaskFilter = EVERY_TASK,
 ) -> list[Task]:
-    """Return up to `limit` tasks, newest first (only those with `status`, `approved`,
-    `owner` and `kind`, when given).
+    """Return up to `limit` tasks that `where` takes, newest first.
 
     `after` is the keyset `(created_at, id)` of the last task of the previous page;
     only tasks strictly older in `(created_at DESC, id DESC)` order are returned.
     """
-    query = _filtered(select(Task), status=status, approved=approved, owner=owner, kind=kind)
+    query = where.apply(select(Task))
     if after is not None:
         created_at, task_id = after
         query = query.where(
@@ -77,43 +102,10 @@ async def list_tasks(
     return list((await session.exec(query)).all())
 
 
-async def count_tasks(
-    *,
-    session: AsyncSession,
-    status: TaskStatus | None = None,
-    approved: bool | None = None,
-    owner: str | None = None,
-    kind: TaskKind | None = None,
-) -> int:
-    """Return how many tasks there are (with `status`, `approved`, `owner` and `kind`,
-    when given)."""
-    query = _filtered(
-        select(func.count()).select_from(Task),
-        status=status,
-        approved=approved,
-        owner=owner,
-        kind=kind,
-    )
+async def count_tasks(*, session: AsyncSession, where: TaskFilter = EVERY_TASK) -> int:
+    """Return how many tasks `where` takes."""
+    query = where.apply(select(func.count()).select_from(Task))
     return int((await session.exec(query)).one())
-
-
-def _filtered(
-    query: Any,
-    *,
-    status: TaskStatus | None,
-    approved: bool | None,
-    owner: str | None,
-    kind: TaskKind | None = None,
-) -> Any:
-    if kind is not None:
-        query = query.where(Task.kind == kind.value)
-    if owner is not None:
-        query = query.where(Task.owner == owner)
-    if status is not None:
-        query = query.where(Task.status == status.value)
-    if approved is not None:
-        query = query.where(Task.approved == approved)
-    return query
 
 
 async def list_agent_logs(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from dbos import DBOSClient
 
@@ -90,17 +90,14 @@ class TaskReads:
         `status`, `approved` and `kind` when given; `after` is the keyset
         `(created_at, id)` of the previous page's last task. `total` counts every
         match, on every page."""
-        filters: dict[str, Any] = {
-            "status": status,
-            "approved": approved,
-            "kind": kind,
-            "owner": viewer.owner_filter,
-        }
+        where = repository.TaskFilter(
+            status=status, approved=approved, owner=viewer.owner_filter, kind=kind
+        )
         async with self.session_factory() as session:
             rows = await repository.list_tasks(
-                session=session, limit=limit + 1, after=after, **filters
+                session=session, limit=limit + 1, after=after, where=where
             )
-            total = await repository.count_tasks(session=session, **filters)
+            total = await repository.count_tasks(session=session, where=where)
         return Page(rows[:limit], has_next=len(rows) > limit, total=total)
 
     async def list_agent_logs(
@@ -128,9 +125,10 @@ class TaskReads:
     async def queued_count(self, owner: str) -> int:
         """How many generations of principal `owner` wait in the queue (PENDING)."""
         async with self.session_factory() as session:
-            return await repository.count_tasks(
-                session=session, status=TaskStatus.PENDING, owner=owner, kind=TaskKind.GENERATE
+            queued = repository.TaskFilter(
+                status=TaskStatus.PENDING, owner=owner, kind=TaskKind.GENERATE
             )
+            return await repository.count_tasks(session=session, where=queued)
 
     async def queue_order(self) -> dict[str, int]:
         """One read of the DBOS queue: each queued task's id and its place (1 = the next

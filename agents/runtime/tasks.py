@@ -68,7 +68,8 @@ class TaskService(TaskReads):
                 owner=owner, commit=False,
             )  # fmt: skip
             await self._enqueue(session, task.id, workflow_id=task.id)
-            position = await repository.count_tasks(session=session, status=TaskStatus.PENDING)
+            pending = repository.TaskFilter(status=TaskStatus.PENDING)
+            position = await repository.count_tasks(session=session, where=pending)
             queued = Event(
                 EventKind.TASK_QUEUED, f"queued at position {position}", data={"position": position}
             )
