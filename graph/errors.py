@@ -36,7 +36,7 @@ BAD_REQUEST = "BAD_REQUEST"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 RATE_LIMITED = "RATE_LIMITED"
 #: A WebSocket `connection_init` of a principal that already holds its cap of open
-#: connections (`graph.security.auth.connection_cap`).
+#: connections (`graph.security.connection_caps.connection_cap`).
 TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 
 
