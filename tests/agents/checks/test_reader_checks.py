@@ -1,10 +1,11 @@
-"""The checks a reader applies (issue 19): support, sentence length, repetition, mangled
+"""The checks a reader applies: support, sentence length, repetition, mangled
 terms, the authors' voice and pronoun hooks, stock questions; the verifiers' scores and
 approval; and what the writer calls (`rejected_sentences`, `sentence_problems`).
 
-Each check has a case it must catch and one it must pass. Issue 19's own wording is used
-only in `test_issue_19_examples_*` (regression cases; the thresholds were tuned on the
-development set, see `test_support_threshold_splits_the_development_set`)."""
+Each check has a case it must catch and one it must pass. Sentences reported from real
+posts are used only in `test_reported_sentences_are_caught` and
+`test_a_claim_moved_to_another_subject_is_missed` (regression cases; the thresholds were
+tuned on the development set, see `test_support_threshold_splits_the_development_set`)."""
 
 from __future__ import annotations
 
@@ -337,10 +338,10 @@ def test_sentence_problems_give_the_reasons_for_one_sentence() -> None:
     assert [p.split(":")[0] for p in found] == ["overstated claim", "unsupported content"]
 
 
-# --- issue 19's own examples (regression cases, not used for tuning) --------------------------
+# --- sentences reported from real posts (regression cases, not used for tuning) -----------
 
 
-def test_issue_19_examples_are_caught() -> None:
+def test_reported_sentences_are_caught() -> None:
     chinchilla = {
         "title": PAPERS["chinchilla"]["title"],
         "context": PAPERS["chinchilla"]["context"],
@@ -377,8 +378,8 @@ def test_issue_19_examples_are_caught() -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="context words recombined: 7 of 10 content words match")
-def test_issue_19_example_the_support_check_misses() -> None:
-    """Issue 19's "improve arithmetic and commonsense reasoning skills of human beings":
+def test_a_claim_moved_to_another_subject_is_missed() -> None:
+    """A reported sentence, "improve arithmetic and commonsense reasoning skills of human beings":
     only "skills", "human", "beings" are new, so the sentence scores 0.7 and passes. A
     lexical score cannot see a claim moved to another subject (MISREAD in the dev set)."""
     sentence = (
