@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from dbos import DBOS
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: PostgreSQL advisory lock key that serialises the checkpointer's table set-up.
 SETUP_LOCK = 0x706F73746173  # "postas"
+#: Seconds between tries of the set-up lock while another worker holds it.
+SETUP_LOCK_POLL = 0.1
 
 
 def default_worker_id() -> str:
@@ -98,13 +101,25 @@ async def open_checkpointer(
     async with pool:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         async with pool.connection() as lock:
-            # setup() races with itself on CREATE TABLE: one worker at a time
-            await lock.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            # setup() races with itself on CREATE TABLE: one worker at a time. Waiting in
+            # pg_advisory_lock would deadlock, undetected: the holder's CREATE INDEX
+            # CONCURRENTLY waits for every running statement, the waiter's included. So
+            # the waiter polls, with no statement running between tries.
+            while not await _try_lock(lock, SETUP_LOCK):  # noqa: ASYNC110 (a lock in another process)
+                await asyncio.sleep(SETUP_LOCK_POLL)
             try:
                 await saver.setup()
             finally:
                 await lock.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
         yield saver
+
+
+async def _try_lock(connection: Any, key: int) -> bool:
+    """Take the session-level advisory lock `key` on `connection` if it is free (True),
+    without waiting for it (False)."""
+    cursor = await connection.execute("SELECT pg_try_advisory_lock(%s) AS locked", (key,))
+    row = await cursor.fetchone()
+    return bool(row["locked"])
 
 
 @contextlib.asynccontextmanager
