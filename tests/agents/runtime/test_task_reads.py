@@ -4,7 +4,6 @@ task and event pages with filters and cursors, the queued count and the queue or
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,26 +18,16 @@ from db.enums import EventKind, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskNotFoundError
 from db.events import Event
 from db.models import PostRequest, Task
+from graph.security.principals import Principal
 
 pytestmark = pytest.mark.anyio
 
 REQUEST = PostRequest(paper_title="Attention Is All You Need", additional_context="attention")
 
 
-@dataclass(frozen=True)
-class Viewer:
-    id: str
-    admin: bool = False
-
-    def can_see(self, owner: str) -> bool:
-        return self.admin or owner == self.id
-
-    @property
-    def owner_filter(self) -> str | None:
-        return None if self.admin else self.id
-
-
-ALICE, BOB, ADMIN = Viewer("key:alice"), Viewer("key:bob"), Viewer("key:root", admin=True)
+#: The real principals: the reads take any `Viewer`, and the API passes these.
+ALICE, BOB = Principal("key:alice", "alice"), Principal("key:bob", "bob")
+ADMIN = Principal("key:root", "root", admin=True)
 
 
 class FakeQueue:
