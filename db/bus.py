@@ -44,6 +44,19 @@ def bus_state(broadcast: Broadcast) -> BusState:
     return state if isinstance(state, BusState) else BusState(up=True)
 
 
+def watches_outages(broadcast: Broadcast) -> bool:
+    """True when a notice `broadcast` loses always comes with a wake-up (`WAKE_UP`), so a
+    follower need not read the database on a timer while the bus is up: a `Bus` on
+    Redis (its backend reports each outage) or in memory (it cannot lose one). False for
+    broadcaster's PostgreSQL backend, which does not notice a dropped connection, and
+    for any other `Broadcast`."""
+    return isinstance(broadcast, Bus) and broadcast.scheme in WATCHED_SCHEMES
+
+
+#: The bus URL schemes whose lost notices always come with a wake-up.
+WATCHED_SCHEMES = frozenset({"redis", "rediss", "memory"})
+
+
 class Bus(BroadcastInternals):
     """broadcaster's `Broadcast` with a `state`, subscriptions that never fail because
     the bus is down, a fail-fast `publish`, and a wake-up (`WAKE_UP`) for every
@@ -51,7 +64,8 @@ class Bus(BroadcastInternals):
     does not know."""
 
     def __init__(self, url: str) -> None:
-        backend = RedisPubSubBackend(url) if urlparse(url).scheme in ("redis", "rediss") else None
+        self.scheme = urlparse(url).scheme
+        backend = RedisPubSubBackend(url) if self.scheme in ("redis", "rediss") else None
         super().__init__(url, backend=backend)
         if backend is not None:
             backend.on_change = self._wake_all
@@ -128,4 +142,5 @@ __all__ = [
     "Bus",
     "broadcast_for",
     "bus_state",
+    "watches_outages",
 ]

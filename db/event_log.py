@@ -8,28 +8,30 @@ into the task's snapshot. Only after the commit does it publish a compact notice
 (`{"task_id", "seq", "kind"}`, well under PostgreSQL NOTIFY's 8000 bytes) on the
 broadcast channel `task:<id>`, and status changes on `tasks`.
 
-Read path (`EventLog.follow`): subscribe first, then replay rows with
-`seq > after_seq` from the database, then wait for notices. A notice is only a
-wake-up: the rows are always read from the database, so a notice the bus lost is
-made up by the next one or by the poll that runs every `poll_interval` seconds.
-The follower stops after the terminal TASK_STATUS event.
+Read path (`EventLog.follow`): join the task's shared tail (`db.tails.TaskTail`: one
+subscription and one reader per task per process), replay rows with `seq > after_seq`
+from the database, then take the live rows the tail hands out. A row committed in this
+process reaches the tail as committed (`publish`), with no read; a notice from another
+process makes the tail read the rows it names. A notice is only a wake-up: a lost one
+is made up by the next one, by the bus's wake-up when it reports an outage, or (on a
+bus that cannot report them) by the poll every `poll_interval` seconds. The follower
+stops after the terminal TASK_STATUS event.
 
 Status changes (`EventLog.follow_status`, for `taskUpdates`) are read from the database
-the same way: the TASK_STATUS rows committed after the follower started, found by
-`agent_log.id` (the primary key, so each read is one index range scan over the rows
-written since the last read, never a scan of the table or of the tasks), with the
-`tasks` channel only as a wake-up (`StatusFeed` says how ids that commit out of order
-are waited for).
+once per process (`db.tails.StatusTail`): the TASK_STATUS rows committed after the
+follower started, found by `agent_log.id` (the primary key, so each read is one index
+range scan over the rows written since the last read, never a scan of the table or of
+the tasks), with the `tasks` channel only as a wake-up (`StatusFeed` says how ids that
+commit out of order are waited for).
 
-While the bus is down (`db.bus_state.BusState`), followers of both kinds read the database
-every `down_poll_interval` seconds instead (the bus wakes them when it goes down and
-when it is back), so an outage loses and repeats nothing.
+While the bus is down (`db.bus_state.BusState`), the tails read the database every
+`down_poll_interval` seconds instead (the bus wakes them when it goes down and when it
+is back), so an outage loses and repeats nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import weakref
@@ -42,20 +44,22 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import repository
-from db.broadcaster_compat import Subscriber
 from db.bus import bus_state
 from db.bus_state import BusDownError
 from db.engine import SessionFactory
 from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
 from db.events import Event, is_terminal_event
+from db.inbox import FollowerLaggedError
 from db.models import AgentLog, Task
 from db.snapshot import fold
-from db.status_feed import StatusFeed
+from db.tails import Tails
 
 logger = logging.getLogger(__name__)
 
 #: Channel that carries every task's status changes (for `taskUpdates`).
 TASKS_CHANNEL = "tasks"
+#: Channel that says a task was put in the queue (workers poll the queue at once).
+QUEUE_CHANNEL = "queue"
 #: Seconds between a follower's database reads while the bus is down (the normal poll
 #: interval when that is shorter): an outage delays a live event by about this much,
 #: and costs one indexed read per follower per interval.
@@ -95,6 +99,12 @@ class EventLog:
         self.broadcast = broadcast
         self.poll_interval = poll_interval
         self.down_poll_interval = down_poll_interval
+        self.tails = Tails(
+            session_factory,
+            broadcast,
+            poll_interval=poll_interval,
+            down_poll_interval=down_poll_interval,
+        )
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, task_id: str) -> asyncio.Lock:
@@ -127,10 +137,10 @@ class EventLog:
 
     async def _append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
         async with self._lock(task_id), self.session_factory() as session:
-            rows = await self.write_many(session, task_id, events)
+            rows, task = await self._write_many(session, task_id, events)
             await session.commit()
         for row in rows:
-            await self.publish(row)
+            await self.publish(row, owner=task.owner)
         return rows
 
     async def write(
@@ -147,6 +157,11 @@ class EventLog:
     ) -> list[AgentLog]:
         """`write` for several events: their `seq`s are taken with one UPDATE and the
         task is read once. Raises `ValueError` when an event follows a terminal one."""
+        return (await self._write_many(session, task_id, events, reopen=reopen))[0]
+
+    async def _write_many(
+        self, session: AsyncSession, task_id: str, events: list[Event], *, reopen: bool = False
+    ) -> tuple[list[AgentLog], Task]:
         for event in events:
             event.check()
         if any(event.is_terminal for event in events[:-1]):
@@ -176,7 +191,7 @@ class EventLog:
             session.add(row)
             rows.append(row)
         session.add(task)
-        return rows
+        return rows, task
 
     async def reopen(self, session: AsyncSession, task_id: str) -> AgentLog | None:
         """Move a FAILED task back to PENDING for a retry, in `session`'s transaction;
@@ -187,11 +202,13 @@ class EventLog:
         event = Event.task_status(TaskStatus.PENDING, "retry requested", data={"retry": True})
         return await self.write(session, task_id, event, reopen=True)
 
-    async def publish(self, row: AgentLog) -> None:
-        """Publish the notices of a committed event: on `task:<id>`, and on `tasks` for a
-        status change (with the task's `owner`, so a follower of its own tasks skips the
-        others' without reading them: one read here instead of one per follower).
-        Nothing is sent while the bus is down: followers poll the database then."""
+    async def publish(self, row: AgentLog, *, owner: str | None = None) -> None:
+        """Publish the notices of a committed event: the row itself to this process's
+        tail of the task (`db.tails`), then on `task:<id>`, and on `tasks` for a status
+        change (with the task's `owner`, read here unless given, so a follower of its
+        own tasks skips the others' without reading them). Nothing goes on the bus
+        while it is down: followers read the database then."""
+        self.tails.offer(row)
         if not bus_state(self.broadcast).up:
             return
         notice = {"task_id": row.task_id, "seq": row.seq, "kind": row.kind}
@@ -199,14 +216,22 @@ class EventLog:
         if row.kind == EventKind.TASK_STATUS:
             status = {"task_id": row.task_id, "seq": row.seq, "status": row.data["status"]}
             try:
-                async with self.session_factory() as session:
-                    owner = await session.scalar(
-                        select(Task.owner).where(col(Task.id) == row.task_id)
-                    )
+                if owner is None:
+                    async with self.session_factory() as session:
+                        owner = await session.scalar(
+                            select(Task.owner).where(col(Task.id) == row.task_id)
+                        )
                 status["owner"] = owner
             except Exception:  # the notice still goes; followers read the task instead
                 logger.exception("could not read the owner of task %s", row.task_id)
             await self._publish(TASKS_CHANNEL, status)
+
+    async def announce_enqueued(self, task_id: str) -> None:
+        """Tell the workers that `task_id` was committed to the queue (on `queue`), so a
+        worker with a free slot polls the queue now rather than at its next interval.
+        Lost while the bus is down: the workers' own polls find the task then."""
+        if bus_state(self.broadcast).up:
+            await self._publish(QUEUE_CHANNEL, {"task_id": task_id})
 
     async def _publish(self, channel: str, notice: dict[str, Any]) -> None:
         # The row is already durable; a bus failure costs followers at most one poll.
@@ -217,68 +242,72 @@ class EventLog:
         except Exception:
             logger.exception("could not publish %s on %s", notice, channel)
 
-    async def _wait(self, subscriber: Subscriber) -> None:
-        """Until a notice or a bus wake-up arrives, or the poll interval passes (the
-        shorter `down_poll_interval` while the bus is down)."""
-        seconds = self.poll_interval
-        if not bus_state(self.broadcast).up:
-            seconds = min(seconds, self.down_poll_interval)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(subscriber.get(), timeout=seconds)
-
     async def follow(self, task_id: str, *, after_seq: int = 0) -> AsyncIterator[AgentLog]:
         """Yield the events of `task_id` with `seq > after_seq`, in order and each once,
         first the stored ones, then live ones; stop after the terminal event.
 
-        Raises `TaskNotFoundError` (before yielding anything) for an unknown task and
-        `ValueError` for a negative `after_seq`.
+        Live rows come from the task's shared tail (`db.tails`, one reader per task per
+        process); a gap in them or an overflowed inbox makes this follower read the
+        database itself. Raises `TaskNotFoundError` (before yielding anything) for an
+        unknown task and `ValueError` for a negative `after_seq`.
         """
         if after_seq < 0:
             raise ValueError("after_seq must be >= 0")
-        async with self.broadcast.subscribe(task_channel(task_id)) as subscriber:
-            last = after_seq
+        async with self.tails.follow_task(task_id) as inbox:
+            last, read = after_seq, True
             while True:
-                async with self.session_factory() as session:
-                    task = await repository.get_task(session=session, task_id=task_id)
-                    if task is None:
-                        raise TaskNotFoundError(task_id)
-                    rows = await repository.list_agent_logs(
-                        session=session, task_id=task_id, after_seq=last, limit=500
-                    )
-                for row in rows:
-                    if row.seq <= last:
-                        continue
+                if read:
+                    async with self.session_factory() as session:
+                        task = await repository.get_task(session=session, task_id=task_id)
+                        if task is None:
+                            raise TaskNotFoundError(task_id)
+                        rows = await repository.list_agent_logs(
+                            session=session, task_id=task_id, after_seq=last, limit=500
+                        )
+                    for row in rows:
+                        if row.seq <= last:
+                            continue
+                        last = row.seq
+                        yield row
+                        if is_terminal_event(row):
+                            return
+                    if rows:
+                        continue  # there may be more stored rows; read again before waiting
+                    if TaskStatus(task.status).is_terminal and last >= task.last_seq:
+                        return  # after_seq was at or past the terminal event
+                    read = False
+                row = await inbox.get()
+                if row is None or row.seq > last + 1:
+                    read = True  # the tail ended, or this follower fell behind it
+                elif row.seq == last + 1:
                     last = row.seq
                     yield row
                     if is_terminal_event(row):
                         return
-                if rows:
-                    continue  # there may be more stored rows; read again before waiting
-                if TaskStatus(task.status).is_terminal and last >= task.last_seq:
-                    return  # after_seq was at or past the terminal event
-                await self._wait(subscriber)
 
     async def follow_status(self) -> AsyncIterator[dict[str, Any]]:
         """Yield `{"task_id", "seq", "status", "owner"}` for every task status change
         committed from now on, each once, each task's in order (`owner` is missing only
-        for a task that no longer exists). Never ends by itself.
+        for a task that no longer exists). Never ends by itself; raises
+        `FollowerLaggedError` when the caller stops taking them (`db.tails`).
 
-        The changes are read from the database (`StatusFeed`), woken by the `tasks`
-        channel, every `poll_interval` seconds otherwise, and every
-        `down_poll_interval` seconds while the bus is down: an outage loses nothing.
+        The changes are read from the database once per process for all followers
+        (`db.tails.StatusTail`, a `StatusFeed`), woken by the `tasks` channel, and on
+        the timers of `db.tails.wait_for_notice`: an outage loses nothing.
         """
-        async with self.broadcast.subscribe(TASKS_CHANNEL) as subscriber:
-            feed = StatusFeed(self.session_factory)
-            await feed.start()
+        async with self.tails.follow_status() as inbox:
             while True:
-                for notice in await feed.read():
-                    yield notice
-                await self._wait(subscriber)
+                notice = await inbox.get()
+                if notice is None:
+                    raise FollowerLaggedError("taskUpdates fell too far behind; subscribe again")
+                yield notice
 
 
 __all__ = [
+    "QUEUE_CHANNEL",
     "TASKS_CHANNEL",
     "EventLog",
+    "FollowerLaggedError",
     "TaskClosedError",
     "TaskNotFoundError",
     "task_channel",
