@@ -5,7 +5,9 @@ DBOS 3.4 has no public API for.
 - `recover_pending_workflows`: re-enqueue the workflows of dead executors;
 - `quiet_cancelled_workflow_logs`: DBOS's log records about cancelled workflows,
   recognised by their text;
-- `reset_default_executor`: the event loop's default executor after `DBOS.destroy()`.
+- `reset_default_executor`: the event loop's default executor after `DBOS.destroy()`;
+- `launch` and `wake_queue`: a queue poll at once when a task was enqueued, instead of
+  at the end of DBOS's polling interval.
 
 Each relies on how DBOS works inside, so the installed version is checked at import:
 an upgrade that changes them fails here with a message, not with a task that is never
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,12 +33,15 @@ require_verified(
     SUPPORTED,
     seam="agents/runtime/dbos_compat.py",
     check="dbos._core._PREEMPTIBLE_POLL_INTERVAL_SEC, DBOS._recover_pending_workflows, the "
-    "text of DBOS's log records about cancelled workflows and what DBOS.destroy() does to "
-    "the loop's default executor",
+    "text of DBOS's log records about cancelled workflows, what DBOS.destroy() does to "
+    "the loop's default executor, and that DBOS.launch() starts dbos._queue.queue_thread "
+    "with a threading.Event its queue workers wait on between polls",
 )
 
 from dbos import DBOS  # noqa: E402
 from dbos import _core as _dbos_core  # noqa: E402
+from dbos import _dbos as _dbos_module  # noqa: E402
+from dbos import _queue as _dbos_queue  # noqa: E402
 
 
 def set_cancel_poll(seconds: float) -> None:
@@ -97,10 +104,77 @@ def reset_default_executor() -> None:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
 
 
+class _WakeableStop(threading.Event):
+    """The stop event of DBOS's queue threads, whose `wait` `wake()` can also end early.
+
+    A woken `wait` returns the flag (False: not stopped), so a queue worker polls at
+    once and goes on; `set()` still stops it. (`threading.Event.wait` would return True
+    for any notify, which a queue worker reads as "stop".)"""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._cond:  # type: ignore[attr-defined]
+            if not self._flag:  # type: ignore[attr-defined]
+                self._cond.wait(timeout)  # type: ignore[attr-defined]
+            return bool(self._flag)  # type: ignore[attr-defined]
+
+    def wake(self) -> None:
+        """End every current `wait` without stopping."""
+        with self._cond:  # type: ignore[attr-defined]
+            self._cond.notify_all()  # type: ignore[attr-defined]
+
+
+_queue_stop: _WakeableStop | None = None
+
+
+class _LaunchThreading(types.ModuleType):
+    """`threading` as `dbos._dbos` sees it during `launch`: the same, except that the
+    queue thread's stop event becomes a `_WakeableStop` before the thread starts."""
+
+    def __init__(self) -> None:
+        super().__init__("threading")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+    def Thread(self, *args: Any, **kwargs: Any) -> threading.Thread:
+        global _queue_stop
+        if kwargs.get("target") is _dbos_queue.queue_thread:
+            stop = kwargs["args"][0]
+            stop.__class__ = _WakeableStop  # no new state: the same object, a subclass
+            _queue_stop = stop
+        return threading.Thread(*args, **kwargs)
+
+
+def launch() -> None:
+    """`DBOS.launch()`, with a queue that `wake_queue()` can make poll at once.
+
+    Why private: DBOS 3.4's queue workers sleep `polling_interval_sec` between polls on
+    the stop event `launch()` gives `dbos._queue.queue_thread`, and nothing else ends the
+    sleep: a task enqueued just after a poll waits a whole interval (0.1 s here) to
+    start. `dbos._dbos` is given a `threading` whose `Thread` makes that one event a
+    `_WakeableStop`, for the length of `launch()` only. Public replacement: a DBOS call
+    that wakes a queue (LISTEN/NOTIFY does it on PostgreSQL for some releases), or a
+    push-based queue."""
+    _dbos_module.threading = _LaunchThreading()  # type: ignore[assignment]
+    try:
+        DBOS.launch()
+    finally:
+        _dbos_module.threading = threading
+
+
+def wake_queue() -> None:
+    """Make DBOS's queue workers in this process poll now (nothing before `launch()`; a
+    stopped DBOS ignores it). Thread-safe and cheap: one notify."""
+    if _queue_stop is not None:
+        _queue_stop.wake()
+
+
 __all__ = [
     "SUPPORTED",
+    "launch",
     "quiet_cancelled_workflow_logs",
     "recover_pending_workflows",
     "reset_default_executor",
     "set_cancel_poll",
+    "wake_queue",
 ]

@@ -75,6 +75,7 @@ class TaskService(TaskReads):
             )
             row = await self.event_log.write(session, task.id, queued)
             await session.commit()
+        await self.event_log.announce_enqueued(task.id)
         await self.event_log.publish(row)
         return task  # the event's fold updated this very object before the commit
 
@@ -147,6 +148,7 @@ class TaskService(TaskReads):
                 raise TaskClosedError(f"only a FAILED task can be retried, not {task.status}")
             await self._enqueue(session, task_id, workflow_id=f"{task_id}:retry-{task.attempt}")
             await session.commit()
+        await self.event_log.announce_enqueued(task_id)
         await self.event_log.publish(row)
         return await self.get(task_id)
 

@@ -21,7 +21,7 @@ from agents.runtime.execution import QUEUE_NAME, Executor, ModelFactory, install
 from agents.teams.sources import SourcesConfig
 from db import VERSION, workers
 from db.engine import is_sqlite, plain_url
-from db.event_log import EventLog
+from db.event_log import QUEUE_CHANNEL, EventLog
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class WorkerConfig:
       all workers run at once (both enforced by the DBOS queue).
     - `dead_after`: seconds without a heartbeat after which another worker takes the
       worker's tasks over; `heartbeat`: seconds between heartbeats (well below it).
-    - `queue_poll`: seconds between DBOS's queue polls (the pick-up latency).
+    - `queue_poll`: seconds between DBOS's queue polls (the pick-up latency of a task
+      whose announcement on the bus was lost; an announced one starts at once).
     - `shutdown_grace`: seconds running tasks get to finish on shutdown before they are
       stopped and left to resume elsewhere.
     - `sources`: where research may fetch real sources (the default fetches nothing).
@@ -152,9 +153,12 @@ async def run_worker(
                 on_conflict="always_update",
             )
             heart = asyncio.create_task(_heartbeats(config, event_log), name="heartbeats")
+            wakes = asyncio.create_task(_wake_on_enqueue(event_log), name="queue-wake-ups")
             try:
                 yield executor
             finally:
+                wakes.cancel()
+                await asyncio.wait([wakes])
                 await _stop(config, executor, event_log, heart)
         finally:
             DBOS.destroy()
@@ -185,7 +189,17 @@ def _launch(config: WorkerConfig) -> None:
             "notification_listener_polling_interval_sec": 0.05,
         }
     )
-    DBOS.launch()
+    dbos_compat.launch()
+
+
+async def _wake_on_enqueue(event_log: EventLog) -> None:
+    """Poll the queue as soon as any process announces a task on the `queue` channel
+    (`EventLog.announce_enqueued`): pick-up in milliseconds, not at the next of DBOS's
+    `queue_poll` intervals (which still run: a lost announcement costs one interval)."""
+    async with event_log.broadcast.subscribe(QUEUE_CHANNEL) as subscriber:
+        while True:
+            await subscriber.get()
+            dbos_compat.wake_queue()
 
 
 async def _heartbeats(config: WorkerConfig, event_log: EventLog) -> None:
