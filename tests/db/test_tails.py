@@ -232,3 +232,34 @@ async def test_status_followers_share_one_read_per_change_and_a_stuck_one_is_end
                 await asyncio.wait_for(anext(third), 5)
         await second.aclose()
     await bus.disconnect()
+
+
+@pytest.mark.redis
+async def test_a_lone_follower_over_redis_gets_live_events_not_the_poll(sqlite_db: str) -> None:
+    # Two buses on the shared Redis: the writer's notices cross a real Redis connection.
+    # With a 60 s poll, an event arrives in time only because its notice woke the tail.
+    from tests.conftest import REDIS_URL
+
+    buses = [broadcast_for(REDIS_URL), broadcast_for(REDIS_URL)]
+    for bus in buses:
+        try:
+            await asyncio.wait_for(bus.connect(), 5)
+        except (OSError, TimeoutError) as exc:
+            pytest.skip(f"Redis is not reachable: {exc}")
+    async with (
+        log_on(sqlite_db, buses[0], poll=60.0) as (reader, _),
+        log_on(sqlite_db, buses[1], poll=60.0) as (writer, _),
+    ):
+        task_id = await new_task(writer)
+        await writer.append(task_id, Event.task_status(TaskStatus.RUNNING, "started"))
+        follow = reader.follow(task_id)
+        assert (await anext(follow)).seq == 1
+        for seq in range(2, 7):
+            kind = Event.task_status(TaskStatus.COMPLETED, "done") if seq == 6 else None
+            await writer.append(task_id, kind or Event(EventKind.MESSAGE, message=f"m{seq}"))
+            row = await asyncio.wait_for(anext(follow), 5)  # a timeout, far below the poll
+            assert row.seq == seq
+        with pytest.raises(StopAsyncIteration):
+            await anext(follow)
+    for bus in buses:
+        await bus.disconnect()
