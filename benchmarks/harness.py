@@ -120,10 +120,17 @@ async def timed_task(client: GraphQLClient, on_event: Any = None) -> tuple[str, 
     return task_id, timed
 
 
-async def timed_many(client: GraphQLClient, n: int) -> float:
-    """Wall seconds for `n` generations started at once, each followed to COMPLETED."""
+async def timed_many(client: GraphQLClient, n: int, lags: list[float] | None = None) -> float:
+    """Wall seconds for `n` generations started at once, each followed to COMPLETED;
+    with `lags`, each event's delay from its server stamp to its arrival (seconds) is
+    appended to it."""
+
+    async def lag(_task_id: str, event: dict[str, Any]) -> None:
+        if lags is not None:
+            lags.append(time.time() - stamp(event))
+
     started = time.time()
-    results = await asyncio.gather(*(timed_task(client) for _ in range(n)))
+    results = await asyncio.gather(*(timed_task(client, on_event=lag) for _ in range(n)))
     bad = [t.status for _, t in results if t.status != "COMPLETED"]
     assert not bad, bad
     return time.time() - started
