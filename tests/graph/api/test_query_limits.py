@@ -108,6 +108,29 @@ async def test_cost_counts_first_from_variables(gql: GQL) -> None:
     assert body["errors"][0]["extensions"]["limit"] == "cost"
 
 
+async def test_a_query_text_is_validated_once_and_an_invalid_one_every_time(
+    gql: GQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graph.api import query_limits
+
+    calls: list[int] = []
+    real = query_limits.validate_document
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(query_limits, "validate_document", counted)
+    query = "query($n: Int!) { tasks(first: $n) { edges { node { id status } } } }"
+    for n in (1, 2, 3):
+        assert "errors" not in (await post(gql, {"query": query, "variables": {"n": n}})).json()
+    assert len(calls) == 1
+    wrong = "{ tasks(first: 1) { edges { node { nope } } } }"
+    for _ in range(2):
+        assert codes((await post(gql, {"query": wrong})).json()) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize(
     ("override", "field"),
     [
