@@ -36,7 +36,7 @@ import json
 import logging
 import weakref
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 from broadcaster import Broadcast
 from sqlalchemy import update
@@ -46,12 +46,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db import repository
 from db.bus import bus_state
 from db.bus_state import BusDownError
+from db.core_writes import append_rows, fold_events
 from db.engine import SessionFactory
 from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
 from db.events import Event, is_terminal_event
 from db.inbox import FollowerLaggedError
 from db.models import AgentLog, Task
-from db.snapshot import fold
 from db.tails import Tails
 
 logger = logging.getLogger(__name__)
@@ -136,8 +136,13 @@ class EventLog:
         return await asyncio.shield(self._append_many(task_id, events))
 
     async def _append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
+        _check(events)
+        closed = [s.value for s in TERMINAL_STATUSES]
         async with self._lock(task_id), self.session_factory() as session:
-            rows, task = await self._write_many(session, task_id, events)
+            written = await append_rows(session, task_id, events, closed=closed)
+            if written is None:
+                await self._refuse(session, task_id)
+            rows, task = written
             await session.commit()
         for row in rows:
             await self.publish(row, owner=task.owner)
@@ -162,10 +167,7 @@ class EventLog:
     async def _write_many(
         self, session: AsyncSession, task_id: str, events: list[Event], *, reopen: bool = False
     ) -> tuple[list[AgentLog], Task]:
-        for event in events:
-            event.check()
-        if any(event.is_terminal for event in events[:-1]):
-            raise ValueError("no event may follow a terminal event")
+        _check(events)
         closed = [s.value for s in TERMINAL_STATUSES if not (reopen and s == TaskStatus.FAILED)]
         bumped = await session.exec(  # type: ignore[call-overload]
             update(Task)
@@ -176,22 +178,21 @@ class EventLog:
         )
         last = bumped.scalar_one_or_none()
         if last is None:
-            await session.rollback()
-            if await repository.get_task(session=session, task_id=task_id) is None:
-                raise TaskNotFoundError(task_id)
-            raise TaskClosedError(f"task {task_id} is already finished")
+            await self._refuse(session, task_id)
         task = await session.get(Task, task_id, populate_existing=True)
         assert task is not None
-        rows = []
-        for seq, event in enumerate(events, start=last - len(events) + 1):
-            row = event.row(task_id, seq, progress=task.progress)
-            fold(task, row)
-            if event.result is not None:
-                event.result.apply(task)
-            session.add(row)
-            rows.append(row)
-        session.add(task)
+        rows = fold_events(task, events, last_seq=last)
+        session.add_all([*rows, task])
         return rows, task
+
+    @staticmethod
+    async def _refuse(session: AsyncSession, task_id: str) -> NoReturn:
+        """Roll back and raise `TaskNotFoundError` or `TaskClosedError` for a task whose
+        `last_seq` could not be bumped."""
+        await session.rollback()
+        if await repository.get_task(session=session, task_id=task_id) is None:
+            raise TaskNotFoundError(task_id)
+        raise TaskClosedError(f"task {task_id} is already finished")
 
     async def reopen(self, session: AsyncSession, task_id: str) -> AgentLog | None:
         """Move a FAILED task back to PENDING for a retry, in `session`'s transaction;
@@ -301,6 +302,14 @@ class EventLog:
                 if notice is None:
                     raise FollowerLaggedError("taskUpdates fell too far behind; subscribe again")
                 yield notice
+
+
+def _check(events: list[Event]) -> None:
+    """Raise `ValueError` for an invalid event (`Event.check`) or one after a terminal."""
+    for event in events:
+        event.check()
+    if any(event.is_terminal for event in events[:-1]):
+        raise ValueError("no event may follow a terminal event")
 
 
 __all__ = [
