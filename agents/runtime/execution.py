@@ -102,7 +102,9 @@ class Executor:
         append = _Appender(self.event_log, task.id, attempt)
         try:
             graph = self._graph(task)
-            resume_at = list((await graph.aget_state(_config(task.id))).next)
+            resume_at: list[str] = []
+            if task.status == TaskStatus.RUNNING or task.attempt > 0:  # may have a checkpoint
+                resume_at = list((await graph.aget_state(_config(task.id))).next)
             await append.now(self._start_event(task, resume_at, attempt))
             async with asyncio.timeout(self.timeout):
                 summary = await self._execute(task, graph, append, resume=bool(resume_at))
