@@ -128,6 +128,8 @@ class TaskTail:
                 task = await self._retrying(self._read_task)
                 self.last = 0 if task is None else task.last_seq
                 self.ready.set()
+                for inbox in self.inboxes:  # they replayed without waiting: read once more
+                    inbox.nudge()
                 if task is None or TaskStatus(task.status).is_terminal:
                     self._end()
                     return
@@ -259,9 +261,10 @@ class Tails:
 
     @contextlib.asynccontextmanager
     async def follow_task(self, task_id: str) -> AsyncIterator[Inbox[AgentLog]]:
-        """An inbox of `task_id`'s events from its tail (started if none runs), once the
-        tail has subscribed and read where it starts; the tail stops with its last
-        follower."""
+        """An inbox of `task_id`'s events from its tail (started if none runs); the tail
+        stops with its last follower. The follower replays from the database at once,
+        while a new tail starts: when the tail is ready it nudges the inboxes it already
+        has, so rows committed between their replay and its start are read, not missed."""
         tail = self.tasks.get(task_id)
         if tail is None or tail.ended:
             tail = self.tasks[task_id] = TaskTail(self, task_id)
@@ -269,9 +272,6 @@ class Tails:
         inbox: Inbox[AgentLog] = Inbox()
         tail.inboxes.add(inbox)
         try:
-            await tail.ready.wait()
-            if tail.ended:
-                inbox.nudge()
             yield inbox
         finally:
             tail.inboxes.discard(inbox)
