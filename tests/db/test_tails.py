@@ -97,27 +97,35 @@ async def write_run(log: EventLog, task_id: str, messages: int) -> None:
     await log.append(task_id, Event.task_status(TaskStatus.COMPLETED, "done"))
 
 
+async def followed_run(
+    reader: EventLog, writer: EventLog, engine: AsyncEngine, *, followers: int, messages: int
+) -> tuple[list[list[int]], list[int], list[str]]:
+    """`followers` followers of a new task on `reader`, then RUNNING, `messages` messages
+    and COMPLETED written through `writer`: what each follower saw (seqs), what is
+    stored, and the `agent_log` reads on `engine` once the followers' replays were over."""
+    task_id = await new_task(writer)
+    await writer.append(task_id, Event.task_status(TaskStatus.RUNNING, "started"))
+    seen: list[list[int]] = [[] for _ in range(followers)]
+    ready = [asyncio.Event() for _ in range(followers)]
+    running = [
+        asyncio.create_task(collect(reader, task_id, s, r))
+        for s, r in zip(seen, ready, strict=True)
+    ]
+    await asyncio.gather(*(r.wait() for r in ready))
+    with counting_reads(engine, "agent_log") as reads:
+        await until_quiet(reads)  # the followers' replays are over
+        for i in range(messages):
+            await writer.append(task_id, Event(EventKind.MESSAGE, message=f"m{i}"))
+        await writer.append(task_id, Event.task_status(TaskStatus.COMPLETED, "done"))
+        await asyncio.wait_for(asyncio.gather(*running), 10)
+    return seen, await seqs_of(writer, task_id), reads
+
+
 async def test_followers_in_one_process_share_the_rows_it_writes(sqlite_db: str) -> None:
     bus = broadcast_for("memory://")
     await bus.connect()
     async with log_on(sqlite_db, bus) as (log, engine):
-        task_id = await new_task(log)
-        await log.append(task_id, Event.task_status(TaskStatus.RUNNING, "started"))
-        followers = 25
-        seen: list[list[int]] = [[] for _ in range(followers)]
-        ready = [asyncio.Event() for _ in range(followers)]
-        running = [
-            asyncio.create_task(collect(log, task_id, s, r))
-            for s, r in zip(seen, ready, strict=True)
-        ]
-        await asyncio.gather(*(r.wait() for r in ready))
-        with counting_reads(engine, "agent_log") as reads:
-            await until_quiet(reads)  # the followers' replays are over
-            for i in range(30):
-                await log.append(task_id, Event(EventKind.MESSAGE, message=f"m{i}"))
-            await log.append(task_id, Event.task_status(TaskStatus.COMPLETED, "done"))
-            await asyncio.wait_for(asyncio.gather(*running), 10)
-        stored = await seqs_of(log, task_id)
+        seen, stored, reads = await followed_run(log, log, engine, followers=25, messages=30)
     await bus.disconnect()
     assert len(stored) == 32  # RUNNING, 30 messages, COMPLETED: all, in order, to every one
     assert all(s == stored for s in seen), seen
@@ -128,27 +136,14 @@ async def test_followers_in_one_process_share_the_rows_it_writes(sqlite_db: str)
 async def test_rows_from_another_process_are_read_once_per_notice_not_per_follower(
     database_url: str, broadcast: Broadcast
 ) -> None:
+    messages = 20
     async with (
         log_on(database_url, broadcast) as (reader, engine),
         log_on(database_url, broadcast) as (writer, _),
     ):
-        task_id = await new_task(writer)
-        await writer.append(task_id, Event.task_status(TaskStatus.RUNNING, "started"))
-        followers, messages = 10, 20
-        seen: list[list[int]] = [[] for _ in range(followers)]
-        ready = [asyncio.Event() for _ in range(followers)]
-        running = [
-            asyncio.create_task(collect(reader, task_id, s, r))
-            for s, r in zip(seen, ready, strict=True)
-        ]
-        await asyncio.gather(*(r.wait() for r in ready))
-        with counting_reads(engine, "agent_log") as reads:
-            await until_quiet(reads)
-            for i in range(messages):
-                await writer.append(task_id, Event(EventKind.MESSAGE, message=f"m{i}"))
-            await writer.append(task_id, Event.task_status(TaskStatus.COMPLETED, "done"))
-            await asyncio.wait_for(asyncio.gather(*running), 10)
-        stored = await seqs_of(writer, task_id)
+        seen, stored, reads = await followed_run(
+            reader, writer, engine, followers=10, messages=messages
+        )
     assert len(stored) == messages + 2
     assert all(s == stored for s in seen), seen
     # at most one read per event for all ten followers (notices that come together share one)
