@@ -47,14 +47,16 @@ def bus_state(broadcast: Broadcast) -> BusState:
 def watches_outages(broadcast: Broadcast) -> bool:
     """True when a notice `broadcast` loses always comes with a wake-up (`WAKE_UP`), so a
     follower need not read the database on a timer while the bus is up: a `Bus` on
-    Redis (its backend reports each outage) or in memory (it cannot lose one). False for
-    broadcaster's PostgreSQL backend, which does not notice a dropped connection, and
-    for any other `Broadcast`."""
+    Redis (its backend reports each outage). False for the memory bus (it loses nothing
+    within a process, but an API replica and a worker started apart on `memory://`
+    would never hear each other: the timer keeps that mistake at a 5 s lag instead of a
+    hang), broadcaster's PostgreSQL backend (it does not notice a dropped connection),
+    and any other `Broadcast`."""
     return isinstance(broadcast, Bus) and broadcast.scheme in WATCHED_SCHEMES
 
 
 #: The bus URL schemes whose lost notices always come with a wake-up.
-WATCHED_SCHEMES = frozenset({"redis", "rediss", "memory"})
+WATCHED_SCHEMES = frozenset({"redis", "rediss"})
 
 
 class Bus(BroadcastInternals):

@@ -47,6 +47,8 @@ async def append_rows(
     and the task as it is after them (detached: not in the session), or None when no
     task `task_id` has a status outside `closed` (nothing written). The caller checked
     the events (`Event.check`) and holds the task's append lock."""
+    if not events:
+        raise ValueError("append_rows needs at least one event")
     connection = await session.connection()  # Core on the connection: no ORM execute path
     bumped = await connection.execute(
         update(_TASK)

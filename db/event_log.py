@@ -50,7 +50,7 @@ from db.core_writes import append_rows, fold_events
 from db.engine import SessionFactory
 from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
 from db.events import Event, is_terminal_event
-from db.inbox import FollowerLaggedError
+from db.inbox import FollowerLaggedError, Inbox
 from db.models import AgentLog, Task
 from db.tails import Tails
 
@@ -136,6 +136,8 @@ class EventLog:
         return await asyncio.shield(self._append_many(task_id, events))
 
     async def _append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
+        if not events:
+            return []
         _check(events)
         closed = [s.value for s in TERMINAL_STATUSES]
         async with self._lock(task_id), self.session_factory() as session:
@@ -254,37 +256,53 @@ class EventLog:
         """
         if after_seq < 0:
             raise ValueError("after_seq must be >= 0")
-        async with self.tails.follow_task(task_id) as inbox:
-            last, read = after_seq, True
-            while True:
-                if read:
-                    async with self.session_factory() as session:
-                        task = await repository.get_task(session=session, task_id=task_id)
-                        if task is None:
-                            raise TaskNotFoundError(task_id)
-                        rows = await repository.list_agent_logs(
-                            session=session, task_id=task_id, after_seq=last, limit=500
-                        )
-                    for row in rows:
-                        if row.seq <= last:
-                            continue
-                        last = row.seq
-                        yield row
-                        if is_terminal_event(row):
-                            return
-                    if rows:
-                        continue  # there may be more stored rows; read again before waiting
-                    if TaskStatus(task.status).is_terminal and last >= task.last_seq:
-                        return  # after_seq was at or past the terminal event
-                    read = False
-                row = await inbox.get()
-                if row is None or row.seq > last + 1:
-                    read = True  # the tail ended, or this follower fell behind it
-                elif row.seq == last + 1:
-                    last = row.seq
+        position = [after_seq, False]  # the last seq yielded; whether the end was
+        while not position[1]:
+            async with self.tails.follow_task(task_id) as inbox:
+                async for row in self._follow_tail(task_id, inbox, position):
+                    yield row
+
+    async def _follow_tail(
+        self, task_id: str, inbox: Inbox[AgentLog], position: list[Any]
+    ) -> AsyncIterator[AgentLog]:
+        """`follow` on one tail: from `position[0]` until the terminal event (then
+        `position[1]` is True), or until the tail ended while the task goes on (a
+        retried task after the FAILED its tail ended at: `follow` joins a new tail)."""
+        last, read = position[0], True
+        while True:
+            if read:
+                async with self.session_factory() as session:
+                    task = await repository.get_task(session=session, task_id=task_id)
+                    if task is None:
+                        raise TaskNotFoundError(task_id)
+                    rows = await repository.list_agent_logs(
+                        session=session, task_id=task_id, after_seq=last, limit=500
+                    )
+                for row in rows:
+                    if row.seq <= last:
+                        continue
+                    last = position[0] = row.seq
                     yield row
                     if is_terminal_event(row):
+                        position[1] = True
                         return
+                if rows:
+                    continue  # there may be more stored rows; read again before waiting
+                if TaskStatus(task.status).is_terminal and last >= task.last_seq:
+                    position[1] = True
+                    return  # after_seq was at or past the terminal event
+                if inbox.ended:
+                    return  # its tail ended at an event before this read: a new tail
+                read = False
+            row = await inbox.get()
+            if row is None or row.seq > last + 1:
+                read = True  # the tail ended, or this follower fell behind it
+            elif row.seq == last + 1:
+                last = position[0] = row.seq
+                yield row
+                if is_terminal_event(row):
+                    position[1] = True
+                    return
 
     async def follow_status(self) -> AsyncIterator[dict[str, Any]]:
         """Yield `{"task_id", "seq", "status", "owner"}` for every task status change

@@ -31,6 +31,7 @@ class Inbox(Generic[T]):
         self._items: deque[T] = deque()
         self._overflowed = False
         self._nudged = False
+        self.ended = False
         self._error: BaseException | None = None
         self._ready = asyncio.Event()
 
@@ -50,6 +51,13 @@ class Inbox(Generic[T]):
         follower should read the database then)."""
         self._nudged = True
         self._ready.set()
+
+    def close(self) -> None:
+        """Its tail ended: `ended` becomes True, and `get()` returns None once the items
+        already in it are taken (the follower reads the database, then ends or follows a
+        new tail: a retried task goes on after the terminal event its tail ended at)."""
+        self.ended = True
+        self.nudge()
 
     def fail(self, error: BaseException) -> None:
         """Make `get()` raise `error` once the items already in the inbox are taken (the

@@ -68,20 +68,22 @@ class StatusFeed:
         looked is left for the next read."""
         notices: list[dict[str, Any]] = []
         after = self.floor
+        seen = set(self.seen)  # kept only if every batch is read: a failed read loses nothing
         while True:
             async with self.session_factory() as session:
                 query = self._query(after, until)
                 rows = (await session.exec(query)).all()  # type: ignore[call-overload]
             for row_id, task_id, seq, data, owner in rows:
-                if row_id in self.seen:
+                if row_id in seen:
                     continue
-                self.seen.add(row_id)
+                seen.add(row_id)
                 if data is not None:  # a TASK_STATUS row
                     notice = {"task_id": task_id, "seq": seq, "status": data["status"]}
                     notices.append(notice if owner is None else {**notice, "owner": owner})
             if len(rows) < self.batch:
                 break
             after = rows[-1][0]
+        self.seen = seen
         self._advance()
         return notices
 

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from broadcaster import Broadcast
+from sqlalchemy.exc import SQLAlchemyError
 
 from db import repository
 from db.broadcaster_compat import Subscriber
@@ -42,6 +43,9 @@ T = TypeVar("T")
 
 #: Seconds a tail waits before it reads again after a database error.
 RETRY_SECONDS = 1.0
+#: The errors a tail retries (the database, or the connection to it, failed); any other
+#: error stops the tail and is raised to its followers.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 #: Rows per read of a task's events.
 READ_BATCH = 500
 
@@ -118,7 +122,7 @@ class TaskTail:
         if self.tails.tasks.get(self.task_id) is self:
             del self.tails.tasks[self.task_id]
         for inbox in self.inboxes:
-            inbox.nudge()  # after the rows already in it: the follower ends or re-reads
+            inbox.close()  # after the rows already in it: the follower ends, or joins anew
 
     async def run(self) -> None:
         """Subscribe, take the start, then read whenever there may be new rows."""
@@ -139,8 +143,8 @@ class TaskTail:
                     if len(rows) == READ_BATCH or self.ended:
                         continue
                     while (seq := notice_seq(await self._wait(subscriber))) is not None:
-                        if seq > self.last:
-                            break  # a row this process did not hand out: read
+                        if seq > self.last or self.ended:
+                            break  # a row this process did not hand out (read), or the end
         except Exception as exc:  # not the database's (retried): its followers end with it
             logger.exception("the tail of task %s stopped", self.task_id)
             for inbox in self.inboxes:
@@ -175,7 +179,7 @@ class TaskTail:
         while True:
             try:
                 return await read()
-            except Exception:
+            except DATABASE_ERRORS:
                 logger.exception("could not read the events of task %s", self.task_id)
                 await asyncio.sleep(RETRY_SECONDS)
 
@@ -191,12 +195,15 @@ class StatusTail:
         self.lock = asyncio.Lock()
         self.ready = asyncio.Event()
         self.members = 0  # followers, counted from before they wait for `ready`
+        self.failure: BaseException | None = None
         self.runner: asyncio.Task[None] | None = None
 
     async def add(self, inbox: Inbox[dict[str, Any]]) -> None:
         """Read what was committed until now (handing it to the followers already here),
         then add `inbox`: it gets every change committed after this call."""
         await self.ready.wait()
+        if self.failure is not None:
+            raise self.failure
         await self._read()
         self.inboxes.add(inbox)
 
@@ -207,14 +214,30 @@ class StatusTail:
                     inbox.put(notice)
 
     async def run(self) -> None:
-        """Subscribe to `tasks`, start the feed, then read at every notice or timer."""
+        """Subscribe to `tasks`, start the feed, then read at every notice or timer. An
+        error other than the database's fails every follower and retires this tail (the
+        next follower starts a new one)."""
+        try:
+            await self._run()
+        except Exception as exc:
+            logger.exception("the status tail stopped")
+            for inbox in self.inboxes:
+                inbox.fail(exc)
+            if self.tails.status is self:
+                self.tails.status = None
+            self.failure = exc
+            raise
+        finally:
+            self.ready.set()
+
+    async def _run(self) -> None:
         tails = self.tails
         async with tails.broadcast.subscribe("tasks") as subscriber:
             while True:
                 try:
                     await self.feed.start()
                     break
-                except Exception:
+                except DATABASE_ERRORS:
                     logger.exception("could not start the status feed")
                     await asyncio.sleep(RETRY_SECONDS)
             self.ready.set()
@@ -227,7 +250,7 @@ class StatusTail:
                 )
                 try:
                     await self._read()
-                except Exception:
+                except DATABASE_ERRORS:
                     logger.exception("could not read task status changes")
                     await asyncio.sleep(RETRY_SECONDS)
 

@@ -63,7 +63,7 @@ async def until_quiet(reads: list[str], quiet: float = 0.2) -> None:
 
 @contextlib.asynccontextmanager
 async def log_on(
-    url: str, broadcast: Broadcast, poll: float = 0.05
+    url: str, broadcast: Broadcast, poll: float = 60.0
 ) -> AsyncIterator[tuple[EventLog, AsyncEngine]]:
     """An EventLog with an engine of its own (a process of its own, as far as the
     database and the tails are concerned)."""
@@ -150,11 +150,17 @@ async def test_rows_from_another_process_are_read_once_per_notice_not_per_follow
     assert 1 <= len(reads) <= messages + 1, len(reads)
 
 
-async def test_no_timer_reads_while_a_watching_bus_is_up(sqlite_db: str) -> None:
-    watching = broadcast_for("memory://")  # a `Bus`: its lost notices come with a wake-up
-    blind = Broadcast("memory://")  # broadcaster's own: cannot tell, so it polls
-    for bus in (watching, blind):
-        await bus.connect()
+@pytest.mark.redis
+async def test_no_timer_reads_while_redis_is_up(sqlite_db: str) -> None:
+    from tests.conftest import REDIS_URL
+
+    watching = broadcast_for(REDIS_URL)  # its lost notices come with a wake-up
+    blind = broadcast_for("memory://")  # within one process only: polls, to be safe
+    try:
+        await asyncio.wait_for(watching.connect(), 5)
+    except (OSError, TimeoutError) as exc:
+        pytest.skip(f"Redis is not reachable: {exc}")
+    await blind.connect()
     reads_of: dict[str, int] = {}
     for name, bus in (("watching", watching), ("blind", blind)):
         async with log_on(sqlite_db, bus, poll=0.05) as (log, engine):
@@ -258,3 +264,49 @@ async def test_a_lone_follower_over_redis_gets_live_events_not_the_poll(sqlite_d
             await anext(follow)
     for bus in buses:
         await bus.disconnect()
+
+
+async def test_a_follower_joins_a_new_tail_when_a_retried_task_goes_on(
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # B joins the tail, but its first read is held until the tail has ended at FAILED and
+    # the task was retried: B must follow the retry on a new tail, not wait on the old one.
+    from db import event_log as event_log_module
+    from db import repository
+
+    bus = broadcast_for("memory://")
+    await bus.connect()
+    async with log_on(sqlite_db, bus) as (log, _):
+        task_id = await new_task(log)
+        running = await log.append(task_id, Event.task_status(TaskStatus.RUNNING, "go"))
+        gate, held = asyncio.Event(), [True]
+        real_get_task = repository.get_task
+
+        async def held_once(**kwargs: object) -> object:
+            if held[0]:
+                held[0] = False
+                await gate.wait()
+            return await real_get_task(**kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(event_log_module.repository, "get_task", held_once)
+        seen: list[str] = []
+
+        async def follow_b() -> None:
+            async for row in log.follow(task_id, after_seq=running.seq + 1):
+                seen.append(row.data.get("status") or row.kind)
+
+        follower = asyncio.create_task(follow_b())
+        await asyncio.sleep(0.05)  # B is in its first read, and the tail has started
+        monkeypatch.setattr(event_log_module.repository, "get_task", real_get_task)
+        await log.append(task_id, Event.task_status(TaskStatus.FAILED, "boom"))
+        async with log.session_factory() as session:
+            reopened = await log.reopen(session, task_id)
+            await session.commit()
+        assert reopened is not None
+        await log.publish(reopened)
+        gate.set()
+        await asyncio.sleep(0.2)
+        await write_run(log, task_id, messages=1)
+        await asyncio.wait_for(follower, 5)
+    await bus.disconnect()
+    assert seen == ["PENDING", "RUNNING", "MESSAGE", "COMPLETED"]
