@@ -15,6 +15,7 @@ LangGraph graph with a checkpointer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -249,9 +250,17 @@ class _Appender:
         await self.event_log.append(self.task_id, replace(event, attempt=self.attempt))
 
     async def terminal(self, event: Event) -> None:
-        """Append a terminal event unless the task already has one."""
+        """Append a terminal event unless the task already has one. A buffered append
+        that failed (it wrote nothing: its events took no `seq`) does not stop it, or
+        the task would stay RUNNING with no worker for ever: its error is dropped here
+        (`_fail` logged it) and the terminal event is appended on its own."""
+        with contextlib.suppress(Exception):
+            await self.flush()
+        if isinstance(self._error, TaskClosedError | TaskNotFoundError):
+            return  # the task already ended elsewhere
+        self._error = None
         try:
-            await self.now(event)
+            await self.event_log.append(self.task_id, replace(event, attempt=self.attempt))
         except (TaskClosedError, TaskNotFoundError):
             pass
 

@@ -228,3 +228,28 @@ async def test_shutdown_never_fails_a_task_and_another_worker_resumes_it(
     events = await events_of(log, task.id)
     assert_clean_log(events, "COMPLETED")
     assert [e.data["worker"] for e in events if e.kind == "TASK_RESUMED"] == ["w2"]
+
+
+async def test_a_failed_event_append_still_ends_the_task_failed(
+    log: EventLog, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The background writer's append fails once (the database was locked): the task must
+    # end FAILED, not stay RUNNING with nobody to end it.
+    import sqlalchemy.exc
+
+    real = log.append_many
+    failed: list[int] = []
+
+    async def fails_once(task_id: str, events: list) -> list:  # type: ignore[type-arg]
+        if not failed and any(e.kind == "AGENT_STARTED" for e in events):
+            failed.append(1)
+            raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+        return await real(task_id, events)
+
+    monkeypatch.setattr(log, "append_many", fails_once)
+    model = scripted()
+    async with worker_and_service(log, database_url, lambda: model) as service:
+        task = await service.create_generation(REQUEST)
+        ended = await wait_for(service, task.id, "FAILED", "COMPLETED")
+    assert failed and ended.status == "FAILED" and ended.error_code == "INTERNAL_ERROR"
+    assert_clean_log(await events_of(log, task.id), "FAILED")
