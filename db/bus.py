@@ -55,7 +55,8 @@ def watches_outages(broadcast: Broadcast) -> bool:
     return isinstance(broadcast, Bus) and broadcast.scheme in WATCHED_SCHEMES
 
 
-#: The bus URL schemes whose lost notices always come with a wake-up.
+#: The bus URL schemes whose lost notices always come with a wake-up: Redis's, whose
+#: backend (`RedisPubSubBackend`) reports every outage.
 WATCHED_SCHEMES = frozenset({"redis", "rediss"})
 
 
@@ -67,7 +68,7 @@ class Bus(BroadcastInternals):
 
     def __init__(self, url: str) -> None:
         self.scheme = urlparse(url).scheme
-        backend = RedisPubSubBackend(url) if self.scheme in ("redis", "rediss") else None
+        backend = RedisPubSubBackend(url) if self.scheme in WATCHED_SCHEMES else None
         super().__init__(url, backend=backend)
         if backend is not None:
             backend.on_change = self._wake_all

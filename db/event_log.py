@@ -36,6 +36,7 @@ import json
 import logging
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from broadcaster import Broadcast
@@ -52,17 +53,15 @@ from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
 from db.events import Event, is_terminal_event
 from db.inbox import FollowerLaggedError, Inbox
 from db.models import AgentLog, Task
-from db.tails import Tails
+from db.tails import TASKS_CHANNEL, Tails, task_channel
 
 logger = logging.getLogger(__name__)
 
-#: Channel that carries every task's status changes (for `taskUpdates`).
-TASKS_CHANNEL = "tasks"
 #: Channel that says a task was put in the queue (workers poll the queue at once).
 QUEUE_CHANNEL = "queue"
 #: Seconds between a follower's database reads while the bus is down (the normal poll
 #: interval when that is shorter): an outage delays a live event by about this much,
-#: and costs one indexed read per follower per interval.
+#: and costs one indexed read per followed task (its tail) per interval.
 DOWN_POLL_SECONDS = 1.0
 
 
@@ -72,11 +71,6 @@ class TaskNotFoundError(LookupError):
 
 class TaskClosedError(RuntimeError):
     """The task already reached a terminal status; no event may follow it."""
-
-
-def task_channel(task_id: str) -> str:
-    """Return the broadcast channel name of one task's events: `task:<id>`."""
-    return f"task:{task_id}"
 
 
 class EventLog:
@@ -256,19 +250,19 @@ class EventLog:
         """
         if after_seq < 0:
             raise ValueError("after_seq must be >= 0")
-        position = [after_seq, False]  # the last seq yielded; whether the end was
-        while not position[1]:
+        position = _Position(last=after_seq)
+        while not position.done:
             async with self.tails.follow_task(task_id) as inbox:
                 async for row in self._follow_tail(task_id, inbox, position):
                     yield row
 
     async def _follow_tail(
-        self, task_id: str, inbox: Inbox[AgentLog], position: list[Any]
+        self, task_id: str, inbox: Inbox[AgentLog], position: _Position
     ) -> AsyncIterator[AgentLog]:
-        """`follow` on one tail: from `position[0]` until the terminal event (then
-        `position[1]` is True), or until the tail ended while the task goes on (a
+        """`follow` on one tail: from `position.last` until the terminal event (then
+        `position.done`), or until the tail ended while the task goes on (a
         retried task after the FAILED its tail ended at: `follow` joins a new tail)."""
-        last, read = position[0], True
+        last, read = position.last, True
         while True:
             if read:
                 async with self.session_factory() as session:
@@ -281,15 +275,15 @@ class EventLog:
                 for row in rows:
                     if row.seq <= last:
                         continue
-                    last = position[0] = row.seq
+                    last = position.last = row.seq
                     yield row
                     if is_terminal_event(row):
-                        position[1] = True
+                        position.done = True
                         return
                 if rows:
                     continue  # there may be more stored rows; read again before waiting
                 if TaskStatus(task.status).is_terminal and last >= task.last_seq:
-                    position[1] = True
+                    position.done = True
                     return  # after_seq was at or past the terminal event
                 if inbox.ended:
                     return  # its tail ended at an event before this read: a new tail
@@ -298,10 +292,10 @@ class EventLog:
             if row is None or row.seq > last + 1:
                 read = True  # the tail ended, or this follower fell behind it
             elif row.seq == last + 1:
-                last = position[0] = row.seq
+                last = position.last = row.seq
                 yield row
                 if is_terminal_event(row):
-                    position[1] = True
+                    position.done = True
                     return
 
     async def follow_status(self) -> AsyncIterator[dict[str, Any]]:
@@ -320,6 +314,14 @@ class EventLog:
                 if notice is None:
                     raise FollowerLaggedError("taskUpdates fell too far behind; subscribe again")
                 yield notice
+
+
+@dataclass
+class _Position:
+    """Where a follower is: the last `seq` it yielded, and whether it has ended."""
+
+    last: int
+    done: bool = False
 
 
 def _check(events: list[Event]) -> None:

@@ -41,6 +41,15 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Channel that carries every task's status changes (for `taskUpdates`).
+TASKS_CHANNEL = "tasks"
+
+
+def task_channel(task_id: str) -> str:
+    """Return the broadcast channel name of one task's events: `task:<id>`."""
+    return f"task:{task_id}"
+
+
 #: Seconds a tail waits before it reads again after a database error.
 RETRY_SECONDS = 1.0
 #: The errors a tail retries (the database, or the connection to it, failed); any other
@@ -128,7 +137,7 @@ class TaskTail:
         """Subscribe, take the start, then read whenever there may be new rows."""
         log = self.tails
         try:
-            async with log.broadcast.subscribe(f"task:{self.task_id}") as subscriber:
+            async with log.broadcast.subscribe(task_channel(self.task_id)) as subscriber:
                 task = await self._retrying(self._read_task)
                 self.last = 0 if task is None else task.last_seq
                 self.ready.set()
@@ -232,7 +241,7 @@ class StatusTail:
 
     async def _run(self) -> None:
         tails = self.tails
-        async with tails.broadcast.subscribe("tasks") as subscriber:
+        async with tails.broadcast.subscribe(TASKS_CHANNEL) as subscriber:
             while True:
                 try:
                     await self.feed.start()
@@ -332,9 +341,11 @@ async def _stop(runner: asyncio.Task[None]) -> None:
 
 
 __all__ = [
+    "TASKS_CHANNEL",
     "StatusTail",
     "Tails",
     "TaskTail",
     "notice_seq",
+    "task_channel",
     "wait_for_notice",
 ]
