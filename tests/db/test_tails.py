@@ -20,6 +20,7 @@ from db.event_log import EventLog
 from db.events import Event
 from db.inbox import INBOX_LIMIT, FollowerLaggedError
 from db.migrate import upgrade_to_head
+from tests.conftest import service_missing
 from tests.db.test_event_log import new_task, seqs_of
 
 pytestmark = pytest.mark.anyio
@@ -159,7 +160,7 @@ async def test_no_timer_reads_while_redis_is_up(sqlite_db: str) -> None:
     try:
         await asyncio.wait_for(watching.connect(), 5)
     except (OSError, TimeoutError) as exc:
-        pytest.skip(f"Redis is not reachable: {exc}")
+        service_missing(f"Redis is not reachable: {exc}")
     await blind.connect()
     reads_of: dict[str, int] = {}
     for name, bus in (("watching", watching), ("blind", blind)):
@@ -246,7 +247,7 @@ async def test_a_lone_follower_over_redis_gets_live_events_not_the_poll(sqlite_d
         try:
             await asyncio.wait_for(bus.connect(), 5)
         except (OSError, TimeoutError) as exc:
-            pytest.skip(f"Redis is not reachable: {exc}")
+            service_missing(f"Redis is not reachable: {exc}")
     async with (
         log_on(sqlite_db, buses[0], poll=60.0) as (reader, _),
         log_on(sqlite_db, buses[1], poll=60.0) as (writer, _),
