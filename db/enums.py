@@ -9,11 +9,14 @@ import enum
 
 
 class TaskStatus(enum.StrEnum):
-    """Lifecycle of a task: PENDING -> RUNNING -> (AWAITING_REVIEW) -> a terminal state."""
+    """Lifecycle of a task: PENDING -> RUNNING -> (AWAITING_REVIEW | PAUSED) -> a terminal
+    state. AWAITING_REVIEW (a person decides on the post) and PAUSED (`pauseTask`) are
+    not terminal: the run waits in its checkpoint, holding no worker slot."""
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     AWAITING_REVIEW = "AWAITING_REVIEW"
+    PAUSED = "PAUSED"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
@@ -44,6 +47,8 @@ class EventKind(enum.StrEnum):
     MESSAGE = "MESSAGE"
     LLM_CALL = "LLM_CALL"  # a model call was sent; its LLM_USAGE follows when it answers
     LLM_USAGE = "LLM_USAGE"
+    REVIEW_DECISION = "REVIEW_DECISION"  # who decided what on a post awaiting review
+    PAUSE_REQUESTED = "PAUSE_REQUESTED"  # pauseTask on a RUNNING task: it stops at a node boundary
 
 
 class Tone(enum.StrEnum):
@@ -82,3 +87,30 @@ class FailureCode(enum.StrEnum):
     #: leaves its tasks to resume instead.
     INTERRUPTED = "INTERRUPTED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    #: Nobody answered a review within REVIEW_TIMEOUT_HOURS.
+    REVIEW_TIMEOUT = "REVIEW_TIMEOUT"
+
+
+class ReviewMode(enum.StrEnum):
+    """When a person reviews the post before the task completes: ALWAYS; ON_REJECTION,
+    only when the revisions are used up and a verifier still rejects; NEVER."""
+
+    ALWAYS = "ALWAYS"
+    ON_REJECTION = "ON_REJECTION"
+    NEVER = "NEVER"
+
+
+class ReviewDecision(enum.StrEnum):
+    """A reviewer's answer: APPROVE (the post as it stands or as edited), REVISE (another
+    round with the reviewer's feedback), REJECT (the task ends CANCELLED)."""
+
+    APPROVE = "APPROVE"
+    REVISE = "REVISE"
+    REJECT = "REJECT"
+
+
+class OrchestrationMode(enum.StrEnum):
+    """How the Verification team's agents run: one after the other, or both at once."""
+
+    SEQUENTIAL = "SEQUENTIAL"
+    PARALLEL = "PARALLEL"

@@ -41,6 +41,7 @@ class TaskResult(BaseModel):
     worker_id: str | None = None
     approved: bool | None = None
     open_issues: list[str] = Field(default_factory=list)
+    workflow_id: str | None = None
 
     def apply(self, task: Task) -> None:
         """Set each column of `task` that this result was given, as the row stores it

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from db.enums import FailureCode, TaskKind, TaskStatus, Tone
+from db.enums import FailureCode, OrchestrationMode, ReviewMode, TaskKind, TaskStatus, Tone
 
 
 def utcnow() -> datetime:
@@ -68,6 +68,10 @@ class PostRequestBase(SQLModel):
     tone: Tone = Field(default=Tone.PROFESSIONAL, sa_type=String(20))
     include_technical_details: bool = True
     max_hashtags: int = Field(default=10, ge=HASHTAGS_MIN, le=HASHTAGS_MAX)
+    review: ReviewMode = Field(default=ReviewMode.NEVER, sa_type=String(16))
+    orchestration_mode: OrchestrationMode = Field(
+        default=OrchestrationMode.SEQUENTIAL, sa_type=String(16)
+    )
 
     @field_validator("paper_title", "additional_context", "target_audience", mode="before")
     @classmethod
@@ -131,6 +135,12 @@ class Task(PostRequestBase, table=True):
     rejecting reports still found (None / empty before). `owner` is the id of the
     principal that created the task (`graph.security.principals.Principal.id`); only it,
     and admins, can see the task.
+
+    `parent_id` is the task this one revises (`revisePost`) and `revision_of` the first
+    task of that chain (both None for a first post); `batch_id` groups the tasks one
+    `generatePosts` created. `workflow_id` is the DBOS workflow that runs, or last ran,
+    the task (the task id for the first run; a retry, resume or review decision starts
+    another). `pause_requested` is set by `pauseTask` on a RUNNING task until it stops.
     """
 
     __tablename__ = "task"
@@ -157,6 +167,13 @@ class Task(PostRequestBase, table=True):
     last_seq: int = 0
     attempt: int = 0
     worker_id: str | None = Field(default=None, max_length=200)
+    workflow_id: str | None = Field(default=None, max_length=100)
+    pause_requested: bool = False
+
+    # links to other tasks
+    parent_id: str | None = Field(default=None, index=True, max_length=32)
+    revision_of: str | None = Field(default=None, index=True, max_length=32)
+    batch_id: str | None = Field(default=None, index=True, max_length=32)
 
     # the results
     research_notes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

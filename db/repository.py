@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ async def create_task(
     teams: Teams,
     content: str | None = None,
     owner: str = LOCAL_OWNER,
+    links: Mapping[str, str | None] | None = None,
     commit: bool = True,
 ) -> Task:
     """Insert a PENDING task for `request` with `last_seq = 0` and commit (or, with
@@ -30,11 +32,15 @@ async def create_task(
 
     `teams` is the initial snapshot of the team/agent structure (every status IDLE);
     `content` is the post to check, for a VERIFY task; `owner` the id of the principal
-    that asked for it.
+    that asked for it; `links` its `parent_id`, `revision_of` and `batch_id` (any other
+    key raises `ValueError`). Its `workflow_id` is its own id (the first run's).
     """
-    task = Task.model_validate(
-        request, update={"kind": kind, "teams": teams.dump(), "content": content, "owner": owner}
-    )
+    extra = dict(links or {})
+    if unknown := set(extra) - {"parent_id", "revision_of", "batch_id"}:
+        raise ValueError(f"not a link between tasks: {', '.join(sorted(unknown))}")
+    fields = {"kind": kind, "teams": teams.dump(), "content": content, "owner": owner, **extra}
+    task = Task.model_validate(request, update=fields)
+    task.workflow_id = task.id
     session.add(task)
     if not commit:
         await session.flush()
@@ -52,13 +58,14 @@ async def get_task(*, session: AsyncSession, task_id: str) -> Task | None:
 @dataclass(frozen=True, kw_only=True)
 class TaskFilter:
     """Which tasks a list or a count takes: those with this `status`, `approved` (the
-    final post's verdict), `owner` (a principal's id) and `kind`; a field left None
+    final post's verdict), `owner` (a principal's id), `kind` and `batch_id`; a field left None
     does not filter. `TaskFilter()` takes every task."""
 
     status: TaskStatus | None = None
     approved: bool | None = None
     owner: str | None = None
     kind: TaskKind | None = None
+    batch_id: str | None = None
 
     def apply(self, query: Any) -> Any:
         """`query` (a select over `Task`) with a WHERE clause for each field given."""
@@ -70,6 +77,8 @@ class TaskFilter:
             query = query.where(Task.status == self.status.value)
         if self.approved is not None:
             query = query.where(Task.approved == self.approved)
+        if self.batch_id is not None:
+            query = query.where(Task.batch_id == self.batch_id)
         return query
 
 

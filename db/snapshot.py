@@ -117,6 +117,8 @@ def fold(task: Task, event: AgentLog) -> None:
     elif kind == EventKind.AGENT_ERROR and agent is not None and team is not None:
         agent.status, agent.error, agent.activity = WorkStatus.ERROR, event.message, None
         team.status = WorkStatus.ERROR
+    elif kind == EventKind.PAUSE_REQUESTED:
+        task.pause_requested = True
     elif kind == EventKind.LLM_USAGE:
         task.llm_calls += 1
         task.input_tokens += int(event.data.get("input_tokens") or 0)
@@ -133,6 +135,9 @@ def fold(task: Task, event: AgentLog) -> None:
 _AGENT_KINDS = frozenset({EventKind.AGENT_STARTED, EventKind.AGENT_FINISHED, EventKind.AGENT_ERROR})
 
 
+#: Non-terminal statuses in which no run holds the task: it waits for a person.
+_WAITING = frozenset({TaskStatus.AWAITING_REVIEW, TaskStatus.PAUSED})
+
 #: What a team or agent still WORKING becomes when its task ends in a status.
 _STOPPED = {
     TaskStatus.COMPLETED: WorkStatus.COMPLETED,
@@ -145,6 +150,10 @@ def _fold_status(task: Task, event: AgentLog, status: TaskStatus, teams: Teams) 
     task.status = status
     if status == TaskStatus.RUNNING and task.started_at is None:
         task.started_at = event.created_at
+    if status != TaskStatus.RUNNING:  # a pause request ends when the run stops
+        task.pause_requested = False
+    if status in _WAITING:  # nothing works while a person is asked, or the task is paused
+        task.current_team = task.current_agent = None
     if not status.is_terminal:
         return
     task.completed_at = event.created_at

@@ -26,7 +26,7 @@ from db.models import (
     PostRequest,
     VerifyRequest,
 )
-from graph.api.types import Tone
+from graph.api.types import OrchestrationMode, ReviewMode, Tone
 from graph.errors import UserInputError
 
 RequestT = TypeVar("RequestT", bound=BaseModel)
@@ -162,6 +162,15 @@ class GeneratePostInput(_Paper):
     )
     include_technical_details: bool = True
     max_hashtags: int = strawberry.field(default=10, description=f"{HASHTAGS_MIN}-{HASHTAGS_MAX}")
+    review: ReviewMode = strawberry.field(
+        default=ReviewMode.NEVER,
+        description="ALWAYS / ON_REJECTION: the task waits AWAITING_REVIEW for reviewTask "
+        "before it completes; NEVER (default): it completes on its own",
+    )
+    orchestration_mode: OrchestrationMode = strawberry.field(
+        default=OrchestrationMode.SEQUENTIAL,
+        description="PARALLEL runs the two verifiers at once",
+    )
 
     def to_request(self) -> PostRequest:
         """The validated request; raises `UserInputError` naming each bad field."""

@@ -31,6 +31,20 @@ TaskKind = strawberry.enum(
     enums.TaskKind,
     description="GENERATE: a post from a paper; VERIFY: checks of a given post.",
 )
+ReviewMode = strawberry.enum(
+    enums.ReviewMode,
+    description="When a person reviews the post before the task completes: ALWAYS; "
+    "ON_REJECTION (the revisions are used up and a verifier still rejects); NEVER.",
+)
+ReviewDecision = strawberry.enum(
+    enums.ReviewDecision,
+    description="APPROVE the post (as it stands or edited), REVISE it with feedback, "
+    "or REJECT it (the task ends CANCELLED).",
+)
+OrchestrationMode = strawberry.enum(
+    enums.OrchestrationMode,
+    description="SEQUENTIAL: the verifiers run one after the other; PARALLEL: at once.",
+)
 
 
 @strawberry.type(description="One agent's state within a task.")
@@ -113,6 +127,20 @@ class Task:
     tone: Tone
     include_technical_details: bool
     max_hashtags: int
+    review: ReviewMode
+    orchestration_mode: OrchestrationMode
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="the task this one revises (revisePost); null for a first post"
+    )
+    revision_of: strawberry.ID | None = strawberry.field(
+        description="the first task of the revision chain; null for a first post"
+    )
+    batch_id: strawberry.ID | None = strawberry.field(
+        description="the batch generatePosts created it in; null otherwise"
+    )
+    pause_requested: bool = strawberry.field(
+        description="pauseTask asked this RUNNING task to stop at its next node boundary"
+    )
     progress: float = strawberry.field(description="0..1, from the plan (agents done/planned)")
     current_team: str | None
     current_agent: str | None
@@ -162,6 +190,11 @@ class Task:
             kind=TaskKind(row.kind),
             status=TaskStatus(row.status),
             tone=Tone(row.tone),
+            review=ReviewMode(row.review),
+            orchestration_mode=OrchestrationMode(row.orchestration_mode),
+            parent_id=_id(row.parent_id),
+            revision_of=_id(row.revision_of),
+            batch_id=_id(row.batch_id),
             teams=[TeamProgress.from_model(t) for t in Teams.load(row.teams)],
             result=PostResult.of_task(row),
             research_notes=ResearchNotes.of_task(row),
@@ -172,6 +205,10 @@ class Task:
         )
 
 
+def _id(value: str | None) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(value)
+
+
 #: `Task` row columns that `Task` shows as they are.
 _COPIED_COLUMNS = (
     "owner",
@@ -180,6 +217,7 @@ _COPIED_COLUMNS = (
     "target_audience",
     "include_technical_details",
     "max_hashtags",
+    "pause_requested",
     "progress",
     "current_team",
     "current_agent",
