@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -263,3 +264,23 @@ class ApiKey(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class NodeCacheEntry(SQLModel, table=True):
+    """One entry of LangGraph's node cache (`agents.runtime.node_cache.DatabaseCache`): the
+    writes of a cached node run, serialised by LangGraph's serializer (`encoding`,
+    `value`), under `namespace` (the node's cache namespace as a JSON list) and `key`
+    (LangGraph's hash of the node's cache key). An entry past `expires_at` is a miss and is
+    deleted when next read; `expires_at` None never expires.
+    """
+
+    __tablename__ = "node_cache"
+
+    namespace: str = Field(primary_key=True, max_length=500)
+    key: str = Field(primary_key=True, max_length=128)
+    encoding: str = Field(max_length=32)
+    value: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
