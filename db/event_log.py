@@ -35,7 +35,7 @@ import asyncio
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -50,7 +50,7 @@ from db.bus_state import BusDownError
 from db.core_writes import append_rows, fold_events
 from db.engine import SessionFactory
 from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
-from db.events import Event, is_terminal_event
+from db.events import Event, TaskResult, is_terminal_event
 from db.inbox import FollowerLaggedError, Inbox
 from db.models import AgentLog, Task
 from db.tails import TASKS_CHANNEL, Tails, task_channel
@@ -71,6 +71,12 @@ class TaskNotFoundError(LookupError):
 
 class TaskClosedError(RuntimeError):
     """The task already reached a terminal status; no event may follow it."""
+
+
+class TaskStateConflictError(TaskClosedError):
+    """The task is not in the state the change needs (a review decision for a revision
+    that no longer awaits review, a pause of a task that already stopped): nothing was
+    written. A `TaskClosedError`, so every caller that maps one to CONFLICT maps this."""
 
 
 class EventLog:
@@ -122,18 +128,29 @@ class EventLog:
         return await asyncio.shield(self._append(task_id, event))
 
     async def _append(self, task_id: str, event: Event) -> AgentLog:
-        return (await self._append_many(task_id, [event]))[0]
+        return (await self._append_many(task_id, [event]))[0][0]
 
     async def append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
         """Persist `events` of `task_id` in order, in ONE transaction (all or none), then
         publish them; the rows in order. Raises as `append` (nothing written)."""
-        return await asyncio.shield(self._append_many(task_id, events))
+        return (await asyncio.shield(self._append_many(task_id, events)))[0]
 
-    async def _append_many(self, task_id: str, events: list[Event]) -> list[AgentLog]:
+    async def append_reading(
+        self, task_id: str, events: list[Event], *, refuse: frozenset[TaskStatus] = frozenset()
+    ) -> tuple[list[AgentLog], Task]:
+        """`append_many` that also returns the task as it is after the events (detached;
+        a run reads its `pause_requested` from it at no extra cost). A task in one of the
+        non-terminal statuses `refuse` is left alone: `TaskStateConflictError` (a run
+        must not start on a task that was paused or awaits review meanwhile)."""
+        return await asyncio.shield(self._append_many(task_id, events, refuse=refuse))
+
+    async def _append_many(
+        self, task_id: str, events: list[Event], *, refuse: frozenset[TaskStatus] = frozenset()
+    ) -> tuple[list[AgentLog], Task | None]:
         if not events:
-            return []
+            return [], None
         _check(events)
-        closed = [s.value for s in TERMINAL_STATUSES]
+        closed = [s.value for s in TERMINAL_STATUSES | refuse]
         async with self._lock(task_id), self.session_factory() as session:
             written = await append_rows(session, task_id, events, closed=closed)
             if written is None:
@@ -142,33 +159,57 @@ class EventLog:
             await session.commit()
         for row in rows:
             await self.publish(row, owner=task.owner)
-        return rows
+        return rows, task
 
     async def write(
-        self, session: AsyncSession, task_id: str, event: Event, *, reopen: bool = False
+        self,
+        session: AsyncSession,
+        task_id: str,
+        event: Event,
+        *,
+        reopen: bool = False,
+        require: Mapping[str, Any] | None = None,
     ) -> AgentLog:
         """Add `event` to `session`'s transaction without committing or publishing it
         (the caller commits, then calls `publish`). With `reopen`, the event may follow
-        a FAILED status (a retry). Raises as `append`; on a raise the caller rolls back.
+        a FAILED status (a retry). `require` maps `Task` columns to the values they must
+        have (`{"status": "AWAITING_REVIEW", "revisions": 2}`), checked in the same
+        UPDATE that takes the `seq`, so two callers cannot both pass: otherwise
+        `TaskStateConflictError`. Raises as `append`; on a raise the caller rolls back.
         """
-        return (await self.write_many(session, task_id, [event], reopen=reopen))[0]
+        rows = await self.write_many(session, task_id, [event], reopen=reopen, require=require)
+        return rows[0]
 
     async def write_many(
-        self, session: AsyncSession, task_id: str, events: list[Event], *, reopen: bool = False
+        self,
+        session: AsyncSession,
+        task_id: str,
+        events: list[Event],
+        *,
+        reopen: bool = False,
+        require: Mapping[str, Any] | None = None,
     ) -> list[AgentLog]:
         """`write` for several events: their `seq`s are taken with one UPDATE and the
         task is read once. Raises `ValueError` when an event follows a terminal one."""
-        return (await self._write_many(session, task_id, events, reopen=reopen))[0]
+        written = await self._write_many(session, task_id, events, reopen=reopen, require=require)
+        return written[0]
 
     async def _write_many(
-        self, session: AsyncSession, task_id: str, events: list[Event], *, reopen: bool = False
+        self,
+        session: AsyncSession,
+        task_id: str,
+        events: list[Event],
+        *,
+        reopen: bool = False,
+        require: Mapping[str, Any] | None = None,
     ) -> tuple[list[AgentLog], Task]:
         _check(events)
         closed = [s.value for s in TERMINAL_STATUSES if not (reopen and s == TaskStatus.FAILED)]
+        conditions = [col(getattr(Task, name)) == value for name, value in (require or {}).items()]
         bumped = await session.exec(  # type: ignore[call-overload]
             update(Task)
             .where(col(Task.id) == task_id)
-            .where(col(Task.status).not_in(closed))
+            .where(col(Task.status).not_in(closed), *conditions)
             .values(last_seq=Task.last_seq + len(events))
             .returning(Task.last_seq)
         )
@@ -183,20 +224,32 @@ class EventLog:
 
     @staticmethod
     async def _refuse(session: AsyncSession, task_id: str) -> NoReturn:
-        """Roll back and raise `TaskNotFoundError` or `TaskClosedError` for a task whose
-        `last_seq` could not be bumped."""
+        """Roll back and raise `TaskNotFoundError`, `TaskClosedError` (the task is
+        terminal) or `TaskStateConflictError` (it is not in the state the write
+        required) for a task whose `last_seq` could not be bumped."""
         await session.rollback()
-        if await repository.get_task(session=session, task_id=task_id) is None:
+        task = await repository.get_task(session=session, task_id=task_id)
+        if task is None:
             raise TaskNotFoundError(task_id)
-        raise TaskClosedError(f"task {task_id} is already finished")
+        if TaskStatus(task.status).is_terminal:
+            raise TaskClosedError(f"task {task_id} is already finished")
+        raise TaskStateConflictError(f"task {task_id} is {task.status}: it changed meanwhile")
 
-    async def reopen(self, session: AsyncSession, task_id: str) -> AgentLog | None:
-        """Move a FAILED task back to PENDING for a retry, in `session`'s transaction;
-        None (nothing written) when the task is missing or not FAILED."""
+    async def reopen(
+        self, session: AsyncSession, task_id: str, *, workflow_id: str | None = None
+    ) -> AgentLog | None:
+        """Move a FAILED task back to PENDING for a retry, in `session`'s transaction,
+        recording `workflow_id` (the retry's workflow) as its current one; None (nothing
+        written) when the task is missing or not FAILED."""
         task = await repository.get_task(session=session, task_id=task_id)
         if task is None or task.status != TaskStatus.FAILED:
             return None
-        event = Event.task_status(TaskStatus.PENDING, "retry requested", data={"retry": True})
+        event = Event.task_status(
+            TaskStatus.PENDING,
+            "retry requested",
+            data={"retry": True},
+            result=TaskResult(workflow_id=workflow_id) if workflow_id else None,
+        )
         return await self.write(session, task_id, event, reopen=True)
 
     async def publish(self, row: AgentLog, *, owner: str | None = None) -> None:
@@ -339,5 +392,6 @@ __all__ = [
     "FollowerLaggedError",
     "TaskClosedError",
     "TaskNotFoundError",
+    "TaskStateConflictError",
     "task_channel",
 ]

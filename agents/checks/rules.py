@@ -105,6 +105,38 @@ def sentence_score(sentences: int, failing: int, post_issues: int = 0) -> float:
     return round(max(0.0, share - ISSUE_PENALTY * post_issues), 3)
 
 
+#: The names of LinkedIn's hard limits, as `hard_violations` reports them.
+HARD_CHECKS = ("MAX_CHARACTERS", "MAX_HASHTAGS", "HOOK", "HOOK_BEFORE_FOLD")
+
+
+def hard_violations(post: str, max_hashtags: int) -> list[tuple[str, str]]:
+    """The hard limits `post` breaks, as `(check, message)` with `check` one of
+    `HARD_CHECKS`: over `LINKEDIN_MAX_CHARS` characters (MAX_CHARACTERS), more hashtags
+    than `max_hashtags` (MAX_HASHTAGS), no hook line (HOOK), a hook that does not end
+    before the `SEE_MORE_FOLD` (HOOK_BEFORE_FOLD). Empty: the post may be published."""
+    hook = hook_of(post)
+    tags = hashtags_in(post)
+    found: list[tuple[str, str]] = []
+    if len(post) > LINKEDIN_MAX_CHARS:
+        found.append(
+            (
+                "MAX_CHARACTERS",
+                f"post is {len(post)} characters; LinkedIn allows {LINKEDIN_MAX_CHARS}",
+            )
+        )
+    if len(tags) > max_hashtags:
+        found.append(("MAX_HASHTAGS", f"{len(tags)} hashtags; at most {max_hashtags} allowed"))
+    if not hook:
+        found.append(("HOOK", "the post has no hook line"))
+    elif len(hook) > SEE_MORE_FOLD:
+        message = (
+            f"the hook is {len(hook)} characters; it must end before the "
+            f"~{SEE_MORE_FOLD}-character 'see more' fold"
+        )
+        found.append(("HOOK_BEFORE_FOLD", message))
+    return found
+
+
 def style_check(post: str, max_hashtags: int) -> dict[str, Any]:
     """Check `post` against LinkedIn's hard limits and the house style.
 
@@ -117,19 +149,8 @@ def style_check(post: str, max_hashtags: int) -> dict[str, Any]:
     """
     hook = hook_of(post)
     tags = hashtags_in(post)
-    hard: list[str] = []
+    hard = [message for _check, message in hard_violations(post, max_hashtags)]
     soft: list[str] = []
-    if len(post) > LINKEDIN_MAX_CHARS:
-        hard.append(f"post is {len(post)} characters; LinkedIn allows {LINKEDIN_MAX_CHARS}")
-    if len(tags) > max_hashtags:
-        hard.append(f"{len(tags)} hashtags; at most {max_hashtags} allowed")
-    if not hook:
-        hard.append("the post has no hook line")
-    elif len(hook) > SEE_MORE_FOLD:
-        hard.append(
-            f"the hook is {len(hook)} characters; it must end before the "
-            f"~{SEE_MORE_FOLD}-character 'see more' fold"
-        )
     has_question = "?" in post
     if not has_question:
         soft.append("no question to invite comments")

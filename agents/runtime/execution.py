@@ -15,11 +15,10 @@ LangGraph graph with a checkpointer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -30,16 +29,20 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from agents.llm.calls import model_failure
 from agents.llm.gate import ModelUnavailableError
+from agents.llm.prices import PriceTable
+from agents.runtime.appender import NOT_STARTABLE, Appender
+from agents.runtime.outcomes import completed_event, revision_state, stopped_event
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.sources import SourcesConfig
-from agents.teams.state import initial_state
+from agents.teams.state import PostState, initial_state
 from db import repository
 from db.enums import EventKind, FailureCode, TaskKind, TaskStatus
-from db.event_log import EventLog, TaskClosedError, TaskNotFoundError
+from db.event_log import EventLog, TaskClosedError
 from db.events import Event, TaskResult
 from db.models import PostRequest, Task
 
@@ -62,6 +65,8 @@ class Executor:
     - `max_revisions`: times the meta-supervisor may send a post back.
     - `timeout`: seconds one attempt may run before the task fails with TIMEOUT.
     - `sources`: where research may fetch real sources (the default fetches nothing).
+    - `prices`: what the model's calls cost, stamped on each LLM_USAGE event as
+      `cost_usd` (None: unknown, null; the bundled model is `agents.llm.prices.FREE`).
     - `running`: task id -> the asyncio task running it here.
     - `graphs`: each task kind's compiled graph, compiled on first use (`_graph`).
     - `draining`: set when shutdown begins; a run dequeued after it waits, unstarted,
@@ -77,14 +82,22 @@ class Executor:
     max_revisions: int = 2
     timeout: float = 900.0
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    prices: PriceTable | None = None
     running: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     graphs: dict[TaskKind, CompiledStateGraph] = field(default_factory=dict)
     draining: bool = False
     closing: bool = False
 
-    async def run(self, task_id: str) -> None:
-        """Run (or resume) task `task_id` to its terminal event; a task that is already
-        terminal is left alone. Re-raises `CancelledError`."""
+    async def run(
+        self, task_id: str, workflow_id: str | None = None, resume: dict[str, Any] | None = None
+    ) -> None:
+        """Run (or resume) task `task_id` to its terminal event, or until it stops for a
+        person (AWAITING_REVIEW, PAUSED). Left alone: a task that is terminal or waits
+        for a person, and one whose current workflow (`Task.workflow_id`) is not
+        `workflow_id` (a superseded one: the task was paused while queued and resumed
+        since). `resume` is the answer for the interrupt the checkpoint stopped at (a
+        review decision, a resume), or, for a follow-up revision that has not started,
+        `{"kind": "revise", "feedback": ...}`. Re-raises `CancelledError`."""
         current = asyncio.current_task()
         assert current is not None
         self.running[task_id] = current
@@ -93,43 +106,55 @@ class Executor:
                 await asyncio.Future()  # never starts here: shutdown cancels it
             async with self.event_log.session_factory() as session:
                 task = await repository.get_task(session=session, task_id=task_id)
-            if task is None or TaskStatus(task.status).is_terminal:
+            if task is None or not _startable(task, workflow_id):
                 return
-            await self._attempt(task, task.attempt + 1)
+            await self._attempt(task, task.attempt + 1, resume)
         finally:
             self.running.pop(task_id, None)
 
-    async def _attempt(self, task: Task, attempt: int) -> None:
-        append = _Appender(self.event_log, task.id, attempt)
+    async def _attempt(self, task: Task, attempt: int, resume: dict[str, Any] | None) -> None:
+        append = Appender(self.event_log, task.id, attempt)
         try:
             graph = self._graph(task)
             resume_at: list[str] = []
+            command: Command[Any] | None = None
             if task.status == TaskStatus.RUNNING or task.attempt > 0:  # may have a checkpoint
-                resume_at = list((await graph.aget_state(_config(task.id))).next)
-            await append.now(self._start_event(task, resume_at, attempt))
+                checkpoint = await graph.aget_state(_config(task.id))
+                resume_at = list(checkpoint.next)
+                if checkpoint.interrupts:  # it stopped for a person: give the answer
+                    command = Command(resume=resume or {"kind": "resume"})
+            await append.start(self._start_event(task, resume_at, attempt))
             async with asyncio.timeout(self.timeout):
-                summary = await self._execute(task, graph, append, resume=bool(resume_at))
-            outcome = TaskResult(
-                approved=summary["approved"], open_issues=summary.pop("open_issues")
+                start = (
+                    command if command is not None else await self._input(task, resume_at, resume)
+                )
+                out = await self._execute(graph, task.id, start, append)
+            if stops := out.get("__interrupt__"):
+                progress = await self._progress(task.id)
+                await append.now(stopped_event(stops[0], out, progress=progress))
+                return  # the checkpoint keeps the run; a decision or resume continues it
+            draft = out.get("draft") or {}
+            await append.now(
+                completed_event(
+                    reports=out.get("reports") or [],
+                    revisions=out.get("revision", 0),
+                    content=draft.get("content") or "",
+                )
             )
-            completed = Event.task_status(
-                TaskStatus.COMPLETED, data=summary, progress=1.0, result=outcome
-            )
-            await append.now(completed)
             await self.checkpointer.adelete_thread(task.id)
         except asyncio.CancelledError:
             if not self.closing:
                 await append.terminal(Event.task_status(TaskStatus.CANCELLED, "cancelled"))
             raise
         except TaskClosedError:
-            pass  # cancelled elsewhere while running; the terminal event is written
+            pass  # cancelled elsewhere while running, or paused before it started
         except TimeoutError:
             message = f"the attempt ran longer than {self.timeout:g}s"
             await append.fail(FailureCode.TIMEOUT, message, retryable=True)
         except Exception as exc:
             await self._fail(task, append, exc)
 
-    async def _fail(self, task: Task, append: _Appender, exc: Exception) -> None:
+    async def _fail(self, task: Task, append: Appender, exc: Exception) -> None:
         """End the task FAILED for `exc`: MODEL_ERROR for the provider's errors (5xx,
         429, timeouts; the provider's own text only in this log), MODEL_UNAVAILABLE when
         the endpoint cannot be reached, INTERNAL_ERROR otherwise (a database error's text,
@@ -167,114 +192,67 @@ class Executor:
         return self.graphs[kind]
 
     def _start_event(self, task: Task, resumed_from: list[str], attempt: int) -> Event:
-        """TASK_STATUS RUNNING for a fresh run; TASK_RESUMED naming the nodes it resumes at
-        (`resumed_from`, from the checkpoint) when an earlier attempt stopped mid-run."""
+        """TASK_STATUS RUNNING for a fresh run, and for a run that continues after a
+        person (a resume, a review's REVISE: "continues at <nodes>"); TASK_RESUMED naming
+        the nodes it resumes at (`resumed_from`, from the checkpoint) when an earlier
+        attempt stopped mid-run."""
         data = {"attempt": attempt, "worker": self.worker_id, "resumed_from": resumed_from}
         result = TaskResult(attempt=attempt, worker_id=self.worker_id)
+        where = ", ".join(resumed_from) or "the start"
         if task.status == TaskStatus.RUNNING:  # an earlier attempt stopped mid-run
-            where = ", ".join(resumed_from) or "the start"
             message = f"attempt {attempt} on {self.worker_id} resumes at {where}"
             return Event(EventKind.TASK_RESUMED, message, data=data, result=result)
-        return Event.task_status(TaskStatus.RUNNING, "started", data=data, result=result)
+        message = f"continues at {where}" if resumed_from else "started"
+        return Event.task_status(TaskStatus.RUNNING, message, data=data, result=result)
+
+    async def _input(
+        self, task: Task, resume_at: list[str], resume: dict[str, Any] | None
+    ) -> PostState | None:
+        """What the graph starts from: None (the checkpoint) when an earlier attempt
+        stopped mid-run; for a fresh run the initial state of its request, of the
+        post to check (VERIFY), or of the parent's post and the feedback (a follow-up
+        revision, `outcomes.revision_state`)."""
+        if resume_at:
+            return None
+        request = PostRequest.model_validate(task, from_attributes=True)
+        if task.parent_id is not None and resume is not None and resume.get("kind") == "revise":
+            async with self.event_log.session_factory() as session:
+                parent = await repository.get_task(session=session, task_id=task.parent_id)
+            if parent is not None:
+                feedback = str(resume.get("feedback") or "")
+                return revision_state(parent, task, feedback, max_revisions=self.max_revisions)
+        state = initial_state(request, max_revisions=self.max_revisions)
+        if task.kind == TaskKind.VERIFY:
+            state.update(draft={"content": task.content or "", "hashtags": []}, draft_round=0)
+        return state
 
     async def _execute(
-        self, task: Task, graph: CompiledStateGraph, append: _Appender, *, resume: bool
+        self, graph: CompiledStateGraph, task_id: str, start: Any, append: Appender
     ) -> dict[str, Any]:
-        config = _config(task.id)
-        state: Any = None  # resume after the last finished node
-        if not resume:
-            request = PostRequest.model_validate(task, from_attributes=True)
-            state = initial_state(request, max_revisions=self.max_revisions)
-            if task.kind == TaskKind.VERIFY:
-                state.update(draft={"content": task.content or "", "hashtags": []}, draft_round=0)
+        """Run `graph` from `start` (a state, None, or a `Command`) on the task's thread;
+        its output values (with `__interrupt__` when it stopped for a person)."""
         context = RunContext(
-            model=self.model_factory(), emit=append, flush=append.flush, sources=self.sources
+            model=self.model_factory(),
+            emit=append,
+            flush=append.flush,
+            sources=self.sources,
+            pause_requested=append.pause_requested,
+            prices=self.prices,
         )
-        out = await graph.ainvoke(state, config, context=context, durability="sync")
-        reports = out.get("reports") or []
-        rejected = [r for r in reports if not r["approved"]]
-        return {
-            "approved": bool(reports) and not rejected,
-            "open_issues": [issue for r in rejected for issue in r["issues"]],
-            "revisions": out.get("revision", 0),
-            "characters": len((out.get("draft") or {}).get("content") or ""),
-        }
+        return await graph.ainvoke(start, _config(task_id), context=context, durability="sync")
+
+
+def _startable(task: Task, workflow_id: str | None) -> bool:
+    """Whether a run of workflow `workflow_id` may start `task`: not terminal, not
+    waiting for a person, and (for a task that records one) its current workflow."""
+    status = TaskStatus(task.status)
+    if status.is_terminal or status in NOT_STARTABLE:
+        return False
+    return workflow_id is None or task.workflow_id in (None, workflow_id)
 
 
 def _config(task_id: str) -> RunnableConfig:
     return {"recursion_limit": RECURSION_LIMIT, "configurable": {"thread_id": task_id}}
-
-
-class _Appender:
-    """Writes the events of one attempt of one task, stamped with the attempt.
-
-    Calling it (the graph's `emit`) only buffers the event: a background writer appends
-    what is buffered, several events per transaction, while the graph goes on (the
-    database is not on the path between two model calls). `flush()` waits until every
-    buffered event is durable; every node flushes before it returns, so a checkpoint
-    never gets ahead of its node's events. `now()` flushes, then appends one event.
-    """
-
-    def __init__(self, event_log: EventLog, task_id: str, attempt: int) -> None:
-        self.event_log, self.task_id, self.attempt = event_log, task_id, attempt
-        self._pending: list[Event] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._error: Exception | None = None
-
-    async def __call__(self, event: Event) -> None:
-        if self._error is not None:
-            raise self._error
-        self._pending.append(replace(event, attempt=self.attempt))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain(), name=f"events-{self.task_id}")
-
-    async def _drain(self) -> None:
-        while self._pending and self._error is None:
-            batch, self._pending = self._pending, []
-            try:
-                await self.event_log.append_many(self.task_id, batch)
-            except Exception as exc:  # raised to the graph at its next emit or flush
-                self._error = exc
-
-    async def flush(self) -> None:
-        """Wait until every buffered event is stored; re-raise a failed append's error
-        (`TaskClosedError` when the task was cancelled elsewhere)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
-        if self._error is not None:
-            raise self._error
-
-    async def now(self, event: Event) -> None:
-        """Flush, then append `event` at once."""
-        await self.flush()
-        await self.event_log.append(self.task_id, replace(event, attempt=self.attempt))
-
-    async def terminal(self, event: Event) -> None:
-        """Append a terminal event unless the task already has one. A buffered append
-        that failed (it wrote nothing: its events took no `seq`) does not stop it, or
-        the task would stay RUNNING with no worker for ever: its error is dropped here
-        (`_fail` logged it) and the terminal event is appended on its own."""
-        with contextlib.suppress(Exception):
-            await self.flush()
-        if isinstance(self._error, TaskClosedError | TaskNotFoundError):
-            return  # the task already ended elsewhere
-        self._error = None
-        try:
-            await self.event_log.append(self.task_id, replace(event, attempt=self.attempt))
-        except (TaskClosedError, TaskNotFoundError):
-            pass
-
-    async def fail(self, code: FailureCode, message: str, *, retryable: bool) -> None:
-        """End the task FAILED with `code` (kept for a retry from its checkpoint);
-        `retryable` (in the event's data) says whether `retryTask` may help."""
-        await self.terminal(
-            Event.task_status(
-                TaskStatus.FAILED,
-                message,
-                data={"error_code": code.value, "retryable": retryable},
-                result=TaskResult(error=message, error_code=code),
-            )
-        )
 
 
 _executor: Executor | None = None
@@ -294,14 +272,18 @@ def installed() -> Executor:
 
 
 @DBOS.workflow(name="postassist.run_task")
-async def run_task(task_id: str) -> None:
-    """The durable workflow of one task: one step, the whole graph run."""
-    await run_graph(task_id)
+async def run_task(task_id: str, resume: dict[str, Any] | None = None) -> None:
+    """The durable workflow of one run of a task: one step, the graph run until the task
+    ends or stops for a person. `resume` (durable with the workflow's inputs) is the
+    answer the run continues with (`Executor.run`)."""
+    await run_graph(task_id, DBOS.workflow_id, resume)
 
 
 @DBOS.step(name="postassist.run_graph", preemptible=True)
-async def run_graph(task_id: str) -> None:
+async def run_graph(
+    task_id: str, workflow_id: str | None, resume: dict[str, Any] | None = None
+) -> None:
     """Run the graph of `task_id` on this process's executor. Preemptible: a DBOS cancel
     reaches the graph as `CancelledError`; a crash re-runs the step, and the checkpointer
     resumes the graph after the last finished node."""
-    await installed().run(task_id)
+    await installed().run(task_id, workflow_id, resume)

@@ -142,11 +142,12 @@ class TaskService(TaskReads):
         Raises `TaskNotFoundError` (also for a task `viewer`, when given, may not see),
         and `TaskClosedError` unless the task FAILED."""
         task = await self.get(task_id, viewer=viewer)
+        workflow_id = f"{task_id}:retry-{task.attempt}"
         async with self.session_factory() as session:
-            row = await self.event_log.reopen(session, task_id)
+            row = await self.event_log.reopen(session, task_id, workflow_id=workflow_id)
             if row is None:
                 raise TaskClosedError(f"only a FAILED task can be retried, not {task.status}")
-            await self._enqueue(session, task_id, workflow_id=f"{task_id}:retry-{task.attempt}")
+            await self._enqueue(session, task_id, workflow_id=workflow_id)
             await session.commit()
         await self.event_log.announce_enqueued(task_id)
         await self.event_log.publish(row)

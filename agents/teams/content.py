@@ -209,8 +209,16 @@ def _sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
+#: Characters of the post a person asked to change that the writer's prompts quote: its
+#: opening, enough to keep what was liked, in the bundled model's 4096-token window.
+PREVIOUS_POST_CHARS = 400
+
+
 def _feedback(state: PostState) -> str:
     items = state.get("feedback") or []
     if not items:
         return ""
-    return prompts.FEEDBACK.format(items="\n".join(f"- {i}" for i in items[:8]))
+    text = prompts.FEEDBACK.format(items="\n".join(f"- {i}" for i in items[:8]))
+    if previous := state.get("previous_post"):
+        text += prompts.PREVIOUS_POST.format(post=previous[:PREVIOUS_POST_CHARS])
+    return text

@@ -2,8 +2,9 @@
 
 ```
 meta_supervisor ──> content_team      (content_supervisor -> paper_researcher | linkedin_creator)
-        ^      └──> verification_team (verification_supervisor -> tech_verifier | style_checker)
-        └──────────────┘
+        ^      ├──> verification_team (verification_supervisor -> tech_verifier | style_checker)
+        │      └──> human_review      (when the request asks for a review: an interrupt;
+        └──────────────┘               REVISE goes back to content_team, else the end)
 ```
 
 Each team is a subgraph used as a node, with an edge back to the meta-supervisor;
@@ -18,7 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.teams import content, verification
+from agents.teams import content, review, verification
 from agents.teams.nodes import Node, RunContext, agent_node
 from agents.teams.state import (
     CONTENT_TEAM,
@@ -51,6 +52,14 @@ def _route(state: PostState) -> str:
     return state["next"]
 
 
+def _meta_route(state: PostState) -> str:
+    """The meta-supervisor's decision, with FINISH going to the review first when the
+    request asks for one (`review.review_needed`)."""
+    if state["next"] == FINISH and review.review_needed(state):
+        return review.HUMAN_REVIEW
+    return state["next"]
+
+
 def team_graph(team: str) -> CompiledStateGraph:
     """`team`'s subgraph: its supervisor, and each agent with an edge back to it."""
     supervisor = SUPERVISORS[team]
@@ -78,11 +87,17 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | None = None) -> CompiledS
     for team in TEAMS:
         builder.add_node(team, team_graph(team))
         builder.add_edge(team, META_SUPERVISOR)
+    builder.add_node(review.HUMAN_REVIEW, review.human_review, destinations=(CONTENT_TEAM, END))
     builder.add_edge(START, META_SUPERVISOR)
     builder.add_conditional_edges(
         META_SUPERVISOR,
-        _route,
-        {CONTENT_TEAM: CONTENT_TEAM, VERIFICATION_TEAM: VERIFICATION_TEAM, FINISH: END},
+        _meta_route,
+        {
+            CONTENT_TEAM: CONTENT_TEAM,
+            VERIFICATION_TEAM: VERIFICATION_TEAM,
+            review.HUMAN_REVIEW: review.HUMAN_REVIEW,
+            FINISH: END,
+        },
     )
     return builder.compile(name="postassist", checkpointer=checkpointer)
 

@@ -14,6 +14,7 @@ from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
+from agents.llm.prices import PriceTable
 from agents.teams import plan
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import TEAM_OF, PostState
@@ -51,18 +52,30 @@ async def nothing_to_flush() -> None:
     return None
 
 
+async def never_paused() -> bool:
+    """The `pause_requested` of a run nobody can pause."""
+    return False
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What one graph run needs, passed as LangGraph's runtime context
     (`graph.ainvoke(state, config, context=RunContext(...))`): the chat model, where to
     report events, `flush()`, which every node awaits before it returns so that a
     buffering `emit` has stored the node's events before LangGraph checkpoints it, and
-    where research may fetch real sources (`sources`; the default fetches nothing)."""
+    where research may fetch real sources (`sources`; the default fetches nothing), and
+    `pause_requested()`, which the supervisors await at each node boundary: True stops
+    the run there (`agents.teams.review.pause_point`).
+
+    `prices` prices each model call in its LLM_USAGE event (`cost_usd`, USD); None: the
+    calls' cost is unknown and `cost_usd` is null (`agents.llm.prices`)."""
 
     model: BaseChatModel
     emit: Emit = discard
     flush: Callable[[], Awaitable[None]] = nothing_to_flush
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    pause_requested: Callable[[], Awaitable[bool]] = never_paused
+    prices: PriceTable | None = None
 
 
 @dataclass(frozen=True)
@@ -86,13 +99,18 @@ class Reporter:
         await self.context.emit(Event(kind, message, **fields))
 
     async def _usage(self, message: AIMessage | None, *, purpose: str, started: float) -> None:
+        """Report a call's LLM_USAGE: data `purpose`, `input_tokens`, `output_tokens`,
+        `total_tokens`, `seconds` and `cost_usd` (USD from `context.prices`; null
+        without a price table)."""
         usage = (message.usage_metadata if message is not None else None) or {}
         tokens = {k: usage.get(k, 0) for k in ("input_tokens", "output_tokens", "total_tokens")}
         seconds = round(time.monotonic() - started, 3)
+        prices = self.context.prices
+        cost = prices.cost(tokens["input_tokens"], tokens["output_tokens"]) if prices else None
         await self.emit(
             EventKind.LLM_USAGE,
             f"{purpose}: {tokens['total_tokens']} tokens",
-            data={"purpose": purpose, **tokens, "seconds": seconds},
+            data={"purpose": purpose, **tokens, "seconds": seconds, "cost_usd": cost},
         )
 
     async def _calling(self, purpose: str, **data: Any) -> float:

@@ -64,6 +64,10 @@ TECHNICAL_DETAILS_OFF = " Keep it non-technical: no formulas, few numbers."
 FEEDBACK = """Reviewers asked for these changes:
 {items}"""
 
+PREVIOUS_POST = """
+They were reading this post:
+{post}"""
+
 TECH_VERIFIER = """You are TechVerifier. Judge whether this LinkedIn post is technically \
 accurate with respect to what the user gave: the paper's title and context.
 Title and context:

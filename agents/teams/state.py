@@ -62,6 +62,8 @@ class PostState(TypedDict, total=False):
       `fetched` keeps what it fetched, so a resumed run never fetches again.
     - `draft`: the LinkedInCreator's `PostDraft` (`draft_of`).
     - `reports`: `VerificationReport`s (`reports_of`).
+    - `previous_post`: the post a person asked to change (a review's REVISE, or
+      `revisePost`), for the Content team's prompts; None otherwise.
     """
 
     request: dict[str, Any]
@@ -75,6 +77,7 @@ class PostState(TypedDict, total=False):
     max_revisions: int
     steps_done: int
     next: str
+    previous_post: str | None
 
 
 #: Each team's supervisor.

@@ -15,7 +15,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
-from agents.teams import plan, prompts
+from agents.teams import plan, prompts, review
 from agents.teams.nodes import Node, Reporter, RunContext
 from agents.teams.state import (
     CONTENT_TEAM,
@@ -109,7 +109,9 @@ async def decide(
 
 async def meta_supervisor(state: PostState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Send the work to a team, or finish; a rejected post may go back for a revision
-    (up to `max_revisions`) with the verifiers' issues as feedback."""
+    (up to `max_revisions`) with the verifiers' issues as feedback. A node boundary:
+    the run stops here first when it was asked to pause (`review.pause_point`)."""
+    await review.pause_point(runtime)
     reporter = Reporter.of(runtime, team=None, agent=META_SUPERVISOR)
     decision = await decide(
         reporter,
@@ -142,6 +144,7 @@ def team_supervisor(team: str) -> Node:
     agents, supervisor = TEAMS[team], SUPERVISORS[team]
 
     async def supervise(state: PostState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        await review.pause_point(runtime)  # a node boundary: after each agent of the team
         reporter = Reporter.of(runtime, team=team, agent=supervisor)
         if state.get("next") not in agents:
             await reporter.emit(EventKind.TEAM_STARTED, f"{team} started", agent=None)

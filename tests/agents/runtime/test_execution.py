@@ -237,16 +237,16 @@ async def test_a_failed_event_append_still_ends_the_task_failed(
     # end FAILED, not stay RUNNING with nobody to end it.
     import sqlalchemy.exc
 
-    real = log.append_many
+    real = log.append_reading
     failed: list[int] = []
 
-    async def fails_once(task_id: str, events: list) -> list:  # type: ignore[type-arg]
+    async def fails_once(task_id: str, events: list, **kwargs: object) -> tuple:  # type: ignore[type-arg]
         if not failed and any(e.kind == "AGENT_STARTED" for e in events):
             failed.append(1)
             raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked"))
-        return await real(task_id, events)
+        return await real(task_id, events, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(log, "append_many", fails_once)
+    monkeypatch.setattr(log, "append_reading", fails_once)
     model = scripted()
     async with worker_and_service(log, database_url, lambda: model) as service:
         task = await service.create_generation(REQUEST)
