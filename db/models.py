@@ -189,11 +189,13 @@ class Task(PostRequestBase, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     error_code: FailureCode | None = Field(default=None, sa_type=String(64))
 
-    # token usage, summed over every LLM call of the task
+    # token usage, summed over every LLM call of the task (`db.snapshot` folds it); cost
+    # in USD as each call was priced, None once a call had no price (unknown)
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    cost_usd: float | None = 0.0
 
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)

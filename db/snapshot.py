@@ -3,6 +3,13 @@
 `agents` builds the initial snapshot from its team structure, `db.event_log` folds
 events into it, `graph` reads it for `Task.teams`. On the `Task` row it is stored as
 JSON (`Teams.dump()`), read back with `Teams.load()`.
+
+Token usage and cost are folded at three levels from each LLM_USAGE event (its data:
+`input_tokens`, `output_tokens`, `total_tokens`, `cost_usd`): an agent's own calls on
+its `AgentSnapshot.usage`; a team's on `TeamSnapshot.usage`, which is its agents' calls
+plus its supervisor's (supervisors report with their team but are not listed as its
+agents); and every call of the task, the meta-supervisor's included (it reports with no
+team, so it counts only there), on the `Task` row's usage columns.
 """
 
 from __future__ import annotations
@@ -17,8 +24,45 @@ from db.enums import EventKind, TaskStatus, WorkStatus
 from db.models import AgentLog, Task
 
 
+class UsageSnapshot(BaseModel):
+    """Token usage summed over some LLM calls of a task (an agent's or a team's).
+
+    `cost_usd` is the sum of the calls' `cost_usd` (USD, priced by the worker when each
+    call answered); None once any of the calls had no price (its cost is unknown, so
+    the sum would understate it). No call yet: all 0."""
+
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    def add(self, data: Mapping[str, Any]) -> None:
+        """Count one call from an LLM_USAGE event's `data` (a missing count is 0, a
+        missing or null `cost_usd` unknown)."""
+        self.llm_calls += 1
+        self.input_tokens += int(data.get("input_tokens") or 0)
+        self.output_tokens += int(data.get("output_tokens") or 0)
+        self.total_tokens += int(data.get("total_tokens") or 0)
+        self.cost_usd = add_cost(self.cost_usd, data.get("cost_usd"))
+
+
+def add_cost(total: float | None, cost: Any) -> float | None:
+    """`total` plus one call's `cost` in USD; None (unknown) when either is None."""
+    if total is None or cost is None:
+        return None
+    return round(total + float(cost), COST_DECIMALS)
+
+
+#: Decimal places a summed cost keeps (as `agents.llm.prices.COST_DECIMALS`: `db`
+#: imports nothing of `agents`): float sums stay equal whatever the order of the calls.
+COST_DECIMALS = 12
+
+
 class AgentSnapshot(BaseModel):
-    """One agent's state within a task. `progress` is 0..1; `activity` the current step."""
+    """One agent's state within a task. `progress` is 0..1; `activity` the current step;
+    `usage` the agent's own LLM calls (a snapshot stored before usage was kept per agent
+    loads with zero usage)."""
 
     name: str
     status: WorkStatus = WorkStatus.IDLE
@@ -26,11 +70,15 @@ class AgentSnapshot(BaseModel):
     activity: str | None = None
     updated_at: datetime | None = None
     error: str | None = None
+    usage: UsageSnapshot = Field(default_factory=UsageSnapshot)
 
 
 class TeamSnapshot(BaseModel):
     """One team's state within a task. `progress` is agents finished in the current
-    round out of the team's agents (0..1); `finished_in_round` names them."""
+    round out of the team's agents (0..1); `finished_in_round` names them. `usage` is
+    the LLM calls of its agents and of its supervisor (so it is more than the sum of its
+    agents' `usage` by the supervisor's calls; a snapshot stored before usage was kept
+    per team loads with zero usage)."""
 
     name: str
     status: WorkStatus = WorkStatus.IDLE
@@ -39,15 +87,20 @@ class TeamSnapshot(BaseModel):
     completed_at: datetime | None = None
     agents: list[AgentSnapshot] = Field(default_factory=list)
     finished_in_round: list[str] = Field(default_factory=list)
+    usage: UsageSnapshot = Field(default_factory=UsageSnapshot)
 
     def agent(self, name: str) -> AgentSnapshot:
         """The entry of agent `name`, created IDLE if the snapshot lacks it."""
-        for entry in self.agents:
-            if entry.name == name:
-                return entry
-        entry = AgentSnapshot(name=name)
-        self.agents.append(entry)
+        entry = self.listed(name)
+        if entry is None:
+            entry = AgentSnapshot(name=name)
+            self.agents.append(entry)
         return entry
+
+    def listed(self, name: str) -> AgentSnapshot | None:
+        """The entry of agent `name`; None when the team does not list it (its
+        supervisor, for one)."""
+        return next((entry for entry in self.agents if entry.name == name), None)
 
 
 _TEAMS = TypeAdapter(list[TeamSnapshot])
@@ -85,7 +138,9 @@ class Teams(list[TeamSnapshot]):
 
 def fold(task: Task, event: AgentLog) -> None:
     """Apply the stored `event` to `task`'s snapshot: status, times, progress, `teams`,
-    current team/agent and token usage."""
+    current team/agent and token usage (an LLM_USAGE event counts for the task, for its
+    team and, unless a supervisor made the call, for its agent; see the module's
+    docstring)."""
     now = event.created_at
     task.updated_at = now
     task.last_seq = event.seq
@@ -120,10 +175,7 @@ def fold(task: Task, event: AgentLog) -> None:
     elif kind == EventKind.PAUSE_REQUESTED:
         task.pause_requested = True
     elif kind == EventKind.LLM_USAGE:
-        task.llm_calls += 1
-        task.input_tokens += int(event.data.get("input_tokens") or 0)
-        task.output_tokens += int(event.data.get("output_tokens") or 0)
-        task.total_tokens += int(event.data.get("total_tokens") or 0)
+        _fold_usage(task, event, team)
 
     if agent is not None:
         agent.updated_at = now
@@ -133,6 +185,22 @@ def fold(task: Task, event: AgentLog) -> None:
 
 
 _AGENT_KINDS = frozenset({EventKind.AGENT_STARTED, EventKind.AGENT_FINISHED, EventKind.AGENT_ERROR})
+
+
+def _fold_usage(task: Task, event: AgentLog, team: TeamSnapshot | None) -> None:
+    """Count the call of LLM_USAGE `event` for the task, its team (if any) and its
+    agent, if the team lists it (a supervisor's call counts for its team only)."""
+    data = event.data or {}
+    task.llm_calls += 1
+    task.input_tokens += int(data.get("input_tokens") or 0)
+    task.output_tokens += int(data.get("output_tokens") or 0)
+    task.total_tokens += int(data.get("total_tokens") or 0)
+    task.cost_usd = add_cost(task.cost_usd, data.get("cost_usd"))
+    if team is None:
+        return
+    team.usage.add(data)
+    if event.agent and (agent := team.listed(event.agent)) is not None:
+        agent.usage.add(data)
 
 
 #: Non-terminal statuses in which no run holds the task: it waits for a person.
