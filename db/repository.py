@@ -55,6 +55,24 @@ async def get_task(*, session: AsyncSession, task_id: str) -> Task | None:
     return await session.get(Task, task_id)
 
 
+#: Most tasks `list_revision_chain` returns (the first post and its newest revisions).
+MAX_CHAIN = 100
+
+
+async def list_revision_chain(*, session: AsyncSession, root_id: str) -> list[Task]:
+    """The first post `root_id` and every task that revises it (`Task.revision_of`),
+    oldest first; at most `MAX_CHAIN` (the oldest revisions beyond it are left out)."""
+    newest = (
+        select(Task)
+        .where(or_(col(Task.id) == root_id, col(Task.revision_of) == root_id))
+        .order_by(col(Task.created_at).desc(), col(Task.id).desc())
+        .limit(MAX_CHAIN)
+    )
+    chain = list((await session.exec(newest)).all())
+    chain.reverse()
+    return chain
+
+
 @dataclass(frozen=True, kw_only=True)
 class TaskFilter:
     """Which tasks a list or a count takes: those with this `status`, `approved` (the

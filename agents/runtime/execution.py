@@ -27,6 +27,7 @@ import sqlalchemy.exc
 from dbos import DBOS
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langgraph.cache.base import BaseCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -36,6 +37,7 @@ from agents.llm.gate import ModelUnavailableError
 from agents.llm.prices import PriceTable
 from agents.runtime.appender import NOT_STARTABLE, Appender
 from agents.runtime.outcomes import completed_event, revision_state, stopped_event
+from agents.teams import plan
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.sources import SourcesConfig
@@ -67,6 +69,8 @@ class Executor:
     - `sources`: where research may fetch real sources (the default fetches nothing).
     - `prices`: what the model's calls cost, stamped on each LLM_USAGE event as
       `cost_usd` (None: unknown, null; the bundled model is `agents.llm.prices.FREE`).
+    - `cache`: LangGraph's node cache the generation graph is compiled with (None: no
+      cache; `agents.runtime.node_cache`), scoped per run by the task's owner.
     - `running`: task id -> the asyncio task running it here.
     - `graphs`: each task kind's compiled graph, compiled on first use (`_graph`).
     - `draining`: set when shutdown begins; a run dequeued after it waits, unstarted,
@@ -83,6 +87,7 @@ class Executor:
     timeout: float = 900.0
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     prices: PriceTable | None = None
+    cache: BaseCache | None = None
     running: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     graphs: dict[TaskKind, CompiledStateGraph] = field(default_factory=dict)
     draining: bool = False
@@ -128,10 +133,9 @@ class Executor:
                 start = (
                     command if command is not None else await self._input(task, resume_at, resume)
                 )
-                out = await self._execute(graph, task.id, start, append)
+                out = await self._execute(graph, task.id, start, append, owner=task.owner)
             if stops := out.get("__interrupt__"):
-                progress = await self._progress(task.id)
-                await append.now(stopped_event(stops[0], out, progress=progress))
+                await append.now(stopped_event(stops[0], out, progress=plan.progress(out)))
                 return  # the checkpoint keeps the run; a decision or resume continues it
             draft = out.get("draft") or {}
             await append.now(
@@ -187,8 +191,10 @@ class Executor:
         (compiling `build_graph` holds the GIL about 8 ms on a 2-core machine)."""
         kind = TaskKind(task.kind)
         if kind not in self.graphs:
-            build = build_verification_graph if kind == TaskKind.VERIFY else build_graph
-            self.graphs[kind] = build(checkpointer=self.checkpointer)
+            if kind == TaskKind.VERIFY:
+                self.graphs[kind] = build_verification_graph(checkpointer=self.checkpointer)
+            else:
+                self.graphs[kind] = build_graph(checkpointer=self.checkpointer, cache=self.cache)
         return self.graphs[kind]
 
     def _start_event(self, task: Task, resumed_from: list[str], attempt: int) -> Event:
@@ -227,10 +233,17 @@ class Executor:
         return state
 
     async def _execute(
-        self, graph: CompiledStateGraph, task_id: str, start: Any, append: Appender
+        self,
+        graph: CompiledStateGraph,
+        task_id: str,
+        start: Any,
+        append: Appender,
+        *,
+        owner: str = "",
     ) -> dict[str, Any]:
-        """Run `graph` from `start` (a state, None, or a `Command`) on the task's thread;
-        its output values (with `__interrupt__` when it stopped for a person)."""
+        """Run `graph` from `start` (a state, None, or a `Command`) on the task's thread
+        (a task of principal `owner`, the scope of its cached node results); its output
+        values (with `__interrupt__` when it stopped for a person)."""
         context = RunContext(
             model=self.model_factory(),
             emit=append,
@@ -238,6 +251,7 @@ class Executor:
             sources=self.sources,
             pause_requested=append.pause_requested,
             prices=self.prices,
+            cache_scope=owner,
         )
         return await graph.ainvoke(start, _config(task_id), context=context, durability="sync")
 

@@ -35,11 +35,13 @@ def completed_event(
     result: Mapping[str, Any] | None = None,
 ) -> Event:
     """TASK_STATUS COMPLETED for a post `content` with its `reports`: data `approved`,
-    `revisions`, `characters` (and `data`), the verdict stored on the task (and the
-    columns of `result`, e.g. an edited post's content and hashtags)."""
+    `revisions`, `characters` (and `data`), the verdict and the revisions stored on the
+    task (and the columns of `result`, e.g. an edited post's content and hashtags)."""
     approved, open_issues = verdict(reports)
     summary = {"approved": approved, "revisions": revisions, "characters": len(content)}
-    outcome = TaskResult(approved=approved, open_issues=open_issues, **(result or {}))
+    outcome = TaskResult(
+        approved=approved, open_issues=open_issues, revisions=revisions, **(result or {})
+    )
     return Event.task_status(
         TaskStatus.COMPLETED, message, data={**summary, **(data or {})}, progress=1.0,
         result=outcome,

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from dbos import DBOS, DBOSClient, EnqueueOptions
+from dbos import DBOS, DBOSClient
 
-from agents.runtime.execution import QUEUE_NAME
-from agents.runtime.task_reads import TaskReads, Viewer
+from agents.runtime.control import ReviewInputError, TaskControl
+from agents.runtime.task_reads import Viewer
 from agents.teams.state import VERIFICATION_TEAM, initial_teams
-from db import VERSION, repository
+from db import repository
 from db.engine import plain_url
 from db.enums import EventKind, TaskKind, TaskStatus
-from db.event_log import EventLog, TaskClosedError
+from db.event_log import EventLog, TaskClosedError, TaskStateConflictError
 from db.events import Event
 from db.models import LOCAL_OWNER, PostRequest, Task, VerifyRequest
 from db.snapshot import Teams
@@ -33,10 +33,10 @@ from db.snapshot import Teams
 CANCEL_WAIT = 3.0
 
 
-class TaskService(TaskReads):
+class TaskService(TaskControl):
     """The application layer for tasks: creates, cancels, retries and waits for them,
-    and (from `TaskReads`) reads them as a `Viewer` may see them. Any process may use
-    it, worker or not."""
+    (from `TaskControl`) pauses, resumes and reviews them, and (from `TaskReads`) reads
+    them as a `Viewer` may see them. Any process may use it, worker or not."""
 
     async def create_generation(self, request: PostRequest, *, owner: str = LOCAL_OWNER) -> Task:
         """Store a PENDING generation task of principal `owner` with its queued
@@ -53,6 +53,31 @@ class TaskService(TaskReads):
         )
         return await self.wait(task.id)
 
+    async def revise_post(
+        self, task_id: str, feedback: str, *, owner: str = LOCAL_OWNER, viewer: Viewer | None = None
+    ) -> Task:
+        """Start a follow-up revision of the COMPLETED generation `task_id`: a new task of
+        `owner` that continues from the parent's research notes and post with the
+        reviewer's `feedback` (research is not repeated), linked by `parent_id` and
+        `revision_of` (the first post of the chain). Raises `TaskNotFoundError`,
+        `TaskStateConflictError` (not a COMPLETED generation) and `ReviewInputError`
+        (blank feedback)."""
+        parent = await self.get(task_id, viewer=viewer)
+        if parent.status != TaskStatus.COMPLETED or parent.kind != TaskKind.GENERATE:
+            raise TaskStateConflictError(
+                f"task {task_id} is a {parent.status} {parent.kind}; only a COMPLETED "
+                "generation can be revised"
+            )
+        text = (feedback or "").strip()
+        if not text:
+            raise ReviewInputError("feedback", "feedback: say what to change")
+        request = PostRequest.model_validate(parent, from_attributes=True)
+        links = {"parent_id": parent.id, "revision_of": parent.revision_of or parent.id}
+        return await self._create(
+            request, TaskKind.GENERATE, initial_teams(), owner=owner, links=links,
+            run={"kind": "revise", "feedback": text},
+        )  # fmt: skip
+
     async def _create(
         self,
         request: PostRequest,
@@ -61,35 +86,26 @@ class TaskService(TaskReads):
         *,
         owner: str,
         content: str | None = None,
+        links: Mapping[str, str | None] | None = None,
+        run: Mapping[str, Any] | None = None,
     ) -> Task:
         async with self.session_factory() as session:
             task = await repository.create_task(
                 session=session, request=request, kind=kind, teams=teams, content=content,
-                owner=owner, commit=False,
+                owner=owner, links=links, commit=False,
             )  # fmt: skip
-            await self._enqueue(session, task.id, workflow_id=task.id)
+            await self._enqueue(session, task.id, workflow_id=task.id, resume=run)
             pending = repository.TaskFilter(status=TaskStatus.PENDING)
             position = await repository.count_tasks(session=session, where=pending)
-            queued = Event(
-                EventKind.TASK_QUEUED, f"queued at position {position}", data={"position": position}
-            )
+            data: dict[str, Any] = {"position": position}
+            if run is not None:
+                data.update({"parent_id": task.parent_id, "feedback": run.get("feedback")})
+            queued = Event(EventKind.TASK_QUEUED, f"queued at position {position}", data=data)
             row = await self.event_log.write(session, task.id, queued)
             await session.commit()
         await self.event_log.announce_enqueued(task.id)
         await self.event_log.publish(row)
         return task  # the event's fold updated this very object before the commit
-
-    async def _enqueue(self, session: Any, task_id: str, *, workflow_id: str) -> None:
-        options: EnqueueOptions = {
-            "queue_name": QUEUE_NAME,
-            "workflow_name": "postassist.run_task",
-            "workflow_id": workflow_id,
-            "app_version": VERSION,
-        }
-        connection = await session.connection()
-        await connection.run_sync(
-            lambda sync: self.client.enqueue_in_transaction(sync, options, task_id)
-        )
 
     async def wait(self, task_id: str) -> Task:
         """The task once it is terminal (bound the wait with `asyncio.timeout`).
@@ -106,7 +122,8 @@ class TaskService(TaskReads):
                 pass  # it ends after the terminal event; a retry may reopen the task
 
     async def cancel(self, task_id: str, *, viewer: Viewer | None = None) -> Task:
-        """Cancel a PENDING or RUNNING task wherever it runs; return it CANCELLED.
+        """Cancel a task that has not finished (PENDING, RUNNING, PAUSED or
+        AWAITING_REVIEW) wherever it runs; return it CANCELLED.
 
         The workflow is cancelled in DBOS (a queued one leaves the queue, a running
         one's step gets `CancelledError` on its worker, which writes CANCELLED). If no
@@ -117,8 +134,9 @@ class TaskService(TaskReads):
         task = await self.get(task_id, viewer=viewer)
         if TaskStatus(task.status).is_terminal:
             raise TaskClosedError(f"task {task_id} already finished as {task.status}")
-        for workflow_id in (task_id, *self._retry_ids(task)):
-            await self.client.cancel_workflow_async(workflow_id)
+        for workflow_id in dict.fromkeys((task_id, *self._retry_ids(task), task.workflow_id)):
+            if workflow_id is not None:
+                await self.client.cancel_workflow_async(workflow_id)
         if task.status == TaskStatus.RUNNING:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CANCEL_WAIT):

@@ -11,13 +11,17 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dbos import DBOS
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from agents.llm.prices import PriceTable
 from agents.runtime import dbos_compat
+from agents.runtime.control import expire_reviews
 from agents.runtime.execution import QUEUE_NAME, Executor, ModelFactory, install
+from agents.runtime.node_cache import DatabaseCache
 from agents.teams.sources import SourcesConfig
 from db import VERSION, workers
 from db.engine import is_sqlite, plain_url
@@ -52,6 +56,9 @@ class WorkerConfig:
     - `shutdown_grace`: seconds running tasks get to finish on shutdown before they are
       stopped and left to resume elsewhere.
     - `sources`: where research may fetch real sources (the default fetches nothing).
+    - `review_timeout`: seconds a task may await review before it fails with
+      REVIEW_TIMEOUT (None: it waits for ever; `REVIEW_TIMEOUT_HOURS`).
+    - `prices`: what the model's calls cost (`Executor.prices`; None: unknown).
     """
 
     database_url: str
@@ -65,6 +72,8 @@ class WorkerConfig:
     max_revisions: int = 2
     timeout: float = 900.0
     sources: SourcesConfig = field(default_factory=SourcesConfig)
+    review_timeout: float | None = None
+    prices: PriceTable | None = None
 
 
 @contextlib.asynccontextmanager
@@ -141,6 +150,8 @@ async def run_worker(
             max_revisions=config.max_revisions,
             timeout=config.timeout,
             sources=config.sources,
+            prices=config.prices,
+            cache=DatabaseCache(event_log.session_factory),
         )
         install(executor)
         _launch(config)
@@ -154,11 +165,13 @@ async def run_worker(
             )
             heart = asyncio.create_task(_heartbeats(config, event_log), name="heartbeats")
             wakes = asyncio.create_task(_wake_on_enqueue(event_log), name="queue-wake-ups")
+            sweeps = asyncio.create_task(_expire_reviews(config, event_log), name="review-expiry")
             try:
                 yield executor
             finally:
                 wakes.cancel()
-                await asyncio.wait([wakes])
+                sweeps.cancel()
+                await asyncio.wait([wakes, sweeps])
                 await _stop(config, executor, event_log, heart)
         finally:
             DBOS.destroy()
@@ -200,6 +213,27 @@ async def _wake_on_enqueue(event_log: EventLog) -> None:
         while True:
             await subscriber.get()
             dbos_compat.wake_queue()
+
+
+#: Most seconds between two sweeps for reviews that timed out (a tenth of the timeout
+#: when that is shorter): a review fails at most this long after its deadline.
+REVIEW_SWEEP = 60.0
+
+
+async def _expire_reviews(config: WorkerConfig, event_log: EventLog) -> None:
+    """Fail the reviews older than `review_timeout` (`control.expire_reviews`) every
+    `REVIEW_SWEEP` seconds at most; nothing without a timeout."""
+    if config.review_timeout is None:
+        return
+    interval = min(REVIEW_SWEEP, config.review_timeout / 10)
+    while True:
+        try:
+            before = datetime.now(UTC) - timedelta(seconds=config.review_timeout)
+            if ended := await expire_reviews(event_log, before=before):
+                logger.info("reviews timed out: %s", ", ".join(ended))
+        except Exception:
+            logger.exception("review expiry failed; trying again")
+        await asyncio.sleep(interval)
 
 
 async def _heartbeats(config: WorkerConfig, event_log: EventLog) -> None:

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import strawberry
 from strawberry.tools import merge_types
 
 from db.enums import TaskStatus
-from db.event_log import TaskClosedError, TaskNotFoundError
 from graph.api.context import Info
+from graph.api.control import ControlMutation
+from graph.api.guards import queue_place, task_errors
 from graph.api.inputs import GeneratePostInput, VerifyPostInput
 from graph.api.outputs import VerificationReport
 from graph.api.types import Task
-from graph.errors import ConflictError, ServiceUnavailableError, task_not_found
+from graph.errors import ServiceUnavailableError
 from graph.security.rate_limits import RateLimited
-
-
-@contextlib.asynccontextmanager
-async def _queue_place(info: Info, *, held: bool = False) -> AsyncIterator[None]:
-    """Let the body queue one more task of the caller, or raise `RateLimitedError`
-    (RATE_LIMITED, `retryAfter`, `limit`) when it already has MAX_QUEUED_PER_PRINCIPAL
-    tasks waiting: its PENDING generations, and its verifyPost calls in flight (`held`:
-    counted until they return, queued or running; `graph.security.rate_limits.QueueCap`)."""
-    services = info.context.services
-    owner = info.context.principal.id
-
-    async def queued() -> int:
-        return await services.tasks.queued_count(owner)
-
-    limit = services.settings.max_queued_per_principal
-    async with services.rate_limiter.queue.place(owner, limit, queued, held=held):
-        yield
 
 
 @strawberry.type
@@ -45,7 +27,7 @@ class GenerationMutation:
     async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
         request = input.to_request()
         owner = info.context.principal.id
-        async with _queue_place(info):
+        async with queue_place(info):
             row = await info.context.services.tasks.create_generation(request, owner=owner)
         return Task.from_model(row)
 
@@ -59,7 +41,7 @@ class GenerationMutation:
         owner = info.context.principal.id
         try:
             async with asyncio.timeout(services.settings.generation_timeout_seconds):
-                async with _queue_place(info, held=True):
+                async with queue_place(info, held=True):
                     row = await services.tasks.run_verification(request, owner=owner)
         except TimeoutError:
             raise ServiceUnavailableError("verification did not finish in time") from None
@@ -75,7 +57,7 @@ class GenerationMutation:
     )
     async def cancel_task(self, info: Info, id: strawberry.ID) -> Task:
         tasks, principal = info.context.services.tasks, info.context.principal
-        async with _task_errors(id):
+        async with task_errors(id):
             return Task.from_model(await tasks.cancel(str(id), viewer=principal))
 
     @strawberry.mutation(
@@ -84,22 +66,10 @@ class GenerationMutation:
     )
     async def retry_task(self, info: Info, id: strawberry.ID) -> Task:
         tasks, principal = info.context.services.tasks, info.context.principal
-        async with _task_errors(id):
+        async with task_errors(id):
             await tasks.get(str(id), viewer=principal)  # NOT_FOUND comes before the queue cap
-            async with _queue_place(info):
+            async with queue_place(info):
                 return Task.from_model(await tasks.retry(str(id), viewer=principal))
 
 
-@contextlib.asynccontextmanager
-async def _task_errors(task_id: strawberry.ID) -> AsyncIterator[None]:
-    """NOT_FOUND for an unknown task and for another principal's task alike (ids leak
-    nothing), CONFLICT for one in the wrong state."""
-    try:
-        yield
-    except TaskNotFoundError:
-        raise task_not_found(task_id, field="id") from None
-    except TaskClosedError as exc:
-        raise ConflictError(str(exc), field="id") from None
-
-
-Mutation = merge_types("Mutation", (GenerationMutation,))
+Mutation = merge_types("Mutation", (GenerationMutation, ControlMutation))

@@ -16,7 +16,7 @@ from db import enums
 from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
-from db.snapshot import AgentSnapshot, Teams, TeamSnapshot
+from db.snapshot import AgentSnapshot, Teams, TeamSnapshot, UsageSnapshot
 from graph.api.context import Info
 from graph.api.outputs import PostResult, ResearchNotes, VerificationReport
 from graph.api.pagination import Connection
@@ -56,6 +56,9 @@ class AgentProgress:
     progress: float = strawberry.field(description="0..1")
     last_update: datetime | None
     error: str | None
+    usage: TokenUsage = strawberry.field(
+        description="the agent's own LLM calls (its team's supervisor's are on the team)"
+    )
 
     @classmethod
     def from_model(cls, agent: AgentSnapshot) -> AgentProgress:
@@ -65,6 +68,7 @@ class AgentProgress:
             current_activity=agent.activity,
             last_update=agent.updated_at,
             error=agent.error,
+            usage=TokenUsage.from_model(agent.usage),
         )
 
 
@@ -77,6 +81,11 @@ class TeamProgress:
     started_at: datetime | None
     completed_at: datetime | None
     agents: list[AgentProgress]
+    usage: TokenUsage = strawberry.field(
+        description="the LLM calls of the team's agents and of its supervisor: the sum of "
+        "agents[].usage plus the supervisor's calls (the meta-supervisor's count only on "
+        "Task.usage)"
+    )
 
     @classmethod
     def from_model(cls, team: TeamSnapshot) -> TeamProgress:
@@ -86,6 +95,7 @@ class TeamProgress:
             started_at=team.started_at,
             completed_at=team.completed_at,
             agents=[AgentProgress.from_model(a) for a in team.agents],
+            usage=TokenUsage.from_model(team.usage),
         )
 
 
@@ -105,12 +115,26 @@ class TaskError:
     message: str
 
 
-@strawberry.type(description="Tokens used by every LLM call of a task.")
+@strawberry.type(
+    description="Tokens used, and what they cost, by some LLM calls of a task: all of them "
+    "(Task.usage), a team's (its agents' and its supervisor's) or one agent's."
+)
 class TokenUsage:
     llm_calls: int
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cost_usd: float | None = strawberry.field(
+        description="USD, each call priced when it answered (LLM_PRICE_INPUT_PER_MTOK, "
+        "LLM_PRICE_OUTPUT_PER_MTOK); 0 on the bundled local model; null when a call had "
+        "no price (no price table set for an OpenAI-compatible provider)"
+    )
+
+    @classmethod
+    def from_model(cls, usage: UsageSnapshot | TaskRow) -> TokenUsage:
+        """The usage of a team's or an agent's snapshot, or of a whole task (its row's
+        usage columns)."""
+        return cls(**{name: getattr(usage, name) for name in _USAGE_COLUMNS})
 
 
 @strawberry.type(description="A generation (or verification) and its progress.")
@@ -150,7 +174,10 @@ class Task:
     verification_reports: list[VerificationReport]
     revisions: int
     error: TaskError | None
-    usage: TokenUsage
+    usage: TokenUsage = strawberry.field(
+        description="every LLM call of the task: its teams' (teams[].usage) and the "
+        "meta-supervisor's, which belong to no team"
+    )
     approved: bool | None = strawberry.field(
         description="once COMPLETED: whether both verifiers approved the final post"
     )
@@ -170,6 +197,16 @@ class Task:
         shared = info.operation.operation == OperationType.QUERY
         return await info.context.queue_position(str(self.id), shared=shared)
 
+    @strawberry.field(
+        description="The revision chain this post belongs to, oldest first: the first post "
+        "and every follow-up revision of it (revisePost) the caller may see."
+    )
+    async def history(self, info: Info) -> list[Task]:
+        rows = await info.context.services.tasks.history(
+            str(self.id), viewer=info.context.principal
+        )
+        return [Task.from_model(r) for r in rows]
+
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -181,7 +218,7 @@ class Task:
         into `db.outputs` models; raises `pydantic.ValidationError` for a row whose
         JSON is not theirs)."""
         copied = {name: getattr(row, name) for name in _COPIED_COLUMNS}
-        usage = TokenUsage(**{name: getattr(row, name) for name in _USAGE_COLUMNS})
+        usage = TokenUsage.from_model(row)
         error = (
             TaskError(code=row.error_code or "UNKNOWN", message=row.error) if row.error else None
         )
@@ -231,7 +268,7 @@ _COPIED_COLUMNS = (
     "started_at",
     "completed_at",
 )
-_USAGE_COLUMNS = ("llm_calls", "input_tokens", "output_tokens", "total_tokens")
+_USAGE_COLUMNS = ("llm_calls", "input_tokens", "output_tokens", "total_tokens", "cost_usd")
 
 
 @strawberry.type(description="One event of a task's log (an AgentLog row).")

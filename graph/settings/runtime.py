@@ -1,7 +1,7 @@
 """The settings of how tasks run (`RuntimeSettings`): the database and the bus, the
 chat model, the workers and their queue, the real sources research fetches, and the
 per-task timeouts; and the configs the agents take from them (`worker_config`,
-`llm_config`, `sources_config`)."""
+`llm_config`, `sources_config`, `price_table`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from agents.llm.chat import ModelConfig
 from agents.llm.local_server import LOCAL_MODEL_ALIAS
+from agents.llm.prices import FREE, PriceTable
 from agents.runtime.worker import WorkerConfig, default_worker_id
 from agents.teams.sources import ARXIV_API_URL, SourcesConfig
 from agents.teams.sources import DEFAULT_TIMEOUT as DEFAULT_SOURCES_TIMEOUT
@@ -65,6 +66,18 @@ class RuntimeSettings(BaseModel):
         10_000,
         "LLM calls in flight at once per worker process (openai; None: no limit); the "
         "bundled server always gets 1",
+    )
+    llm_price_input_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        description="USD per million input tokens of LLM_PROVIDER=openai's model; with "
+        "LLM_PRICE_OUTPUT_PER_MTOK it prices every call (usage.costUsd); unset: the cost is "
+        "unknown (null). The bundled local model always costs 0",
+    )
+    llm_price_output_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        description="USD per million output tokens (see LLM_PRICE_INPUT_PER_MTOK)",
     )
     model_unavailable_after_seconds: float = Field(
         300.0,
@@ -122,6 +135,12 @@ class RuntimeSettings(BaseModel):
         DEFAULT_SOURCES_TIMEOUT, gt=0, le=120, description="per source request (arXiv, Tavily)"
     )
     generation_timeout_seconds: float = Field(900.0, gt=0, description="per task")
+    review_timeout_hours: float | None = Field(
+        None,
+        gt=0,
+        description="a task AWAITING_REVIEW longer than this fails with REVIEW_TIMEOUT; "
+        "none (default): it waits for its reviewer for ever",
+    )
     follow_poll_seconds: float = Field(
         5.0, gt=0, description="subscription re-read interval if a bus notice is lost"
     )
@@ -162,7 +181,23 @@ class RuntimeSettings(BaseModel):
             max_revisions=self.max_revisions,
             timeout=self.generation_timeout_seconds,
             sources=self.sources_config(),
+            prices=self.price_table(),
+            review_timeout=(
+                None if self.review_timeout_hours is None else self.review_timeout_hours * 3600
+            ),
         )
+
+    def price_table(self) -> PriceTable | None:
+        """What a model call costs: `FREE` for the bundled model (it runs here; a price
+        table set for another provider does not apply to it), the table of
+        `LLM_PRICE_INPUT_PER_MTOK` and `LLM_PRICE_OUTPUT_PER_MTOK` for an OpenAI-compatible
+        endpoint, None (unknown) without one. The two come together
+        (`conflicts._half_a_price_table`)."""
+        if self.llm_provider == "local":
+            return FREE
+        if self.llm_price_input_per_mtok is None or self.llm_price_output_per_mtok is None:
+            return None
+        return PriceTable(self.llm_price_input_per_mtok, self.llm_price_output_per_mtok)
 
     def sources_config(self) -> SourcesConfig:
         """Where research fetches real sources (see the README's "Sources")."""

@@ -12,13 +12,11 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import openai
 import pytest
-from broadcaster import Broadcast
 
 from agents.llm.gate import ModelUnavailableError
 from agents.runtime.tasks import TaskService, open_task_service
 from agents.runtime.worker import WorkerConfig, run_worker
 from db import repository
-from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog, TaskClosedError
 from db.models import AgentLog, PostRequest, Task
 from tests.fakes import ScriptedChatModel, scripted
@@ -31,16 +29,6 @@ REQUEST = PostRequest(
     max_hashtags=3,
 )
 ModelFactory = Callable[[], ScriptedChatModel]
-
-
-@pytest.fixture
-async def log(database_url: str) -> AsyncIterator[EventLog]:
-    engine = create_engine(database_url)
-    bus = Broadcast("memory://")
-    await bus.connect()
-    yield EventLog(session_factory=create_session_factory(engine), broadcast=bus)
-    await bus.disconnect()
-    await engine.dispose()
 
 
 @contextlib.asynccontextmanager
