@@ -69,6 +69,23 @@ def _tokens_over_context(s: Settings) -> str | None:
     return None
 
 
+def _half_a_price_table(s: Settings) -> str | None:
+    given = {
+        "LLM_PRICE_INPUT_PER_MTOK": s.llm_price_input_per_mtok,
+        "LLM_PRICE_OUTPUT_PER_MTOK": s.llm_price_output_per_mtok,
+    }
+    unset = [name for name, price in given.items() if price is None]
+    if len(unset) == 1:
+        (missing,) = unset
+        (present,) = set(given) - {missing}
+        return (
+            f"{present} is set without {missing} (a call's cost needs both prices; "
+            f"guessing 0 for one would understate it): set {missing} (0 if those tokens "
+            f"are free) or unset {present}"
+        )
+    return None
+
+
 def _rate_limit_parses(s: Settings) -> str | None:
     for name, rates in (
         ("RATE_LIMIT_MUTATIONS", s.rate_limit_mutations),
@@ -102,6 +119,7 @@ SETTING_CONFLICTS = (
     _poll_over_takeover,
     _call_over_generation,
     _tokens_over_context,
+    _half_a_price_table,
     _rate_limit_parses,
     _wildcard_origin_without_auth,
 )

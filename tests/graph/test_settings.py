@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.llm.prices import FREE, PriceTable
 from graph.settings import Settings, SettingsError, get_settings
 from tests.processes import Service, console_script, service_env, stub_model
 
@@ -58,6 +59,10 @@ def test_heartbeat_defaults_to_a_third_of_the_takeover_threshold_when_that_is_sh
             ("LLM_MAX_TOKENS=4096", "LOCAL_MODEL_CONTEXT=4096"),
         ),
         ({"rate_limit_mutations": "sixty a minute"}, ("RATE_LIMIT_MUTATIONS",)),
+        (
+            {"llm_price_input_per_mtok": 0.15},
+            ("LLM_PRICE_INPUT_PER_MTOK", "LLM_PRICE_OUTPUT_PER_MTOK"),
+        ),
     ],
 )
 def test_each_contradiction_is_a_settings_error_naming_both(
@@ -69,6 +74,17 @@ def test_each_contradiction_is_a_settings_error_naming_both(
     for name in names:
         assert name in message
     assert "Traceback" not in message
+
+
+def test_the_price_table_is_free_locally_given_for_openai_and_unknown_without_prices() -> None:
+    prices = {"llm_price_input_per_mtok": 0.15, "llm_price_output_per_mtok": 0.6}
+    assert settings().worker_config().prices == FREE  # the bundled model
+    assert settings(**prices).price_table() == FREE  # a table for another provider
+    priced = settings(llm_provider="openai", **prices).worker_config().prices
+    assert priced == PriceTable(0.15, 0.6) and priced.cost(1_000_000, 1_000) == 0.1506
+    assert settings(llm_provider="openai").worker_config().prices is None
+    with pytest.raises(ValueError, match="llm_price_output_per_mtok"):
+        settings(llm_provider="openai", llm_price_input_per_mtok=0.1, llm_price_output_per_mtok=-1)
 
 
 @pytest.mark.parametrize(
