@@ -15,11 +15,12 @@ compiled at import time.
 
 from __future__ import annotations
 
+from langgraph.cache.base import BaseCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.teams import content, review, verification
+from agents.teams import content, researcher, review, verification
 from agents.teams.nodes import Node, RunContext, agent_node
 from agents.teams.state import (
     CONTENT_TEAM,
@@ -39,9 +40,9 @@ from agents.teams.supervisors import meta_supervisor, team_supervisor
 #: LangGraph super-steps allowed per graph run; the plan needs ~30 with 2 revisions.
 RECURSION_LIMIT = 100
 
-#: Each agent's node: its work and the activity it reports when it starts.
+#: Each agent's node: its work and the activity it reports when it starts (the
+#: PaperResearcher's three nodes are `agents.teams.researcher`'s).
 AGENT_NODES: dict[str, Node] = {
-    PAPER_RESEARCHER: agent_node(PAPER_RESEARCHER, "researching the paper", content.research),
     LINKEDIN_CREATOR: agent_node(LINKEDIN_CREATOR, "writing the post", content.create),
     TECH_VERIFIER: agent_node(TECH_VERIFIER, "checking technical accuracy", verification.verify),
     STYLE_CHECKER: agent_node(STYLE_CHECKER, "checking LinkedIn style", verification.verify),
@@ -60,32 +61,40 @@ def _meta_route(state: PostState) -> str:
     return state["next"]
 
 
-def team_graph(team: str) -> CompiledStateGraph:
-    """`team`'s subgraph: its supervisor, and each agent with an edge back to it."""
+def team_graph(team: str, *, cache: BaseCache | None = None) -> CompiledStateGraph:
+    """`team`'s subgraph: its supervisor, and each agent with an edge back to it. A
+    subgraph does not inherit its parent's node cache: `cache` is compiled in."""
     supervisor = SUPERVISORS[team]
     builder = StateGraph(PostState, context_schema=RunContext)
     builder.add_node(supervisor, team_supervisor(team))
     builder.add_edge(START, supervisor)
     for agent in TEAMS[team]:
+        if agent == PAPER_RESEARCHER:  # three nodes, the work cached (agents.teams.researcher)
+            researcher.add_researcher(builder, back_to=supervisor)
+            continue
         builder.add_node(agent, AGENT_NODES[agent])
         builder.add_edge(agent, supervisor)
     builder.add_conditional_edges(supervisor, _route, {**{a: a for a in TEAMS[team]}, FINISH: END})
-    return builder.compile(name=team)
+    return builder.compile(name=team, cache=cache)
 
 
-def build_graph(*, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def build_graph(
+    *, checkpointer: BaseCheckpointSaver | None = None, cache: BaseCache | None = None
+) -> CompiledStateGraph:
     """Build the full hierarchy: meta-supervisor over the Content and Verification teams.
 
     Input and output are `PostState` (start from `agents.teams.state.initial_state`). Run it
     with `config={"recursion_limit": RECURSION_LIMIT}` and
     `context=RunContext(model=..., emit=...)`; with a `checkpointer`, also a
     `thread_id` in `config["configurable"]`. Model and tool errors propagate (after an
-    AGENT_ERROR event).
+    AGENT_ERROR event). With a `cache` (LangGraph's node cache), the PaperResearcher's
+    notes are served from it for a request it already researched
+    (`agents.teams.researcher`).
     """
     builder = StateGraph(PostState, context_schema=RunContext)
     builder.add_node(META_SUPERVISOR, meta_supervisor)
     for team in TEAMS:
-        builder.add_node(team, team_graph(team))
+        builder.add_node(team, team_graph(team, cache=cache))
         builder.add_edge(team, META_SUPERVISOR)
     builder.add_node(review.HUMAN_REVIEW, review.human_review, destinations=(CONTENT_TEAM, END))
     builder.add_edge(START, META_SUPERVISOR)
@@ -99,7 +108,7 @@ def build_graph(*, checkpointer: BaseCheckpointSaver | None = None) -> CompiledS
             FINISH: END,
         },
     )
-    return builder.compile(name="postassist", checkpointer=checkpointer)
+    return builder.compile(name="postassist", checkpointer=checkpointer, cache=cache)
 
 
 def build_verification_graph(

@@ -68,7 +68,10 @@ class RunContext:
     the run there (`agents.teams.review.pause_point`).
 
     `prices` prices each model call in its LLM_USAGE event (`cost_usd`, USD); None: the
-    calls' cost is unknown and `cost_usd` is null (`agents.llm.prices`)."""
+    calls' cost is unknown and `cost_usd` is null (`agents.llm.prices`).
+
+    `cache_scope` is who may share cached node results (the task's owner: a principal's
+    cached research notes are never served to another; `agents.teams.researcher`)."""
 
     model: BaseChatModel
     emit: Emit = discard
@@ -76,6 +79,7 @@ class RunContext:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     pause_requested: Callable[[], Awaitable[bool]] = never_paused
     prices: PriceTable | None = None
+    cache_scope: str = ""
 
 
 @dataclass(frozen=True)

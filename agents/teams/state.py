@@ -64,6 +64,9 @@ class PostState(TypedDict, total=False):
     - `reports`: `VerificationReport`s (`reports_of`).
     - `previous_post`: the post a person asked to change (a review's REVISE, or
       `revisePost`), for the Content team's prompts; None otherwise.
+    - `research_key`, `research_call`, `research_origin`: the PaperResearcher's node
+      cache key, the id of its current call, and where its notes came from (the call
+      they answered, the task that computed them): `agents.teams.researcher`.
     """
 
     request: dict[str, Any]
@@ -78,6 +81,9 @@ class PostState(TypedDict, total=False):
     steps_done: int
     next: str
     previous_post: str | None
+    research_key: str
+    research_call: str
+    research_origin: dict[str, Any]
 
 
 #: Each team's supervisor.
