@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, _drop_postgres_database, _postgres_database, service_missing
@@ -230,3 +231,50 @@ def test_two_hundred_tasks_respect_the_global_limit(fleet: Fleet) -> None:
 
 def _at(event: dict) -> float:
     return datetime.fromisoformat(event["timestamp"]).timestamp()
+
+
+REVIEW = """mutation($id: ID!, $decision: ReviewDecision!, $feedback: String, $expected: Int) {
+  reviewTask(id: $id, decision: $decision, feedback: $feedback, expectedRevision: $expected) {
+    status revisions } }"""
+
+
+def test_a_review_is_answered_through_another_replica(fleet: Fleet) -> None:
+    """A task that awaits review lives in the database and its checkpoint, not in a
+    process: a second API replica answers REVISE, a worker continues the run, the first
+    replica approves the new revision, and a late answer through the second is CONFLICT."""
+    fleet.ensure_workers("w1", "w2")
+    other = Service(fleet.env, fleet.workdir / "api-other.log", worker=False)
+    try:
+        task_id = fleet.api.generate(review="ALWAYS")
+        waiting = other.wait_for(task_id, "AWAITING_REVIEW", "FAILED", timeout=60)
+        assert waiting["status"] == "AWAITING_REVIEW", waiting
+        revised = other.gql(
+            REVIEW, id=task_id, decision="REVISE", feedback="Shorter, please.", expected=0
+        )["reviewTask"]
+        assert revised["status"] in ("PENDING", "RUNNING")
+        deadline = time.monotonic() + 60
+        while fleet.api.gql(REVIEW_STATE, id=task_id)["task"] != {
+            "status": "AWAITING_REVIEW",
+            "revisions": 1,
+        }:
+            assert time.monotonic() < deadline, fleet.api.task(task_id)
+            time.sleep(0.1)
+        approved = fleet.api.gql(REVIEW, id=task_id, decision="APPROVE", expected=1)
+        assert approved["reviewTask"]["status"] == "COMPLETED"
+        late = httpx.post(
+            other.url,
+            json={"query": REVIEW, "variables": {"id": task_id, "decision": "APPROVE"}},
+            timeout=30,
+        ).json()
+        assert late["errors"][0]["extensions"]["code"] == "CONFLICT"
+    finally:
+        other.proc.stop()
+    events = fleet.api.events(task_id)
+    assert_one_clean_run(events)
+    assert [e["data"]["decision"] for e in events if e["kind"] == "REVIEW_DECISION"] == [
+        "REVISE",
+        "APPROVE",
+    ]
+
+
+REVIEW_STATE = "query($id: ID!) { task(id: $id) { status revisions } }"

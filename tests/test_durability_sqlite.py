@@ -101,3 +101,45 @@ async def test_fifty_tasks_at_once_survive_kill_9_with_no_gap_and_nothing_seen_l
             assert by_seq[event["seq"]]["kind"] == event["kind"], (task_id, event)
             assert by_seq[event["seq"]]["message"] == event["message"], (task_id, event)
         assert [e["seq"] for e in seen[task_id]] == list(range(1, len(seen[task_id]) + 1))
+
+
+PAUSE = "mutation($id: ID!) { pauseTask(id: $id) { status pauseRequested } }"
+RESUME = "mutation($id: ID!) { resumeTask(id: $id) { status } }"
+
+
+def test_a_pause_survives_kill_9_and_the_task_resumes_from_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A pause asked of a running task outlives a `kill -9` that comes before the run
+    reached its node boundary: the restarted server's recovery runs the task on, it
+    stops PAUSED at its first boundary, and `resumeTask` completes it."""
+    with stub_model(tmp_path, latency=0.4) as model_url:
+        env = service_env(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", model_url)
+        first = Service(env, tmp_path / "serve-1.log")
+        task_id = first.generate()
+        deadline = time.monotonic() + 60
+        while not any(e["agent"] == "linkedin_creator" for e in first.events(task_id)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        asked = first.gql(PAUSE, id=task_id)["pauseTask"]
+        assert asked == {"status": "RUNNING", "pauseRequested": True}
+        first.proc.kill()  # mid-node: the writer is still at work
+
+        second = Service(env, tmp_path / "serve-2.log")
+        try:
+            paused = second.wait_for(task_id, "PAUSED", "COMPLETED", "FAILED", timeout=60)
+            assert paused["status"] == "PAUSED", paused
+            time.sleep(1.0)
+            assert second.task(task_id)["status"] == "PAUSED"  # it stays paused
+            assert second.gql(RESUME, id=task_id)["resumeTask"]["status"] in ("PENDING", "RUNNING")
+            done = second.wait_for(task_id, "COMPLETED", "FAILED", timeout=60)
+            events = second.events(task_id)
+        finally:
+            second.proc.stop()
+    assert done["status"] == "COMPLETED", done
+    assert_one_clean_run(events)
+    statuses = [e["status"] for e in events if e["kind"] == "TASK_STATUS"]
+    assert statuses == ["RUNNING", "PAUSED", "PENDING", "RUNNING", "COMPLETED"]
+    assert [e["kind"] for e in events].count("TASK_RESUMED") == 1  # the recovery after the kill
+    started = [e["agent"] for e in events if e["kind"] == "AGENT_STARTED"]
+    assert started.count("paper_researcher") == 1  # finished before the kill: not re-run
