@@ -85,13 +85,18 @@ class TaskReads:
         status: TaskStatus | None = None,
         approved: bool | None = None,
         kind: TaskKind | None = None,
+        batch_id: str | None = None,
     ) -> Page[Task]:
         """Up to `limit` (>= 1) of the tasks `viewer` may see, newest first, with
-        `status`, `approved` and `kind` when given; `after` is the keyset
+        `status`, `approved`, `kind` and `batch_id` when given; `after` is the keyset
         `(created_at, id)` of the previous page's last task. `total` counts every
         match, on every page."""
         where = repository.TaskFilter(
-            status=status, approved=approved, owner=viewer.owner_filter, kind=kind
+            status=status,
+            approved=approved,
+            owner=viewer.owner_filter,
+            kind=kind,
+            batch_id=batch_id,
         )
         async with self.session_factory() as session:
             rows = await repository.list_tasks(

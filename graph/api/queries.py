@@ -35,7 +35,7 @@ class TaskQuery:
         description="The caller's tasks (an admin's: every task), newest first; `first` is "
         "capped at 100. `approved: false` finds completed tasks whose final post a verifier "
         "still rejects; `kind: GENERATE` leaves out the checks `verifyPost` ran, "
-        "`kind: VERIFY` lists only those."
+        "`kind: VERIFY` lists only those; `batchId` lists one `generatePosts` batch."
     )
     async def tasks(
         self,
@@ -45,6 +45,7 @@ class TaskQuery:
         status: TaskStatus | None = None,
         approved: bool | None = None,
         kind: TaskKind | None = None,
+        batch_id: strawberry.ID | None = None,
     ) -> TaskConnection:
         limit = page_size(first)
         keyset = decode_task_cursor(after) if after is not None else None
@@ -55,6 +56,7 @@ class TaskQuery:
             status=TaskStatusValue(status.value) if status else None,
             approved=approved,
             kind=TaskKindValue(kind.value) if kind else None,
+            batch_id=str(batch_id) if batch_id is not None else None,
         )
         nodes = [
             (encode_cursor("task", r.created_at.isoformat(), r.id), Task.from_model(r))

@@ -9,7 +9,9 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
+from graph.api.batches import BatchMutation, BatchSubscription
 from graph.api.context import OneQueueReadPerOperation
 from graph.api.mutations import Mutation
 from graph.api.queries import Query
@@ -42,8 +44,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
     return PostAssistSchema(
         query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
+        mutation=merge_types("Mutation", (Mutation, BatchMutation)),
+        subscription=merge_types("Subscription", (Subscription, BatchSubscription)),
         extensions=[
             partial(MaskUnexpectedErrors, suggestions=settings.graphql_field_suggestions),
             *limit_extensions(settings),

@@ -137,17 +137,20 @@ class QueueCap:
         queued: Callable[[], Awaitable[int]],
         *,
         held: bool = False,
+        places: int = 1,
     ) -> AsyncIterator[None]:
-        """Let the body queue one task of `principal_id`, or raise `RateLimitedError`
-        (`retryAfter` = QUEUE_RETRY_AFTER s, `limit`) when `await queued()` (its tasks
-        waiting now, as the database counts them) plus the places `held` by its calls
-        in flight here is `limit` or more. The body runs in the principal's turn;
-        with `held`, outside it, and its place counts until it returns."""
+        """Let the body queue `places` tasks of `principal_id` (a batch: several), or
+        raise `RateLimitedError` (`retryAfter` = QUEUE_RETRY_AFTER s, `limit`) when
+        `await queued()` (its tasks waiting now, as the database counts them) plus the
+        places `held` by its calls in flight here plus `places` is more than `limit`.
+        The body runs in the principal's turn; with `held`, outside it, and its places
+        count until it returns."""
         async with self._turn(principal_id):
             waiting = await queued() + self._held.get(principal_id, 0)
-            if waiting >= limit:
+            if waiting + places > limit:
+                adds = f" and this batch adds {places}" if places > 1 else ""
                 raise RateLimitedError(
-                    f"{waiting} of your tasks are already waiting to start, the most "
+                    f"{waiting} of your tasks are already waiting to start{adds}, the most "
                     f"MAX_QUEUED_PER_PRINCIPAL={limit} allows: retry once one has started "
                     f"(in about {QUEUE_RETRY_AFTER} s), or cancel one",
                     retryAfter=QUEUE_RETRY_AFTER,
@@ -156,11 +159,11 @@ class QueueCap:
             if not held:
                 yield
                 return
-            self._held[principal_id] = self._held.get(principal_id, 0) + 1
+            self._held[principal_id] = self._held.get(principal_id, 0) + places
         try:
             yield
         finally:
-            self._held[principal_id] -= 1
+            self._held[principal_id] -= places
             if not self._held[principal_id]:
                 del self._held[principal_id]
 

@@ -21,8 +21,10 @@ def test_schema_has_the_documented_surface() -> None:
     for line in (
         "task(id: ID!): Task",
         "tasks(first: Int! = 20, after: String = null, status: TaskStatus = null, "
-        "approved: Boolean = null, kind: TaskKind = null): TaskConnection!",
+        "approved: Boolean = null, kind: TaskKind = null, batchId: ID = null): TaskConnection!",
         "generatePost(input: GeneratePostInput!): Task!",
+        "generatePosts(inputs: [GeneratePostInput!]!): [Task!]!",
+        "batchProgress(batchId: ID!): Task!",
         "verifyPost(input: VerifyPostInput!): [VerificationReport!]!",
         "cancelTask(id: ID!): Task!",
         "retryTask(id: ID!): Task!",
