@@ -2,7 +2,8 @@
 
 ```
 meta_supervisor ──> content_team      (content_supervisor -> paper_researcher | linkedin_creator)
-        ^      ├──> verification_team (verification_supervisor -> tech_verifier | style_checker)
+        ^      ├──> verification_team (verification_supervisor -> tech_verifier | style_checker;
+        │      │                       PARALLEL: both at once, joined at the supervisor)
         │      └──> human_review      (when the request asks for a review: an interrupt;
         └──────────────┘               REVISE goes back to content_team, else the end)
 ```
@@ -20,7 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.teams import content, researcher, review, verification
+from agents.teams import content, plan, researcher, review, verification
 from agents.teams.nodes import Node, RunContext, agent_node
 from agents.teams.state import (
     CONTENT_TEAM,
@@ -53,6 +54,14 @@ def _route(state: PostState) -> str:
     return state["next"]
 
 
+def _team_route(state: PostState) -> str | list[str]:
+    """A team supervisor's decision; ALL_VERIFIERS fans out to every pending verifier
+    at once (their edges back to the supervisor join them: it runs once, after both)."""
+    if state["next"] == plan.ALL_VERIFIERS:
+        return plan.pending_verifiers(state)
+    return state["next"]
+
+
 def _meta_route(state: PostState) -> str:
     """The meta-supervisor's decision, with FINISH going to the review first when the
     request asks for one (`review.review_needed`)."""
@@ -74,7 +83,9 @@ def team_graph(team: str, *, cache: BaseCache | None = None) -> CompiledStateGra
             continue
         builder.add_node(agent, AGENT_NODES[agent])
         builder.add_edge(agent, supervisor)
-    builder.add_conditional_edges(supervisor, _route, {**{a: a for a in TEAMS[team]}, FINISH: END})
+    builder.add_conditional_edges(
+        supervisor, _team_route, {**{a: a for a in TEAMS[team]}, FINISH: END}
+    )
     return builder.compile(name=team, cache=cache)
 
 

@@ -186,8 +186,11 @@ def agent_node(agent: str, activity: str, work: Work) -> Node:
         except Exception as exc:
             await reporter.emit(EventKind.AGENT_ERROR, f"{agent} stopped: {type(exc).__name__}")
             raise
-        update = {**output.update, "steps_done": state.get("steps_done", 0) + 1}
-        after: PostState = {**state, **update}  # type: ignore[typeddict-item]
+        update = {**output.update, "steps_done": plan.steps_after(agent, state)}
+        # The event's progress counts this agent alone (a PARALLEL sibling may still be
+        # at work), so the events' progress never goes back.
+        done = state.get("steps_done", 0) + 1
+        after: PostState = {**state, **output.update, "steps_done": done}  # type: ignore[typeddict-item]
         await reporter.emit(
             EventKind.AGENT_FINISHED,
             output.summary,

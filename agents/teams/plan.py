@@ -19,8 +19,17 @@ from agents.teams.state import (
     PostState,
     reports_of,
 )
+from db.enums import OrchestrationMode
 
 VERIFIERS = (TECH_VERIFIER, STYLE_CHECKER)
+#: The Verification team supervisor's decision to run every pending verifier at once
+#: (PARALLEL mode): a LangGraph fan-out, joined back at the supervisor.
+ALL_VERIFIERS = "all_verifiers"
+
+
+def runs_in_parallel(state: PostState) -> bool:
+    """Whether the request asks for the verifiers to run at once (`orchestration_mode`)."""
+    return state["request"].get("orchestration_mode") == OrchestrationMode.PARALLEL
 
 
 def draft_is_current(state: PostState) -> bool:
@@ -81,12 +90,31 @@ def content_options(state: PostState) -> list[str]:
     return [FINISH]
 
 
+def pending_verifiers(state: PostState) -> list[str]:
+    """The verifiers that have not reported on the current draft, in plan order."""
+    return [agent for agent in VERIFIERS if agent not in verified_by(state)]
+
+
+def steps_after(agent: str, state: PostState) -> int:
+    """`steps_done` once `agent` finished, from the `state` it started in: one more; for
+    a verifier that runs at once with others (PARALLEL), one more than its place among
+    them, so the greatest of their counts (the reducer's) counts them all."""
+    done = state.get("steps_done", 0)
+    pending = pending_verifiers(state)
+    if agent in pending and len(pending) > 1 and runs_in_parallel(state):
+        return done + 1 + pending.index(agent)
+    return done + 1
+
+
 def verification_options(state: PostState) -> list[str]:
     """Valid next steps for the Verification team's supervisor; the first is the default.
 
-    Verifiers that already reported on the current draft are not run again.
+    Verifiers that already reported on the current draft are not run again. In PARALLEL
+    mode, two or more pending verifiers run at once: the only option is ALL_VERIFIERS.
     """
-    pending = [agent for agent in VERIFIERS if agent not in verified_by(state)]
+    pending = pending_verifiers(state)
+    if len(pending) > 1 and runs_in_parallel(state):
+        return [ALL_VERIFIERS]
     return pending or [FINISH]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from agents.teams.fetched_text import effective_request
 from db.models import PostRequest
@@ -44,6 +44,23 @@ ROLES: dict[str, str] = {
 }
 
 
+def greatest(current: int | None, update: int | None) -> int:
+    """The `steps_done` reducer: the greater of the two counts (a missing one is 0)."""
+    return max(current or 0, update or 0)
+
+
+def merge_reports(
+    current: list[dict[str, Any]] | None, update: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """The `reports` reducer: `update`'s reports replace those of the same agents and the
+    others stay, in order (so two verifiers reporting in one step keep both); an empty
+    `update` clears them all (the meta-supervisor's or a reviewer's new round)."""
+    if not update:
+        return []
+    agents = {report["agent"] for report in update}
+    return [r for r in current or [] if r["agent"] not in agents] + list(update)
+
+
 class PostState(TypedDict, total=False):
     """The graph state. Every team reads and writes the same keys; every value is plain
     JSON (checkpoints store it), the agents' outputs as their `db.outputs` model's
@@ -52,9 +69,14 @@ class PostState(TypedDict, total=False):
     - `revision`: 0 for the first draft, +1 each time the meta-supervisor sends the
       post back; `max_revisions` bounds it.
     - `research_round` / `draft_round`: the `revision` the notes / draft were made in.
-    - `reports`: verification reports of the current draft, one per verifier agent.
+    - `reports`: verification reports of the current draft, one per verifier agent;
+      merged by agent (`merge_reports`: the two verifiers may report in one step, in
+      PARALLEL mode), an empty list clears them (a new round).
     - `feedback`: issues from the rejected reports, for the Content team's next round.
-    - `steps_done`: agent runs finished so far (for progress from the plan).
+    - `steps_done`: agent runs finished so far (for progress from the plan); the
+      greatest count written wins (`greatest`: a team subgraph hands back the count its
+      nodes reached, and PARALLEL verifiers write distinct counts,
+      `plan.steps_after`).
     - `next`: the last routing decision of whichever supervisor ran last.
     - `request`: the `PostRequest`; read it with `request_of(state)` (with the fetched
       sources) or `given_request_of(state)`.
@@ -74,11 +96,11 @@ class PostState(TypedDict, total=False):
     research_round: int
     draft: dict[str, Any] | None
     draft_round: int
-    reports: list[dict[str, Any]]
+    reports: Annotated[list[dict[str, Any]], merge_reports]
     feedback: list[str]
     revision: int
     max_revisions: int
-    steps_done: int
+    steps_done: Annotated[int, greatest]
     next: str
     previous_post: str | None
     research_key: str

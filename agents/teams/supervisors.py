@@ -89,9 +89,13 @@ async def decide(
     """Ask the model to choose among `names`; keep its choice when it is one of the
     valid `options`, otherwise fall back to `options[0]` (the default plan). With one
     valid option the model is not asked. Reports a ROUTING event."""
-    decision = await _ask(
-        reporter, prompt=prompt, names=names, options=options, situation=situation
-    )
+    if options == [plan.ALL_VERIFIERS]:  # PARALLEL: nothing to choose
+        pending = ", ".join(plan.pending_verifiers(state))
+        decision = Decision(plan.ALL_VERIFIERS, f"PARALLEL: {pending} at once", "plan")
+    else:
+        decision = await _ask(
+            reporter, prompt=prompt, names=names, options=options, situation=situation
+        )
     await reporter.emit(
         EventKind.ROUTING,
         f"{reporter.agent} -> {decision.next}: {decision.reason}",
@@ -157,11 +161,14 @@ def team_supervisor(team: str) -> Node:
             situation=_team_situation(team, state),
         )
         if decision.next == FINISH:
+            # The team's reports, all of them: PARALLEL verifiers each stored only their own.
+            reports = reports_of(state) if team == VERIFICATION_TEAM else None
             await reporter.emit(
                 EventKind.TEAM_FINISHED,
                 f"{team} finished",
                 agent=None,
                 progress=plan.progress(state),
+                result=TaskResult(verification_reports=reports) if reports else None,
             )
         await runtime.context.flush()
         return {"next": decision.next}

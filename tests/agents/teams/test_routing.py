@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage
 
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
-from agents.teams.state import initial_state
+from agents.teams.state import greatest, initial_state, merge_reports
 from db.enums import EventKind
 from db.events import Event, TaskResult
 from db.models import PostRequest
@@ -26,14 +26,16 @@ REQUEST = PostRequest(
 )
 
 
-async def run(model: ScriptedChatModel, *, max_revisions: int = 2) -> tuple[dict, list[Event]]:
+async def run(
+    model: ScriptedChatModel, *, max_revisions: int = 2, request: PostRequest = REQUEST
+) -> tuple[dict, list[Event]]:
     events: list[Event] = []
 
     async def emit(event: Event) -> None:
         events.append(event)
 
     out = await build_graph().ainvoke(
-        initial_state(REQUEST, max_revisions=max_revisions),
+        initial_state(request, max_revisions=max_revisions),
         {"recursion_limit": RECURSION_LIMIT},
         context=RunContext(model=model, emit=emit),
     )
@@ -111,6 +113,33 @@ async def test_revision_loop_is_bounded_by_max_revisions() -> None:
     # the feedback reached the writer's sentence prompts of the last round
     writer_prompts = [c for c in model.calls if "WrittenSentence" in c["tools"]]
     assert "needs work" in str(writer_prompts[-1]["messages"][-1].content)
+
+
+async def test_parallel_verifiers_fan_out_join_and_are_counted_once_per_round() -> None:
+    parallel = PostRequest.model_validate(
+        {**REQUEST.model_dump(), "orchestration_mode": "PARALLEL"}
+    )
+    out, events = await run(scripted(approve=False, meta_choice="content_team"), request=parallel)
+    rounds = [r for r in routes(events) if r[0] == "verification_supervisor"]
+    assert rounds == [("verification_supervisor", "all_verifiers", "plan"),
+                      ("verification_supervisor", "FINISH", "plan")] * 3  # fmt: skip
+    assert sorted(r["agent"] for r in out["reports"]) == ["style_checker", "tech_verifier"]
+    assert out["steps_done"] == 1 + 3 * 3  # research, then 3 rounds of writer + 2 verifiers
+    finished = [e for e in events if e.kind == EventKind.TEAM_FINISHED and e.result]
+    assert all(len(e.result.verification_reports) == 2 for e in finished)  # both, joined
+    last_round = [e.progress for e in events if e.progress is not None][-6:]
+    assert last_round == sorted(last_round) and last_round[-1] < 1.0  # never goes back
+
+
+def test_reports_merge_by_agent_and_an_empty_update_starts_a_round() -> None:
+    tech, style = {"agent": "tech_verifier", "n": 1}, {"agent": "style_checker", "n": 1}
+    assert merge_reports([tech], [style]) == [tech, style]
+    assert merge_reports([tech, style], [{"agent": "tech_verifier", "n": 2}]) == [
+        style,
+        {"agent": "tech_verifier", "n": 2},
+    ]
+    assert merge_reports([tech, style], []) == []
+    assert greatest(3, 2) == 3 and greatest(None, 2) == 2
 
 
 async def test_nothing_to_write_from_is_not_revised() -> None:

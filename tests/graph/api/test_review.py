@@ -264,3 +264,22 @@ async def test_a_review_is_answered_after_the_server_restarted(
         assert again["revisions"] == 1
         await gql(http, REVIEW, id=task_id, decision="APPROVE", expected=1)
         assert (await status(http, task_id, "COMPLETED"))["result"]["content"]
+
+
+async def test_parallel_verifiers_run_at_once_with_both_reports_and_a_gapless_log(
+    client: GraphQLClient,
+) -> None:
+    task_id = await start(client, orchestrationMode="PARALLEL")
+    events = await events_until(client, task_id, "COMPLETED")
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    fan_out = [e for e in events if e["kind"] == "ROUTING" and e["data"]["next"] == "all_verifiers"]
+    assert len(fan_out) == 1 and fan_out[0]["agent"] == "verification_supervisor"
+    verifiers = ("tech_verifier", "style_checker")
+    starts = [e["seq"] for e in events if e["kind"] == "AGENT_STARTED" and e["agent"] in verifiers]
+    ends = [e["seq"] for e in events if e["kind"] == "AGENT_FINISHED" and e["agent"] in verifiers]
+    assert len(starts) == len(ends) == 2 and max(starts) < min(ends)  # both ran at once
+    task = (await client.execute(TASK, {"id": task_id}))["task"]
+    assert {r["agent"] for r in task["verificationReports"]} == set(verifiers)
+    finished = next(e for e in reversed(events) if e["kind"] == "TEAM_FINISHED")
+    assert finished["team"] == "verification_team" and finished["progress"] < 1.0
+    assert events[-1]["progress"] == 1.0
