@@ -52,9 +52,13 @@ async def human_review(state: PostState, runtime: Runtime[RunContext]) -> Comman
     """Wait for the reviewer's answer to revision `state["revision"]`: an `interrupt`
     whose resume value is `{"decision": "REVISE", "feedback": str, "reviewer": str}`.
     REVISE starts another round of the Content team (then verification and, again,
-    review) with the feedback and the post it is about; any other answer ends the run
-    (APPROVE and REJECT never reach here: `agents.runtime.control` writes them)."""
-    answer = interrupt({"kind": REVIEW, "revision": state.get("revision", 0)})
+    review) with the feedback and the post it is about; a resume without a decision (a
+    retry of a review that timed out) asks again; any other answer ends the run (APPROVE
+    and REJECT never reach here: `agents.runtime.control` writes them)."""
+    request = {"kind": REVIEW, "revision": state.get("revision", 0)}
+    answer = interrupt(request)
+    while answer.get("decision") is None:  # resumed with no answer (a retry): ask again
+        answer = interrupt(request)
     if answer.get("decision") != ReviewDecision.REVISE:
         return Command(goto=END)
     reporter = Reporter.of(runtime, team=None, agent=HUMAN_REVIEW)

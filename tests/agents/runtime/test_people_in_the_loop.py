@@ -173,3 +173,26 @@ async def test_a_follow_up_revision_reuses_the_research_and_links_the_chain(
         with pytest.raises(TaskStateConflictError):
             pending = await service.create_generation(REQUEST)
             await service.revise_post(pending.id, "too early")
+
+
+async def test_an_unanswered_review_times_out_and_a_retry_asks_again(
+    log: EventLog, database_url: str
+) -> None:
+    model = scripted()
+    async with worker_and_service(log, database_url, lambda: model, review_timeout=0.5) as service:
+        task = await service.create_generation(REVIEWED)
+        await wait_for(service, task.id, "AWAITING_REVIEW")
+        failed = await wait_for(service, task.id, "FAILED")
+        assert failed.error_code == "REVIEW_TIMEOUT"
+        await service.retry(task.id)
+        again = await wait_for(service, task.id, "AWAITING_REVIEW", "COMPLETED")
+        assert again.status == "AWAITING_REVIEW"  # the retry waits for a person again
+        done = await service.review(task.id, ReviewDecision.APPROVE, reviewer="a")
+        assert done.status == "COMPLETED"
+    events = await events_of(log, task.id)
+    statuses = [e.data["status"] for e in events if e.kind == "TASK_STATUS"]
+    assert statuses == [
+        "RUNNING", "AWAITING_REVIEW", "FAILED", "PENDING", "RUNNING", "AWAITING_REVIEW",
+        "COMPLETED",
+    ]  # fmt: skip
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
