@@ -7,8 +7,7 @@ batch (`graph.api.queries`). The root types compose these classes (`graph.api.sc
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
@@ -19,6 +18,7 @@ from db.enums import TaskStatus as TaskStatusValue
 from db.event_log import TaskNotFoundError
 from db.models import AgentLog, PostRequest
 from graph.api.context import Info
+from graph.api.guards import queue_place
 from graph.api.inputs import GeneratePostInput
 from graph.api.types import Task, TaskStatus
 from graph.errors import NotFoundError, UserInputError
@@ -50,22 +50,6 @@ def validated_batch(inputs: list[GeneratePostInput]) -> list[PostRequest]:
     return requests
 
 
-@contextlib.asynccontextmanager
-async def _queue_places(info: Info, places: int) -> AsyncIterator[None]:
-    """Let the body queue `places` more tasks of the caller, or raise `RateLimitedError`
-    when its waiting tasks and these would pass MAX_QUEUED_PER_PRINCIPAL
-    (`graph.security.rate_limits.QueueCap`; a batch of n counts n places)."""
-    services = info.context.services
-    owner = info.context.principal.id
-
-    async def queued() -> int:
-        return await services.tasks.queued_count(owner)
-
-    limit = services.settings.max_queued_per_principal
-    async with services.rate_limiter.queue.place(owner, limit, queued, places=places):
-        yield
-
-
 @strawberry.type
 class BatchMutation:
     @strawberry.mutation(
@@ -78,7 +62,7 @@ class BatchMutation:
     async def generate_posts(self, info: Info, inputs: list[GeneratePostInput]) -> list[Task]:
         requests = validated_batch(inputs)
         owner = info.context.principal.id
-        async with _queue_places(info, len(requests)):
+        async with queue_place(info, places=len(requests)):
             batch = await create_batch(info.context.services.tasks, requests, owner=owner)
         return [Task.from_model(row) for row in batch.tasks]
 

@@ -14,11 +14,12 @@ from graph.errors import ConflictError, task_not_found
 
 
 @contextlib.asynccontextmanager
-async def queue_place(info: Info, *, held: bool = False) -> AsyncIterator[None]:
-    """Let the body queue one more task of the caller, or raise `RateLimitedError`
-    (RATE_LIMITED, `retryAfter`, `limit`) when it already has MAX_QUEUED_PER_PRINCIPAL
-    tasks waiting: its PENDING generations, and its verifyPost calls in flight (`held`:
-    counted until they return, queued or running; `graph.security.rate_limits.QueueCap`)."""
+async def queue_place(info: Info, *, held: bool = False, places: int = 1) -> AsyncIterator[None]:
+    """Let the body queue `places` more tasks of the caller (a batch of n: n), or raise
+    `RateLimitedError` (RATE_LIMITED, `retryAfter`, `limit`) when its waiting tasks and
+    these would pass MAX_QUEUED_PER_PRINCIPAL: its PENDING generations, and its
+    verifyPost calls in flight (`held`: counted until they return, queued or running;
+    `graph.security.rate_limits.QueueCap`)."""
     services = info.context.services
     owner = info.context.principal.id
 
@@ -26,7 +27,7 @@ async def queue_place(info: Info, *, held: bool = False) -> AsyncIterator[None]:
         return await services.tasks.queued_count(owner)
 
     limit = services.settings.max_queued_per_principal
-    async with services.rate_limiter.queue.place(owner, limit, queued, held=held):
+    async with services.rate_limiter.queue.place(owner, limit, queued, held=held, places=places):
         yield
 
 
