@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -71,10 +72,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-async def live_server(app: FastAPI) -> AsyncIterator[Callable[[str], str]]:
-    """Serve `app` with uvicorn on a free loopback port; yields `url(path)`."""
-    port = free_port()
+@contextlib.asynccontextmanager
+async def serve(app: Any, port: int) -> AsyncIterator[str]:
+    """`app` served by uvicorn on this loop at `port`; yields `host:port`."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -82,6 +82,15 @@ async def live_server(app: FastAPI) -> AsyncIterator[Callable[[str], str]]:
     async with asyncio.timeout(20):
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.02)
-    yield lambda path: f"127.0.0.1:{port}{path}"
-    server.should_exit = True
-    await serving
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@pytest.fixture
+async def live_server(app: FastAPI) -> AsyncIterator[Callable[[str], str]]:
+    """Serve `app` with uvicorn on a free loopback port; yields `url(path)`."""
+    async with serve(app, free_port()) as host:
+        yield lambda path: f"{host}{path}"

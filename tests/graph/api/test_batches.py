@@ -6,19 +6,17 @@ and completes, `tasks(batchId:)` lists the batch."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from graph.app import create_app
 from graph.settings import Settings
-from tests.graph.conftest import GQL, free_port
+from tests.graph.conftest import GQL, free_port, serve
 from tests.stub_model import create_stub
 
 pytestmark = pytest.mark.anyio
@@ -82,23 +80,6 @@ async def test_batch_progress_of_an_unknown_batch_is_not_found(
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
     assert errors[0]["extensions"]["field"] == "batchId"
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[str]:
-    """`app` served by uvicorn on this loop at `port`; yields `host:port`."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    serving = asyncio.create_task(server.serve())
-    async with asyncio.timeout(20):
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def subscribe(host: str, query: str, **variables: Any) -> list[dict[str, Any]]:
