@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.events import Event
@@ -41,18 +41,26 @@ def fold_events(task: Task, events: list[Event], *, last_seq: int) -> list[Agent
 
 
 async def append_rows(
-    session: AsyncSession, task_id: str, events: list[Event], *, closed: list[str]
+    session: AsyncSession,
+    task_id: str,
+    events: list[Event],
+    *,
+    closed: list[str],
+    workflow_id: str | None = None,
 ) -> tuple[list[AgentLog], Task] | None:
     """Write `events` of `task_id` in `session`'s transaction (not committed): the rows
     and the task as it is after them (detached: not in the session), or None when no
-    task `task_id` has a status outside `closed` (nothing written). The caller checked
-    the events (`Event.check`) and holds the task's append lock."""
+    task `task_id` has a status outside `closed` (and, with `workflow_id`, that workflow
+    or none recorded as its current one): nothing written. The caller checked the
+    events (`Event.check`) and holds the task's append lock."""
     if not events:
         raise ValueError("append_rows needs at least one event")
     connection = await session.connection()  # Core on the connection: no ORM execute path
+    current = _TASK.c.workflow_id
+    ours = true() if workflow_id is None else or_(current.is_(None), current == workflow_id)
     bumped = await connection.execute(
         update(_TASK)
-        .where(_TASK.c.id == task_id, _TASK.c.status.not_in(closed))
+        .where(_TASK.c.id == task_id, _TASK.c.status.not_in(closed), ours)
         .values(last_seq=_TASK.c.last_seq + len(events))
         .returning(*_TASK.columns)
     )

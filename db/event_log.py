@@ -136,23 +136,38 @@ class EventLog:
         return (await asyncio.shield(self._append_many(task_id, events)))[0]
 
     async def append_reading(
-        self, task_id: str, events: list[Event], *, refuse: frozenset[TaskStatus] = frozenset()
+        self,
+        task_id: str,
+        events: list[Event],
+        *,
+        refuse: frozenset[TaskStatus] = frozenset(),
+        workflow_id: str | None = None,
     ) -> tuple[list[AgentLog], Task]:
         """`append_many` that also returns the task as it is after the events (detached;
         a run reads its `pause_requested` from it at no extra cost). A task in one of the
-        non-terminal statuses `refuse` is left alone: `TaskStateConflictError` (a run
-        must not start on a task that was paused or awaits review meanwhile)."""
-        return await asyncio.shield(self._append_many(task_id, events, refuse=refuse))
+        non-terminal statuses `refuse`, or (with `workflow_id`) whose current workflow is
+        another, is left alone: `TaskStateConflictError` (a run must not start on a task
+        that was paused or awaits review meanwhile, or that a newer workflow runs)."""
+        return await asyncio.shield(
+            self._append_many(task_id, events, refuse=refuse, workflow_id=workflow_id)
+        )
 
     async def _append_many(
-        self, task_id: str, events: list[Event], *, refuse: frozenset[TaskStatus] = frozenset()
+        self,
+        task_id: str,
+        events: list[Event],
+        *,
+        refuse: frozenset[TaskStatus] = frozenset(),
+        workflow_id: str | None = None,
     ) -> tuple[list[AgentLog], Task | None]:
         if not events:
             return [], None
         _check(events)
         closed = [s.value for s in TERMINAL_STATUSES | refuse]
         async with self._lock(task_id), self.session_factory() as session:
-            written = await append_rows(session, task_id, events, closed=closed)
+            written = await append_rows(
+                session, task_id, events, closed=closed, workflow_id=workflow_id
+            )
             if written is None:
                 await self._refuse(session, task_id)
             rows, task = written

@@ -42,6 +42,7 @@ class TaskResult(BaseModel):
     approved: bool | None = None
     open_issues: list[str] = Field(default_factory=list)
     workflow_id: str | None = None
+    pending_answer: dict[str, Any] | None = None
 
     def apply(self, task: Task) -> None:
         """Set each column of `task` that this result was given, as the row stores it

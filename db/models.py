@@ -142,6 +142,10 @@ class Task(PostRequestBase, table=True):
     `generatePosts` created. `workflow_id` is the DBOS workflow that runs, or last ran,
     the task (the task id for the first run; a retry, resume or review decision starts
     another). `pause_requested` is set by `pauseTask` on a RUNNING task until it stops.
+    `pending_answer` is what the next run continues with until it stops for a person
+    again or ends: a review's REVISE (`{"decision", "feedback", "reviewer", "revision"}`)
+    or a follow-up revision's feedback (`{"kind": "revise", "feedback"}`); it lives on
+    the row, not in a workflow's input, so a pause, a retry or a crash in between keeps it.
     """
 
     __tablename__ = "task"
@@ -170,6 +174,7 @@ class Task(PostRequestBase, table=True):
     worker_id: str | None = Field(default=None, max_length=200)
     workflow_id: str | None = Field(default=None, max_length=100)
     pause_requested: bool = False
+    pending_answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
     # links to other tasks
     parent_id: str | None = Field(default=None, index=True, max_length=32)

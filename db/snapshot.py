@@ -222,6 +222,8 @@ def _fold_status(task: Task, event: AgentLog, status: TaskStatus, teams: Teams) 
         task.pause_requested = False
     if status in _WAITING:  # nothing works while a person is asked, or the task is paused
         task.current_team = task.current_agent = None
+    if status == TaskStatus.AWAITING_REVIEW or status.is_terminal:
+        task.pending_answer = None  # the run got to the answer's end (a pause keeps it)
     if not status.is_terminal:
         return
     task.completed_at = event.created_at

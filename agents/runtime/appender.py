@@ -38,6 +38,8 @@ class Appender:
         self._writer: asyncio.Task[None] | None = None
         self._error: Exception | None = None
         self._pause_requested = False
+        #: The task's progress after the last write (0..1).
+        self.progress = 0.0
 
     async def __call__(self, event: Event) -> None:
         if self._error is not None:
@@ -47,10 +49,16 @@ class Appender:
             self._writer = asyncio.create_task(self._drain(), name=f"events-{self.task_id}")
 
     async def _append(
-        self, events: list[Event], *, refuse: frozenset[TaskStatus] = frozenset()
+        self,
+        events: list[Event],
+        *,
+        refuse: frozenset[TaskStatus] = frozenset(),
+        workflow_id: str | None = None,
     ) -> None:
-        _rows, task = await self.event_log.append_reading(self.task_id, events, refuse=refuse)
-        self._pause_requested = task.pause_requested
+        _rows, task = await self.event_log.append_reading(
+            self.task_id, events, refuse=refuse, workflow_id=workflow_id
+        )
+        self._pause_requested, self.progress = task.pause_requested, task.progress
 
     async def _drain(self) -> None:
         while self._pending and self._error is None:
@@ -79,11 +87,15 @@ class Appender:
         await self.flush()
         await self._append([replace(event, attempt=self.attempt)])
 
-    async def start(self, event: Event) -> None:
+    async def start(self, event: Event, workflow_id: str | None = None) -> None:
         """Append the attempt's first event, unless the task was paused or waits for a
-        review meanwhile (`TaskStateConflictError`, a `TaskClosedError`: the run must
-        not start)."""
-        await self._append([replace(event, attempt=self.attempt)], refuse=NOT_STARTABLE)
+        review meanwhile, or (with `workflow_id`) another workflow superseded this run's
+        (`TaskStateConflictError`, a `TaskClosedError`: the run must not start). The
+        check is in the write itself, so a pause and resume between the run's read of
+        the task and this write cannot start two runs."""
+        await self._append(
+            [replace(event, attempt=self.attempt)], refuse=NOT_STARTABLE, workflow_id=workflow_id
+        )
 
     async def terminal(self, event: Event) -> None:
         """Append a terminal event unless the task already has one. A buffered append

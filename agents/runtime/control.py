@@ -1,7 +1,8 @@
 """People in the loop, on the task service: pause and resume, review decisions, and
 follow-up revisions. Any replica may call these; the worker that runs a task learns of
-them from the database (a pause request) or from the workflow they enqueue (a resume,
-a REVISE), never from memory.
+them from the database (a pause request, the answer a run continues with:
+`Task.pending_answer`) and the workflow they enqueue (a resume, a REVISE), never from
+memory.
 
 Every change is written with `EventLog.write_many(require=...)`: the status (and, for a
 review, the revision) it answers is checked in the same UPDATE that takes the event's
@@ -28,7 +29,7 @@ from agents.runtime.execution import QUEUE_NAME
 from agents.runtime.outcomes import completed_event
 from agents.runtime.task_reads import TaskReads, Viewer
 from db import VERSION, repository
-from db.enums import EventKind, FailureCode, ReviewDecision, TaskStatus
+from db.enums import EventKind, FailureCode, ReviewDecision, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError, TaskStateConflictError
 from db.events import Event, TaskResult
 from db.models import AgentLog, Task
@@ -62,6 +63,12 @@ def _required_text(value: str | None, field: str, what: str) -> str:
     return text
 
 
+def _workflow_id(task_id: str, purpose: str) -> str:
+    """A new DBOS workflow id for `task_id` (`<task id>:<purpose>-<random>`): DBOS takes
+    a workflow id as an idempotency key, so every run that is enqueued needs its own."""
+    return f"{task_id}:{purpose}-{uuid.uuid4().hex[:12]}"
+
+
 def edit_diff(before: str, after: str) -> list[str]:
     """The unified diff of an edited post (lines, `DIFF_CONTEXT` lines of context, no
     file header), as the REVIEW_DECISION event stores it."""
@@ -75,26 +82,18 @@ class TaskControl(TaskReads):
     """The task service's writes that a person makes after a task started (and the
     enqueue they share with `TaskService`)."""
 
-    async def _enqueue(
-        self,
-        session: AsyncSession,
-        task_id: str,
-        *,
-        workflow_id: str,
-        resume: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Enqueue the workflow `workflow_id` that runs `task_id` (with the answer
-        `resume` it continues with) in `session`'s transaction."""
+    async def _enqueue(self, session: AsyncSession, task_id: str, *, workflow_id: str) -> None:
+        """Enqueue the workflow `workflow_id` that runs `task_id` in `session`'s
+        transaction (what it continues with is on the task: `Task.pending_answer`)."""
         options: EnqueueOptions = {
             "queue_name": QUEUE_NAME,
             "workflow_name": "postassist.run_task",
             "workflow_id": workflow_id,
             "app_version": VERSION,
         }
-        args = (task_id,) if resume is None else (task_id, dict(resume))
         connection = await session.connection()
         await connection.run_sync(
-            lambda sync: self.client.enqueue_in_transaction(sync, options, *args)
+            lambda sync: self.client.enqueue_in_transaction(sync, options, task_id)
         )
 
     async def _write(
@@ -103,20 +102,18 @@ class TaskControl(TaskReads):
         events: Sequence[Event],
         *,
         require: Mapping[str, Any],
-        run: Mapping[str, Any] | None = None,
+        enqueue: str | None = None,
     ) -> Task:
         """Write `events` of `task` in one transaction if the task still has the
         `require`d column values (else `TaskStateConflictError`, nothing written); with
-        `run`, enqueue the workflow the last event names (its `result.workflow_id`) with
-        `run` as the answer it resumes with. Publishes after the commit; returns the task."""
+        `enqueue`, enqueue that workflow of the task in the same transaction. Publishes
+        after the commit; returns the task."""
         async with self.session_factory() as session:
             rows = await self.event_log.write_many(session, task.id, list(events), require=require)
-            if run is not None:
-                workflow = events[-1].result.workflow_id if events[-1].result else None
-                assert workflow is not None, "a run needs the workflow its event records"
-                await self._enqueue(session, task.id, workflow_id=workflow, resume=run)
+            if enqueue is not None:
+                await self._enqueue(session, task.id, workflow_id=enqueue)
             await session.commit()
-        if run is not None:
+        if enqueue is not None:
             await self.event_log.announce_enqueued(task.id)
         await self._publish(rows, task.owner)
         return await self.get(task.id)
@@ -128,10 +125,14 @@ class TaskControl(TaskReads):
     async def pause(self, task_id: str, *, viewer: Viewer | None = None) -> Task:
         """Pause a task: a PENDING one becomes PAUSED at once and stays out of the queue
         until `resume`; a RUNNING one gets a PAUSE_REQUESTED event (`pause_requested`)
-        and stops at its next node boundary (PAUSED, its slot freed). Pausing a PAUSED
-        task returns it. Raises `TaskNotFoundError`, `TaskClosedError` (finished) and
-        `TaskStateConflictError` (awaiting review)."""
+        and stops at its next node boundary (PAUSED, its slot freed). What it was to
+        continue with (a review's REVISE, a revision's feedback) waits with it on the row.
+        Pausing a PAUSED task returns it. Raises `TaskNotFoundError`, `TaskClosedError`
+        (finished) and `TaskStateConflictError` (awaiting review, or a `verifyPost`
+        check, whose caller waits for it)."""
         task = await self.get(task_id, viewer=viewer)
+        if task.kind == TaskKind.VERIFY:
+            raise _conflict(task, "a verifyPost check cannot be paused: its caller waits for it")
         for _ in range(3):  # it may start, or stop, between the read and the write
             status = TaskStatus(task.status)
             if status == TaskStatus.PAUSED or (
@@ -160,14 +161,13 @@ class TaskControl(TaskReads):
         task = await self.get(task_id, viewer=viewer)
         if task.status != TaskStatus.PAUSED:
             raise _conflict(task, "only a PAUSED task can be resumed")
-        workflow_id = f"{task_id}:resume-{uuid.uuid4().hex[:12]}"
+        workflow_id = _workflow_id(task_id, "resume")
         event = Event.task_status(
             TaskStatus.PENDING, "resume requested", data={"resume": True},
             result=TaskResult(workflow_id=workflow_id),
         )  # fmt: skip
-        return await self._write(
-            task, [event], require={"status": TaskStatus.PAUSED.value}, run={"kind": "resume"}
-        )
+        require = {"status": TaskStatus.PAUSED.value}
+        return await self._write(task, [event], require=require, enqueue=workflow_id)
 
     async def review(
         self,
@@ -220,14 +220,18 @@ class TaskControl(TaskReads):
         if decision == ReviewDecision.REJECT:
             message = f"rejected by {reviewer}" + (f": {reason}" if reason else "")
             ended = Event.task_status(TaskStatus.CANCELLED, message, data={"rejected": True})
-            return await self._write(task, [decided, ended], require=require)
-        workflow_id = f"{task_id}:review-{revision}"
+            forget = _workflow_id(task_id, "forget")  # deletes the checkpoint thread
+            return await self._write(task, [decided, ended], require=require, enqueue=forget)
+        workflow_id = _workflow_id(task_id, "review")
+        answer = {
+            "decision": decision.value, "feedback": reason, "reviewer": reviewer,
+            "revision": revision,
+        }  # fmt: skip
         queued = Event.task_status(
             TaskStatus.PENDING, f"revision requested by {reviewer}", data={"review": "REVISE"},
-            result=TaskResult(workflow_id=workflow_id),
+            result=TaskResult(workflow_id=workflow_id, pending_answer=answer),
         )  # fmt: skip
-        answer = {"decision": decision.value, "feedback": reason, "reviewer": reviewer}
-        return await self._write(task, [decided, queued], require=require, run=answer)
+        return await self._write(task, [decided, queued], require=require, enqueue=workflow_id)
 
     async def _approve(
         self, task: Task, content: str | None, data: dict[str, Any], require: Mapping[str, Any]
@@ -254,7 +258,8 @@ class TaskControl(TaskReads):
                 result=result,
             ),
         ]
-        return await self._write(task, events, require=require)
+        forget = _workflow_id(task.id, "forget")  # deletes the checkpoint thread
+        return await self._write(task, events, require=require, enqueue=forget)
 
     async def history(self, task_id: str, *, viewer: Viewer | None = None) -> list[Task]:
         """The revision chain `task_id` belongs to, oldest first: the first post and

@@ -1,9 +1,14 @@
 """Durable execution of one task: a DBOS workflow whose single preemptible step runs the
 LangGraph graph with a checkpointer.
 
-- Workflow id = task id (a retry adds `:retry-<n>`); LangGraph `thread_id` = task id, so
-  a run that starts again (after a crash, a takeover or a retry) resumes after the last
-  node that finished.
+- Workflow id = task id for the first run; a retry (`:retry-<n>`), a resume
+  (`:resume-<id>`) and a review's REVISE (`:review-<id>`) each enqueue another, and the
+  task records its current one (`Task.workflow_id`): a superseded workflow does nothing.
+  LangGraph `thread_id` = task id, so a run that starts again (after a crash, a
+  takeover, a retry, a pause or a review) resumes after the last node that finished.
+- A run that stops for a person ends its workflow (the checkpoint keeps the interrupt);
+  the answer it continues with is on the task row (`Task.pending_answer`), not in a
+  workflow's input, so a pause, a retry or a crash before it is used loses nothing.
 - Every step of the run is an `Event` in the event log, stamped with the attempt. The
   first attempt starts with TASK_STATUS RUNNING, a later one with TASK_RESUMED (attempt,
   worker, the nodes it resumes at). Exactly one terminal event is ever written: the
@@ -93,16 +98,14 @@ class Executor:
     draining: bool = False
     closing: bool = False
 
-    async def run(
-        self, task_id: str, workflow_id: str | None = None, resume: dict[str, Any] | None = None
-    ) -> None:
+    async def run(self, task_id: str, workflow_id: str | None = None) -> None:
         """Run (or resume) task `task_id` to its terminal event, or until it stops for a
-        person (AWAITING_REVIEW, PAUSED). Left alone: a task that is terminal or waits
-        for a person, and one whose current workflow (`Task.workflow_id`) is not
-        `workflow_id` (a superseded one: the task was paused while queued and resumed
-        since). `resume` is the answer for the interrupt the checkpoint stopped at (a
-        review decision, a resume), or, for a follow-up revision that has not started,
-        `{"kind": "revise", "feedback": ...}`. Re-raises `CancelledError`."""
+        person (AWAITING_REVIEW, PAUSED). Left alone: a task that waits for a person,
+        and one whose current workflow (`Task.workflow_id`) is not `workflow_id` (a
+        superseded one: the task was paused while queued and resumed since; the start's
+        write checks it again). A COMPLETED or CANCELLED task only has its checkpoint
+        thread deleted (a review's APPROVE or REJECT enqueues that). Re-raises
+        `CancelledError`."""
         current = asyncio.current_task()
         assert current is not None
         self.running[task_id] = current
@@ -111,13 +114,18 @@ class Executor:
                 await asyncio.Future()  # never starts here: shutdown cancels it
             async with self.event_log.session_factory() as session:
                 task = await repository.get_task(session=session, task_id=task_id)
-            if task is None or not _startable(task, workflow_id):
+            if task is None:
                 return
-            await self._attempt(task, task.attempt + 1, resume)
+            if task.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
+                await self.checkpointer.adelete_thread(task_id)  # nothing can resume it
+                return
+            if not _startable(task, workflow_id):
+                return
+            await self._attempt(task, task.attempt + 1, workflow_id)
         finally:
             self.running.pop(task_id, None)
 
-    async def _attempt(self, task: Task, attempt: int, resume: dict[str, Any] | None) -> None:
+    async def _attempt(self, task: Task, attempt: int, workflow_id: str | None) -> None:
         append = Appender(self.event_log, task.id, attempt)
         try:
             graph = self._graph(task)
@@ -127,15 +135,16 @@ class Executor:
                 checkpoint = await graph.aget_state(_config(task.id))
                 resume_at = list(checkpoint.next)
                 if checkpoint.interrupts:  # it stopped for a person: give the answer
-                    command = Command(resume=resume or {"kind": "resume"})
-            await append.start(self._start_event(task, resume_at, attempt))
+                    command = Command(resume=task.pending_answer or {"kind": "resume"})
+            await append.start(self._start_event(task, resume_at, attempt), workflow_id)
             async with asyncio.timeout(self.timeout):
-                start = (
-                    command if command is not None else await self._input(task, resume_at, resume)
-                )
+                start = command if command is not None else await self._input(task, resume_at)
                 out = await self._execute(graph, task.id, start, append, owner=task.owner)
             if stops := out.get("__interrupt__"):
-                await append.now(stopped_event(stops[0], out, progress=plan.progress(out)))
+                # The task's own progress when the stop is inside a team (`out` is then
+                # the meta graph's state before the team), so progress never goes back.
+                progress = max(plan.progress(out), append.progress)
+                await append.now(stopped_event(stops[0], out, progress=progress))
                 return  # the checkpoint keeps the run; a decision or resume continues it
             draft = out.get("draft") or {}
             await append.now(
@@ -211,9 +220,7 @@ class Executor:
         message = f"continues at {where}" if resumed_from else "started"
         return Event.task_status(TaskStatus.RUNNING, message, data=data, result=result)
 
-    async def _input(
-        self, task: Task, resume_at: list[str], resume: dict[str, Any] | None
-    ) -> PostState | None:
+    async def _input(self, task: Task, resume_at: list[str]) -> PostState | None:
         """What the graph starts from: None (the checkpoint) when an earlier attempt
         stopped mid-run; for a fresh run the initial state of its request, of the
         post to check (VERIFY), or of the parent's post and the feedback (a follow-up
@@ -221,11 +228,12 @@ class Executor:
         if resume_at:
             return None
         request = PostRequest.model_validate(task, from_attributes=True)
-        if task.parent_id is not None and resume is not None and resume.get("kind") == "revise":
+        answer = task.pending_answer or {}
+        if task.parent_id is not None and answer.get("kind") == "revise":
             async with self.event_log.session_factory() as session:
                 parent = await repository.get_task(session=session, task_id=task.parent_id)
             if parent is not None:
-                feedback = str(resume.get("feedback") or "")
+                feedback = str(answer.get("feedback") or "")
                 return revision_state(parent, task, feedback, max_revisions=self.max_revisions)
         state = initial_state(request, max_revisions=self.max_revisions)
         if task.kind == TaskKind.VERIFY:
@@ -286,18 +294,15 @@ def installed() -> Executor:
 
 
 @DBOS.workflow(name="postassist.run_task")
-async def run_task(task_id: str, resume: dict[str, Any] | None = None) -> None:
+async def run_task(task_id: str) -> None:
     """The durable workflow of one run of a task: one step, the graph run until the task
-    ends or stops for a person. `resume` (durable with the workflow's inputs) is the
-    answer the run continues with (`Executor.run`)."""
-    await run_graph(task_id, DBOS.workflow_id, resume)
+    ends or stops for a person (`Executor.run`)."""
+    await run_graph(task_id, DBOS.workflow_id)
 
 
 @DBOS.step(name="postassist.run_graph", preemptible=True)
-async def run_graph(
-    task_id: str, workflow_id: str | None, resume: dict[str, Any] | None = None
-) -> None:
+async def run_graph(task_id: str, workflow_id: str | None = None) -> None:
     """Run the graph of `task_id` on this process's executor. Preemptible: a DBOS cancel
     reaches the graph as `CancelledError`; a crash re-runs the step, and the checkpointer
     resumes the graph after the last finished node."""
-    await installed().run(task_id, workflow_id, resume)
+    await installed().run(task_id, workflow_id)

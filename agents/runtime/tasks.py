@@ -24,7 +24,7 @@ from db import repository
 from db.engine import plain_url
 from db.enums import EventKind, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError, TaskStateConflictError
-from db.events import Event
+from db.events import Event, TaskResult
 from db.models import LOCAL_OWNER, PostRequest, Task, VerifyRequest
 from db.snapshot import Teams
 
@@ -75,7 +75,7 @@ class TaskService(TaskControl):
         links = {"parent_id": parent.id, "revision_of": parent.revision_of or parent.id}
         return await self._create(
             request, TaskKind.GENERATE, initial_teams(), owner=owner, links=links,
-            run={"kind": "revise", "feedback": text},
+            answer={"kind": "revise", "feedback": text},
         )  # fmt: skip
 
     async def _create(
@@ -87,20 +87,23 @@ class TaskService(TaskControl):
         owner: str,
         content: str | None = None,
         links: Mapping[str, str | None] | None = None,
-        run: Mapping[str, Any] | None = None,
+        answer: dict[str, Any] | None = None,
     ) -> Task:
         async with self.session_factory() as session:
             task = await repository.create_task(
                 session=session, request=request, kind=kind, teams=teams, content=content,
                 owner=owner, links=links, commit=False,
             )  # fmt: skip
-            await self._enqueue(session, task.id, workflow_id=task.id, resume=run)
+            await self._enqueue(session, task.id, workflow_id=task.id)
             pending = repository.TaskFilter(status=TaskStatus.PENDING)
             position = await repository.count_tasks(session=session, where=pending)
             data: dict[str, Any] = {"position": position}
-            if run is not None:
-                data.update({"parent_id": task.parent_id, "feedback": run.get("feedback")})
-            queued = Event(EventKind.TASK_QUEUED, f"queued at position {position}", data=data)
+            result = None
+            if answer is not None:  # a follow-up revision: what its run starts from
+                data.update({"parent_id": task.parent_id, "feedback": answer.get("feedback")})
+                result = TaskResult(pending_answer=answer)
+            message = f"queued at position {position}"
+            queued = Event(EventKind.TASK_QUEUED, message, data=data, result=result)
             row = await self.event_log.write(session, task.id, queued)
             await session.commit()
         await self.event_log.announce_enqueued(task.id)

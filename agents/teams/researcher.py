@@ -86,6 +86,7 @@ def cache_key(state: PostState, context: RunContext) -> str:
         "context": request.additional_context,
         "model": model_name(context.model),
         "feedback": list(state.get("feedback") or []),
+        "previous_post": state.get("previous_post"),  # the prompts quote it with the feedback
         "sources": _sources_key(context.sources),
         "scope": context.cache_scope,
     }

@@ -50,19 +50,24 @@ async def pause_point(runtime: Runtime[RunContext]) -> None:
 
 async def human_review(state: PostState, runtime: Runtime[RunContext]) -> Command[Any]:
     """Wait for the reviewer's answer to revision `state["revision"]`: an `interrupt`
-    whose resume value is `{"decision": "REVISE", "feedback": str, "reviewer": str}`.
+    whose resume value is `{"decision": "REVISE", "feedback": str, "reviewer": str,
+    "revision": int}` (`Task.pending_answer`; an answer to another revision is not this
+    review's).
     REVISE starts another round of the Content team (then verification and, again,
     review) with the feedback and the post it is about; a resume without a decision (a
     retry of a review that timed out) asks again; any other answer ends the run (APPROVE
     and REJECT never reach here: `agents.runtime.control` writes them)."""
-    request = {"kind": REVIEW, "revision": state.get("revision", 0)}
+    revision = state.get("revision", 0)
+    request = {"kind": REVIEW, "revision": revision}
     answer = interrupt(request)
-    while answer.get("decision") is None:  # resumed with no answer (a retry): ask again
+    while answer.get("decision") is None or answer.get("revision", revision) != revision:
+        # Resumed with no answer (a retry), or with one to another revision's review (a
+        # crash after that answer's round reached this review): ask again.
         answer = interrupt(request)
     if answer.get("decision") != ReviewDecision.REVISE:
         return Command(goto=END)
     reporter = Reporter.of(runtime, team=None, agent=HUMAN_REVIEW)
-    revision = state.get("revision", 0) + 1
+    revision += 1
     feedback = str(answer.get("feedback") or "").strip()
     draft = draft_of(state)
     update: dict[str, Any] = {
@@ -70,6 +75,7 @@ async def human_review(state: PostState, runtime: Runtime[RunContext]) -> Comman
         "max_revisions": max(state.get("max_revisions", 0), revision),  # no automatic rounds
         "feedback": [f"the reviewer asks: {feedback}"],
         "previous_post": draft.content if draft else None,
+        "research_round": revision,  # the notes stand: only the post is rewritten
         "reports": [],
         "next": CONTENT_TEAM,
     }

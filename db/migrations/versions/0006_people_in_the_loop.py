@@ -1,5 +1,5 @@
 """people in the loop: review and orchestration modes, revision and batch links, the
-task's current workflow, and pause requests
+task's current workflow, pause requests and the answer a run continues with
 
 Revision ID: 0006
 Revises: 0005
@@ -34,6 +34,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("pause_requested", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(sa.Column("pending_answer", sa.JSON(), nullable=True))
         for name in _LINKS:
             batch_op.add_column(sa.Column(name, sa.String(length=32), nullable=True))
             batch_op.create_index(batch_op.f(f"ix_task_{name}"), [name], unique=False)
@@ -44,5 +45,11 @@ def downgrade() -> None:
         for name in reversed(_LINKS):
             batch_op.drop_index(batch_op.f(f"ix_task_{name}"))
             batch_op.drop_column(name)
-        for name in ("pause_requested", "workflow_id", "orchestration_mode", "review"):
+        for name in (
+            "pending_answer",
+            "pause_requested",
+            "workflow_id",
+            "orchestration_mode",
+            "review",
+        ):
             batch_op.drop_column(name)

@@ -9,9 +9,10 @@ import threading
 
 import pytest
 
-from db.enums import ReviewDecision, ReviewMode
+from agents.runtime import execution
+from db.enums import ReviewDecision, ReviewMode, TaskStatus
 from db.event_log import EventLog, TaskClosedError, TaskStateConflictError
-from db.models import PostRequest
+from db.models import PostRequest, Task
 from tests.agents.runtime.test_execution import (
     REQUEST,
     assert_clean_log,
@@ -60,6 +61,8 @@ async def test_a_running_task_pauses_at_a_node_boundary_and_resumes_where_it_sto
             await asyncio.sleep(0.02)
         paused = await wait_for(service, task.id, "PAUSED")
         assert not paused.pause_requested and paused.current_agent is None
+        so_far = await events_of(log, task.id)
+        assert so_far[-1].progress >= max(e.progress for e in so_far[:-1])  # never back
         calls = len(inner.calls)
         await asyncio.sleep(0.3)
         assert len(inner.calls) == calls  # nothing runs while it is paused
@@ -196,3 +199,96 @@ async def test_an_unanswered_review_times_out_and_a_retry_asks_again(
         "COMPLETED",
     ]  # fmt: skip
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def held(gate: threading.Event, inner: ScriptedChatModel) -> ScriptedChatModel:
+    """The scripted model, but every call waits while `gate` is clear."""
+
+    def handler(messages, tools):  # type: ignore[no-untyped-def]
+        assert gate.wait(30), "the test never opened the gate"
+        return inner.handler(messages, tools)
+
+    return ScriptedChatModel(handler=handler, calls=inner.calls)
+
+
+SINGLE = {"global_concurrency": 1, "worker_concurrency": 1}
+
+
+async def test_a_follow_up_paused_in_the_queue_keeps_its_feedback(
+    log: EventLog, database_url: str
+) -> None:
+    gate = threading.Event()
+    gate.set()
+    model = held(gate, scripted())
+    async with worker_and_service(log, database_url, lambda: model, **SINGLE) as service:
+        first = await wait_for(service, (await service.create_generation(REQUEST)).id, "COMPLETED")
+        gate.clear()
+        blocker = await service.create_generation(REQUEST)  # holds the only slot
+        await wait_for(service, blocker.id, "RUNNING")
+        child = await service.revise_post(first.id, "Mention the dataset XYZZY.")
+        assert (await service.pause(child.id)).status == "PAUSED"
+        await service.resume(child.id)  # its first workflow is superseded
+        calls = len(model.calls)
+        gate.set()
+        done = await wait_for(service, child.id, "COMPLETED", "FAILED")
+    prompts = [str(c["messages"][-1].content) for c in model.calls[calls:]]
+    assert done.status == "COMPLETED" and done.revisions == 1
+    assert any("XYZZY" in p for p in prompts)  # the feedback waited on the row
+    assert research_calls(model) == 1 and done.pending_answer is None
+
+
+async def test_a_revise_paused_in_the_queue_is_still_applied_once(
+    log: EventLog, database_url: str
+) -> None:
+    gate = threading.Event()
+    gate.set()
+    model = held(gate, scripted())
+    async with worker_and_service(log, database_url, lambda: model, **SINGLE) as service:
+        task = await service.create_generation(REVIEWED)
+        await wait_for(service, task.id, "AWAITING_REVIEW")
+        gate.clear()
+        blocker = await service.create_generation(REQUEST)
+        await wait_for(service, blocker.id, "RUNNING")
+        await service.review(task.id, ReviewDecision.REVISE, reviewer="a", feedback="PLUGH")
+        assert (await service.pause(task.id)).status == "PAUSED"
+        assert (await service.get(task.id)).pending_answer["feedback"] == "PLUGH"
+        await service.resume(task.id)
+        gate.set()
+        again = await wait_for(service, task.id, "AWAITING_REVIEW", "COMPLETED", "FAILED")
+        assert again.status == "AWAITING_REVIEW" and again.revisions == 1, again
+        assert again.pending_answer is None
+        # a second REVISE gets a workflow of its own (DBOS ids are idempotency keys)
+        await service.review(task.id, ReviewDecision.REVISE, reviewer="a", feedback="more")
+        third = await wait_for(service, task.id, "AWAITING_REVIEW", "FAILED")
+        assert third.revisions == 2
+        await service.review(task.id, ReviewDecision.APPROVE, reviewer="a", expected_revision=2)
+    events = await events_of(log, task.id)
+    assert_clean_log(events, "COMPLETED")
+    feedback = [e.data["feedback"] for e in events if e.kind == "MESSAGE" and "feedback" in e.data]
+    assert feedback == ["PLUGH", "more"]  # each answer applied once, in order
+
+
+async def test_an_answer_to_another_revision_is_not_applied_after_a_crash(
+    log: EventLog, database_url: str
+) -> None:
+    model = scripted()
+    async with worker_and_service(log, database_url, lambda: model) as service:
+        task = await service.create_generation(REVIEWED)
+        await wait_for(service, task.id, "AWAITING_REVIEW")
+        await service.review(task.id, ReviewDecision.REVISE, reviewer="a", feedback="STALE")
+        waiting = await wait_for(service, task.id, "AWAITING_REVIEW")
+        await asyncio.sleep(0.3)
+        waiting = await service.get(task.id)
+        assert waiting.revisions == 1
+        # The crash window: the run stopped at revision 1's review, but died before its
+        # AWAITING_REVIEW was written; the row still holds revision 0's answer.
+        stale = {"decision": "REVISE", "feedback": "STALE", "reviewer": "a", "revision": 0}
+        async with log.session_factory() as session:
+            row = await session.get(Task, task.id)
+            assert row is not None
+            row.status, row.pending_answer = TaskStatus.RUNNING, stale
+            session.add(row)
+            await session.commit()
+        await execution.installed().run(task.id, waiting.workflow_id)  # DBOS's re-run
+        after = await service.get(task.id)
+    assert after.status == "AWAITING_REVIEW" and after.revisions == 1  # asked again, not revised
