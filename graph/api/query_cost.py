@@ -36,11 +36,15 @@ from graphql import (
     is_wrapping_type,
 )
 
+from db.repository import MAX_CHAIN
 from graph.api.pagination import MAX_PAGE_SIZE
 
 #: Items a list field that is not a connection is assumed to hold when costing an
 #: operation (teams: 2, agents per team: 2, reports: 2 per verification round).
 LIST_ITEMS_ESTIMATE = 10
+#: List fields that may hold more than LIST_ITEMS_ESTIMATE items, costed at their most
+#: (type, field): items. `Task.history` is a revision chain (`db.repository.MAX_CHAIN`).
+LIST_SIZES = {("Task", "history"): MAX_CHAIN}
 #: What one read of the task queue adds to an operation's cost, once, however many
 #: `queuePosition`s it asks for: they all come from that one read (a DataLoader,
 #: `graph.api.context.QueuePositions`), which returns a row per queued task; costed as a
@@ -126,7 +130,8 @@ def _wrappers(type_: Any) -> int:
 class OperationCost:
     """The cost of one operation: each field costs 1; a connection field (one with a
     `first` argument) multiplies its children by `first` (capped at MAX_PAGE_SIZE; the
-    argument's default when absent), another list field by LIST_ITEMS_ESTIMATE (the
+    argument's default when absent), a list of LIST_SIZES by its size there, another
+    list field by LIST_ITEMS_ESTIMATE (the
     `edges` of a connection by 1), a list of an introspection type by its size in this
     schema (`IntrospectionSizes`); fragments count where they are spread; a field of
     ONCE_PER_OPERATION adds its one-off cost once, outside every multiplier. Stops with
@@ -204,6 +209,8 @@ class OperationCost:
         if is_list_type(get_nullable_type(definition.type)):
             if parent.name.startswith("__"):
                 return self.sizes.lists.get((parent.name, node.name.value), LIST_ITEMS_ESTIMATE)
+            if (parent.name, node.name.value) in LIST_SIZES:
+                return LIST_SIZES[parent.name, node.name.value]
             return 1 if parent.name.endswith("Connection") else LIST_ITEMS_ESTIMATE
         return 1
 

@@ -31,6 +31,14 @@ def research_calls(model: ScriptedChatModel) -> int:
     return sum("PaperResearcher" in system_text(c["messages"]) for c in model.calls)
 
 
+async def thread_deleted(task_id: str) -> None:
+    """Wait until the worker's checkpointer holds no thread of `task_id`."""
+    config = {"configurable": {"thread_id": task_id}}
+    async with asyncio.timeout(10):
+        while await execution.installed().checkpointer.aget_tuple(config) is not None:  # type: ignore[arg-type]  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
 def stepping(gate: threading.Semaphore, inner: ScriptedChatModel) -> ScriptedChatModel:
     """The scripted model, but each call takes one permit of `gate` first (in the
     worker's thread): the test lets the run go one model call at a time."""
@@ -143,6 +151,7 @@ async def test_review_decisions_are_taken_once_for_the_revision_awaiting_review(
         assert sum(isinstance(r, TaskClosedError) for r in both) == 1, both
         with pytest.raises(TaskClosedError):
             await service.review(task.id, ReviewDecision.REJECT, reviewer="a")
+        await thread_deleted(task.id)  # the approval's clean-up workflow ran
     events = await events_of(log, task.id)
     assert_clean_log(events, "COMPLETED")
     decisions = [e.data["decision"] for e in events if e.kind == "REVIEW_DECISION"]

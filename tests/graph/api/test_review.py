@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -204,15 +205,68 @@ async def test_on_rejection_does_not_wait_for_an_approved_post(client: GraphQLCl
     assert "AWAITING_REVIEW" not in [e["status"] for e in events]
 
 
-async def test_pause_resume_and_a_follow_up_revision_through_graphql(
+#: Holds every call of the `gated` model while clear (a run that stays RUNNING).
+GATE = threading.Event()
+
+
+def gated() -> ScriptedChatModel:
+    inner = scripted(verification_order=["style_checker"])
+
+    def handler(messages, tools):  # type: ignore[no-untyped-def]
+        assert GATE.wait(30), "the test never opened the gate"
+        return inner.handler(messages, tools)
+
+    return ScriptedChatModel(handler=handler, calls=inner.calls)
+
+
+PAUSE = "mutation($id: ID!) { pauseTask(id: $id) { status pauseRequested } }"
+RESUME = "mutation($id: ID!) { resumeTask(id: $id) { status } }"
+
+
+@pytest.mark.parametrize("model", [gated], indirect=True)
+async def test_pause_and_resume_a_running_task_through_graphql(client: GraphQLClient) -> None:
+    GATE.clear()
+    try:
+        task_id = await start(client)
+        await events_until(client, task_id, "RUNNING")
+        asked = (await client.execute(PAUSE, {"id": task_id}))["pauseTask"]
+        assert asked == {"status": "RUNNING", "pauseRequested": True}
+        GATE.set()  # the node at work finishes; the run stops at the next boundary
+        events = await events_until(client, task_id, "PAUSED")
+        assert not events[-1]["isTerminal"]
+        assert any(e["kind"] == "PAUSE_REQUESTED" for e in events)
+        task = (await client.execute(TASK, {"id": task_id}))["task"]
+        assert task["status"] == "PAUSED" and not task["pauseRequested"]
+        code, _ = await error_code(client.execute(REVIEW, {"id": task_id, "decision": "APPROVE"}))
+        assert code == "CONFLICT"  # nothing awaits review
+        resumed = (await client.execute(RESUME, {"id": task_id}))["resumeTask"]
+        assert resumed["status"] in ("PENDING", "RUNNING")
+        code, _ = await error_code(client.execute(RESUME, {"id": task_id}))
+        assert code == "CONFLICT"  # only a PAUSED task resumes
+        events = await events_until(client, task_id, "COMPLETED")
+    finally:
+        GATE.set()
+    statuses = [e["status"] for e in events if e["kind"] == "TASK_STATUS"]
+    assert statuses == ["RUNNING", "PAUSED", "PENDING", "RUNNING", "COMPLETED"]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_a_task_awaiting_review_can_be_cancelled(client: GraphQLClient) -> None:
+    task_id = await start(client, review="ALWAYS")
+    await events_until(client, task_id, "AWAITING_REVIEW")
+    cancel = "mutation($id: ID!) { cancelTask(id: $id) { status } }"
+    assert (await client.execute(cancel, {"id": task_id}))["cancelTask"]["status"] == "CANCELLED"
+    code, _ = await error_code(client.execute(REVIEW, {"id": task_id, "decision": "APPROVE"}))
+    assert code == "CONFLICT"
+
+
+async def test_a_follow_up_revision_through_graphql(
     client: GraphQLClient, model: ScriptedChatModel
 ) -> None:
     first = await start(client)
     await events_until(client, first, "COMPLETED")
-    code, _ = await error_code(
-        client.execute("mutation($id: ID!) { pauseTask(id: $id) { status } }", {"id": first})
-    )
-    assert code == "CONFLICT"
+    code, _ = await error_code(client.execute(PAUSE, {"id": first}))
+    assert code == "CONFLICT"  # a finished task cannot be paused
     research = sum("PaperResearcher" in system_text(c["messages"]) for c in model.calls)
     revise = """mutation($id: ID!, $feedback: String!) {
       revisePost(taskId: $id, feedback: $feedback) { id status parentId revisionOf } }"""
@@ -227,6 +281,9 @@ async def test_pause_resume_and_a_follow_up_revision_through_graphql(
     assert task["revisions"] == 1
     code, _ = await error_code(client.execute(revise, {"id": "missing", "feedback": "x"}))
     assert code == "NOT_FOUND"
+    nested = "{ tasks(first: 20) { edges { node { history { history { id } } } } } }"
+    code, extensions = await error_code(client.execute(nested))
+    assert (code, extensions.get("limit")) == ("GRAPHQL_VALIDATION_FAILED", "cost")
 
 
 async def test_a_review_is_answered_after_the_server_restarted(

@@ -1,6 +1,7 @@
 """Principals and ownership on a real uvicorn server and a real SQLite file: API keys
 over HTTP and in `connection_init` on both WebSocket protocols, another principal's
-task is NOT_FOUND everywhere (queries, subscriptions, cancel, retry), admins see all,
+task is NOT_FOUND everywhere (queries, subscriptions, cancel, retry, pause, resume,
+review, revisions, batches), admins see all,
 the connection cap per principal, and the mutation rate limit."""
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ TASKS = "{ tasks(first: 50) { totalCount edges { node { id owner } } } }"
 LOGS = "query($id: ID!) { agentLogs(taskId: $id) { totalCount } }"
 CANCEL = "mutation($id: ID!) { cancelTask(id: $id) { id status } }"
 RETRY = "mutation($id: ID!) { retryTask(id: $id) { id status } }"
+PAUSE = "mutation($id: ID!) { pauseTask(id: $id) { id status } }"
+RESUME = "mutation($id: ID!) { resumeTask(id: $id) { id status } }"
+REVIEW = "mutation($id: ID!) { reviewTask(id: $id, decision: APPROVE) { id status } }"
+REVISE = """mutation($id: ID!) { revisePost(taskId: $id, feedback: "Shorter.") { id } }"""
+HISTORY = "query($id: ID!) { task(id: $id) { history { id } } }"
+BATCH = """mutation($input: GeneratePostInput!) { generatePosts(inputs: [$input]) { batchId } }"""
+BATCH_TASKS = "query($b: ID!) { tasks(batchId: $b) { totalCount } }"
+BATCH_PROGRESS = "subscription($b: ID!) { batchProgress(batchId: $b) { id status } }"
 PROTOCOLS = ("graphql-transport-ws", "graphql-ws")
 
 
@@ -158,7 +167,7 @@ async def test_another_principals_task_is_not_found_everywhere(
     assert task_id not in listed and len(listed) == 1
     assert (await alice(TASKS))["data"]["tasks"]["totalCount"] == 1
     assert (await admin(TASKS))["data"]["tasks"]["totalCount"] == 2
-    for query in (LOGS, CANCEL, RETRY):
+    for query in (LOGS, CANCEL, RETRY, PAUSE, RESUME, REVIEW, REVISE):
         body = await bob(query, id=task_id)
         assert code_of(body) == "NOT_FOUND", (query, body)
         assert body["errors"][0]["message"] == f"no task with id {task_id}"
@@ -168,6 +177,27 @@ async def test_another_principals_task_is_not_found_everywhere(
     await wait_finished(alice, task_id)
     assert (await alice(LOGS, id=task_id))["data"]["agentLogs"]["totalCount"] > 0
     assert (await admin(LOGS, id=task_id))["data"]["agentLogs"]["totalCount"] > 0
+    body = await bob(REVISE, id=task_id)  # finished: still NOT_FOUND, not CONFLICT
+    assert code_of(body) == "NOT_FOUND", body
+    child = (await alice(REVISE, id=task_id))["data"]["revisePost"]["id"]
+    assert [t["id"] for t in (await alice(HISTORY, id=child))["data"]["task"]["history"]] == [
+        task_id,
+        child,
+    ]
+    assert (await bob(HISTORY, id=child))["data"]["task"] is None
+
+    batch = (await alice(BATCH, input=INPUT))["data"]["generatePosts"][0]["batchId"]
+    assert (await alice(BATCH_TASKS, b=batch))["data"]["tasks"]["totalCount"] == 1
+    assert (await bob(BATCH_TASKS, b=batch))["data"]["tasks"]["totalCount"] == 0
+    url = f"ws://{live_server('/graphql')}"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(ws_init("graphql-transport-ws", tokens["bob"]))
+        assert (await recv(ws))["type"] == "connection_ack"
+        await ws.send(ws_subscribe("graphql-transport-ws", BATCH_PROGRESS, {"b": batch}))
+        message = await recv(ws)
+        payload = message["payload"]
+        errors = payload if isinstance(payload, list) else payload["errors"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND", message
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
