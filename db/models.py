@@ -291,3 +291,33 @@ class NodeCacheEntry(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+
+
+#: Longest idempotency key, in characters (`IdempotencyKey.key`).
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A submission's idempotency key (`generatePost(idempotencyKey:)`) and what it created.
+
+    One row per (`owner`, `key`): the principal's id and the key it sent (1 to
+    `IDEMPOTENCY_KEY_MAX` printable characters). `fingerprint` is the SHA-256 (64 hex
+    characters) of the submission as validated (`agents.runtime.idempotency.fingerprint`);
+    `task_ids` the tasks it created, in input order (one for `generatePost`, 1-5 for
+    `generatePosts`, whose `batch_id` is set). The row is written in the transaction that
+    stores those tasks, so neither exists without the other; the primary key decides
+    between two concurrent submissions of one key. A row past `expires_at`
+    (`IDEMPOTENCY_TTL_HOURS` after `created_at`) no longer counts and is deleted lazily.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    owner: str = Field(primary_key=True, max_length=255)
+    key: str = Field(primary_key=True, max_length=IDEMPOTENCY_KEY_MAX)
+    fingerprint: str = Field(max_length=64)
+    task_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    batch_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
