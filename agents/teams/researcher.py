@@ -59,12 +59,12 @@ NOTES_TTL = 24 * 3600
 
 
 def model_name(model: BaseChatModel) -> str:
-    """The name a chat model is asked by (`model_name` of `ChatOpenAI`), else its type."""
+    """The name a chat model is asked by (`model_name` of `ChatOpenAI`), else its class."""
     for attribute in ("model_name", "model"):
         value = getattr(model, attribute, None)
         if isinstance(value, str) and value:
             return value
-    return model._llm_type
+    return type(model).__name__
 
 
 def _sources_key(sources: SourcesConfig) -> dict[str, Any]:
