@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agents.runtime.idempotency import Claim
 from agents.teams.state import initial_teams
 from db import repository
 from db.enums import EventKind, TaskKind, TaskStatus
@@ -39,12 +40,18 @@ class Batch:
 
 
 async def create_batch(
-    service: TaskService, requests: Sequence[PostRequest], *, owner: str = LOCAL_OWNER
+    service: TaskService,
+    requests: Sequence[PostRequest],
+    *,
+    owner: str = LOCAL_OWNER,
+    claim: Claim | None = None,
 ) -> Batch:
     """Store one PENDING generation of principal `owner` per request (1 to `MAX_BATCH`,
     else `ValueError`), in order, sharing a new `batch_id`, each with its queued
     workflow and a TASK_QUEUED event (`position`, `batch_id`, `batch_index`), in one
-    transaction; then announce and publish them. Returns the `Batch`."""
+    transaction (with `claim`'s idempotency key naming them, when given: a concurrent
+    submission that took the key first makes it raise `Replayed` or
+    `IdempotencyConflictError`); then announce and publish them. Returns the `Batch`."""
     if not 1 <= len(requests) <= MAX_BATCH:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH} generations, not {len(requests)}")
     batch_id = new_id()
@@ -66,6 +73,8 @@ async def create_batch(
                 EventKind.TASK_QUEUED, message, data=data
             )))  # fmt: skip
             tasks.append(task)
+        if claim is not None:
+            await claim.record(session, [task.id for task in tasks], batch_id=batch_id)
         await session.commit()
     for task, row in zip(tasks, rows, strict=True):
         await service.event_log.announce_enqueued(task.id)

@@ -18,6 +18,7 @@ from typing import Any
 from dbos import DBOS, DBOSClient
 
 from agents.runtime.control import ReviewInputError, TaskControl
+from agents.runtime.idempotency import Claim
 from agents.runtime.task_reads import Viewer
 from agents.teams.state import VERIFICATION_TEAM, initial_teams
 from db import repository
@@ -38,10 +39,16 @@ class TaskService(TaskControl):
     (from `TaskControl`) pauses, resumes and reviews them, and (from `TaskReads`) reads
     them as a `Viewer` may see them. Any process may use it, worker or not."""
 
-    async def create_generation(self, request: PostRequest, *, owner: str = LOCAL_OWNER) -> Task:
+    async def create_generation(
+        self, request: PostRequest, *, owner: str = LOCAL_OWNER, claim: Claim | None = None
+    ) -> Task:
         """Store a PENDING generation task of principal `owner` with its queued
-        workflow; return it."""
-        return await self._create(request, TaskKind.GENERATE, initial_teams(), owner=owner)
+        workflow (and `claim`'s idempotency key, in the same transaction); return it.
+        Raises `Replayed` / `IdempotencyConflictError` (`agents.runtime.idempotency`)
+        when a concurrent submission took the key first."""
+        return await self._create(
+            request, TaskKind.GENERATE, initial_teams(), owner=owner, claim=claim
+        )
 
     async def run_verification(self, request: VerifyRequest, *, owner: str = LOCAL_OWNER) -> Task:
         """Queue the Verification team alone on `request.content` (a task of principal
@@ -88,6 +95,7 @@ class TaskService(TaskControl):
         content: str | None = None,
         links: Mapping[str, str | None] | None = None,
         answer: dict[str, Any] | None = None,
+        claim: Claim | None = None,
     ) -> Task:
         async with self.session_factory() as session:
             task = await repository.create_task(
@@ -105,6 +113,8 @@ class TaskService(TaskControl):
             message = f"queued at position {position}"
             queued = Event(EventKind.TASK_QUEUED, message, data=data, result=result)
             row = await self.event_log.write(session, task.id, queued)
+            if claim is not None:  # the key's row commits with the task, or neither does
+                await claim.record(session, [task.id])
             await session.commit()
         await self.event_log.announce_enqueued(task.id)
         await self.event_log.publish(row)
