@@ -17,8 +17,10 @@ from db.enums import EventKind
 from db.enums import TaskStatus as TaskStatusValue
 from db.event_log import TaskNotFoundError
 from db.models import AgentLog, PostRequest
+from db.models import Task as TaskRow
 from graph.api.context import Info
 from graph.api.guards import queue_place
+from graph.api.idempotency import KEY_HELP, IdempotencyKeyArgument, Idempotent, claim_of
 from graph.api.inputs import GeneratePostInput
 from graph.api.types import Task, TaskStatus
 from graph.errors import NotFoundError, UserInputError
@@ -50,20 +52,36 @@ def validated_batch(inputs: list[GeneratePostInput]) -> list[PostRequest]:
     return requests
 
 
+def _many(tasks: list[TaskRow]) -> list[Task]:
+    return [Task.from_model(row) for row in tasks]
+
+
 @strawberry.type
 class BatchMutation:
     @strawberry.mutation(
         description=f"Start 1-{MAX_BATCH} generations at once, all or none (an invalid "
         "input stores nothing; the error's extensions.field names it, e.g. "
         "inputs[3].paperTitle); returns the PENDING tasks in input order, sharing a "
-        "batchId. Inputs about the same paper (same title and context) research it once.",
-        extensions=[RateLimited()],
+        "batchId. Inputs about the same paper (same title and context) research it once. "
+        + KEY_HELP,
+        extensions=[
+            RateLimited(),
+            Idempotent("generatePosts", lambda kwargs: validated_batch(kwargs["inputs"]), _many),
+        ],
     )
-    async def generate_posts(self, info: Info, inputs: list[GeneratePostInput]) -> list[Task]:
+    async def generate_posts(
+        self,
+        info: Info,
+        inputs: list[GeneratePostInput],
+        idempotency_key: IdempotencyKeyArgument = None,
+    ) -> list[Task]:
         requests = validated_batch(inputs)
         owner = info.context.principal.id
+        claim = claim_of(info, "generatePosts", requests, idempotency_key)
         async with queue_place(info, places=len(requests)):
-            batch = await create_batch(info.context.services.tasks, requests, owner=owner)
+            batch = await create_batch(
+                info.context.services.tasks, requests, owner=owner, claim=claim
+            )
         return [Task.from_model(row) for row in batch.tasks]
 
 

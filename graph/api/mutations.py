@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import strawberry
 from strawberry.tools import merge_types
 
 from db.enums import TaskStatus
+from db.models import PostRequest
+from db.models import Task as TaskRow
 from graph.api.context import Info
 from graph.api.control import ControlMutation
 from graph.api.guards import queue_place, task_errors
+from graph.api.idempotency import KEY_HELP, IdempotencyKeyArgument, Idempotent, claim_of
 from graph.api.inputs import GeneratePostInput, VerifyPostInput
 from graph.api.outputs import VerificationReport
 from graph.api.types import Task
@@ -18,17 +23,30 @@ from graph.errors import ServiceUnavailableError
 from graph.security.rate_limits import RateLimited
 
 
+def _requests(kwargs: Mapping[str, Any]) -> list[PostRequest]:
+    return [kwargs["input"].to_request()]
+
+
+def _one(tasks: list[TaskRow]) -> Task:
+    return Task.from_model(tasks[0])
+
+
 @strawberry.type
 class GenerationMutation:
     @strawberry.mutation(
-        description="Start a generation; returns the PENDING task at once.",
-        extensions=[RateLimited()],
+        description=f"Start a generation; returns the PENDING task at once. {KEY_HELP}",
+        extensions=[RateLimited(), Idempotent("generatePost", _requests, _one)],
     )
-    async def generate_post(self, info: Info, input: GeneratePostInput) -> Task:
+    async def generate_post(
+        self, info: Info, input: GeneratePostInput, idempotency_key: IdempotencyKeyArgument = None
+    ) -> Task:
         request = input.to_request()
         owner = info.context.principal.id
+        claim = claim_of(info, "generatePost", [request], idempotency_key)
         async with queue_place(info):
-            row = await info.context.services.tasks.create_generation(request, owner=owner)
+            row = await info.context.services.tasks.create_generation(
+                request, owner=owner, claim=claim
+            )
         return Task.from_model(row)
 
     @strawberry.mutation(

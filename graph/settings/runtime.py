@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 from agents.llm.chat import ModelConfig
 from agents.llm.local_server import LOCAL_MODEL_ALIAS
 from agents.llm.prices import FREE, PriceTable
+from agents.runtime.idempotency import DEFAULT_TTL_HOURS as DEFAULT_IDEMPOTENCY_TTL_HOURS
 from agents.runtime.worker import WorkerConfig, default_worker_id
 from agents.teams.sources import ARXIV_API_URL, SourcesConfig
 from agents.teams.sources import DEFAULT_TIMEOUT as DEFAULT_SOURCES_TIMEOUT
@@ -143,6 +144,12 @@ class RuntimeSettings(BaseModel):
     )
     follow_poll_seconds: float = Field(
         5.0, gt=0, description="subscription re-read interval if a bus notice is lost"
+    )
+    idempotency_ttl_hours: float = Field(
+        DEFAULT_IDEMPOTENCY_TTL_HOURS,
+        gt=0,
+        description="how long a generatePost/generatePosts idempotencyKey names the task(s) "
+        "it created; an older key may be used again",
     )
 
     @property

@@ -22,8 +22,8 @@ def test_schema_has_the_documented_surface() -> None:
         "task(id: ID!): Task",
         "tasks(first: Int! = 20, after: String = null, status: TaskStatus = null, "
         "approved: Boolean = null, kind: TaskKind = null, batchId: ID = null): TaskConnection!",
-        "generatePost(input: GeneratePostInput!): Task!",
-        "generatePosts(inputs: [GeneratePostInput!]!): [Task!]!",
+        "generatePost(input: GeneratePostInput!, idempotencyKey: String = null): Task!",
+        "generatePosts(inputs: [GeneratePostInput!]!, idempotencyKey: String = null): [Task!]!",
         "batchProgress(batchId: ID!): Task!",
         "verifyPost(input: VerifyPostInput!): [VerificationReport!]!",
         "cancelTask(id: ID!): Task!",
