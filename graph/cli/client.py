@@ -7,9 +7,10 @@ Bearer <key>` on every HTTP request (the WebSocket upgrade included) and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -26,8 +27,8 @@ TASK_FIELDS = """
           agents { name displayName status currentActivity progress error } }
 """
 GENERATE_POST = f"""
-mutation GeneratePost($input: GeneratePostInput!) {{
-  generatePost(input: $input) {{ {TASK_FIELDS} }}
+mutation GeneratePost($input: GeneratePostInput!, $idempotencyKey: String) {{
+  generatePost(input: $input, idempotencyKey: $idempotencyKey) {{ {TASK_FIELDS} }}
 }}"""
 TASK = f"""query Task($id: ID!) {{ task(id: $id) {{ {TASK_FIELDS} }} }}"""
 TASK_PROGRESS = """
@@ -48,6 +49,13 @@ TOO_MANY_CONNECTIONS_CLOSE = 4929
 GRAPHQL_PATH = "/graphql"
 #: HTTP statuses without a GraphQL body that mean "no GraphQL endpoint at this path".
 NO_ENDPOINT_STATUSES = frozenset({404, 405})
+#: Attempts `submit` makes of a mutation when the connection fails (the first included).
+SUBMIT_ATTEMPTS = 4
+#: Seconds `submit` waits before its first retry; doubled before each next one (1, 2, 4).
+SUBMIT_BACKOFF = 1.0
+#: HTTP statuses without a GraphQL body that a proxy in front of the server answers when
+#: the server is restarting or slow: `submit` retries them like a dropped connection.
+RETRY_STATUSES = frozenset({502, 503, 504})
 #: graphql-transport-ws close codes of a refused `connection_init`: 4401/4403 when the
 #: server rejects the credentials, TOO_MANY_CONNECTIONS_CLOSE for a full connection cap.
 REFUSED_CLOSE_CODES = frozenset({4401, 4403, TOO_MANY_CONNECTIONS_CLOSE})
@@ -159,6 +167,43 @@ class GraphQLClient:
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise self._not_graphql(response.status_code)
         return body["data"]
+
+    async def submit(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        *,
+        key: str | None = None,
+        attempts: int = SUBMIT_ATTEMPTS,
+        backoff: float = SUBMIT_BACKOFF,
+        on_retry: Callable[[int, Exception], None] | None = None,
+    ) -> dict:
+        """Run a mutation that takes `$idempotencyKey` (generatePost, generatePosts) with
+        `key` (a new uuid4 when None) as that variable; return `data`.
+
+        When the request fails in transit (`httpx.TransportError`: the server could not
+        be reached, or the connection dropped or timed out before the answer, so the
+        server may or may not have stored the task) or a proxy answers 502/503/504, it
+        is sent again with the SAME key, up to `attempts` times in all, waiting
+        `backoff` s, then twice as long before each next try; `on_retry(attempt,
+        error)` is told before each wait. The server answers a retry of a submission it
+        already stored with that task, so a retried command never starts two runs. A
+        GraphQL error is raised at once (`GraphQLClientError`), the last transport
+        error after the last attempt."""
+        variables = {**variables, "idempotencyKey": key or str(uuid.uuid4())}
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.execute(query, variables)
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                retryable = not isinstance(exc, httpx.HTTPStatusError) or (
+                    exc.response.status_code in RETRY_STATUSES
+                )
+                if not retryable or attempt == attempts:
+                    raise
+                if on_retry is not None:
+                    on_retry(attempt, exc)
+                await asyncio.sleep(backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _not_graphql(self, status: int) -> GraphQLClientError:
         """A BAD_RESPONSE error for an answer that is not GraphQL: it names the path

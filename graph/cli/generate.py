@@ -18,6 +18,7 @@ from typer.core import TyperCommand
 
 from graph.cli.client import (
     GENERATE_POST,
+    SUBMIT_ATTEMPTS,
     TASK,
     TASK_PROGRESS,
     GraphQLClient,
@@ -118,9 +119,20 @@ def _follow_or_exit(
 async def _generate(
     client: GraphQLClient, variables: dict, *, quiet: bool
 ) -> tuple[dict[str, Any], LiveView]:
-    """Submit the post, follow its events into a `LiveView` (drawn unless `quiet`),
-    reconnecting up to RECONNECTS times; then read the finished task."""
-    task = (await client.execute(GENERATE_POST, variables))["generatePost"]
+    """Submit the post with a new idempotency key (a uuid4 per invocation, resent with
+    every retry of the submission after a connection error: `GraphQLClient.submit`, so
+    the server starts one run however often it is retried), follow its events into a
+    `LiveView` (drawn unless `quiet`), reconnecting up to RECONNECTS times; then read
+    the finished task."""
+
+    def retrying(attempt: int, error: Exception) -> None:
+        console.print(
+            f"[yellow]submission failed ({escape(type(error).__name__)}); retrying with "
+            f"the same idempotency key ({attempt} of {SUBMIT_ATTEMPTS - 1})[/yellow]"
+        )
+
+    submitted = await client.submit(GENERATE_POST, variables, on_retry=retrying)
+    task = submitted["generatePost"]
     console.print(f"task {task['id']}", highlight=False)
     console.print(Text(task["paperTitle"], style="bold"))
     view = LiveView(task)
