@@ -237,3 +237,14 @@ async def test_rows_name_their_owner(database_url: str) -> None:
             (row,) = (await session.exec(query)).all()
         assert row.owner == f"key:{token.split('_')[1]}"
         assert row.task_ids == [task["id"]]
+
+
+async def test_a_replay_returns_the_task_as_it_is_now(gql: Any) -> None:
+    """With a worker (local mode, the scripted model): the replay after the run is the
+    COMPLETED task, not the PENDING copy the first call returned."""
+    first = (await gql(GENERATE, input=INPUT, key=KEY))["data"]["generatePost"]
+    assert first["status"] == "PENDING"
+    assert (await gql.wait_until_finished(first["id"]))["status"] == "COMPLETED"
+    again = (await gql(GENERATE, input=INPUT, key=KEY))["data"]["generatePost"]
+    assert again == {**first, "status": "COMPLETED"}
+    assert (await gql(TASKS))["data"]["tasks"]["totalCount"] == 1
