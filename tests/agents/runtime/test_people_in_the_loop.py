@@ -17,6 +17,7 @@ from tests.agents.runtime.test_execution import (
     REQUEST,
     assert_clean_log,
     events_of,
+    gated,
     wait_for,
     worker_and_service,
 )
@@ -210,16 +211,6 @@ async def test_an_unanswered_review_times_out_and_a_retry_asks_again(
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
-def held(gate: threading.Event, inner: ScriptedChatModel) -> ScriptedChatModel:
-    """The scripted model, but every call waits while `gate` is clear."""
-
-    def handler(messages, tools):  # type: ignore[no-untyped-def]
-        assert gate.wait(30), "the test never opened the gate"
-        return inner.handler(messages, tools)
-
-    return ScriptedChatModel(handler=handler, calls=inner.calls)
-
-
 SINGLE = {"global_concurrency": 1, "worker_concurrency": 1}
 
 
@@ -228,7 +219,7 @@ async def test_a_follow_up_paused_in_the_queue_keeps_its_feedback(
 ) -> None:
     gate = threading.Event()
     gate.set()
-    model = held(gate, scripted())
+    model = gated(gate)
     async with worker_and_service(log, database_url, lambda: model, **SINGLE) as service:
         first = await wait_for(service, (await service.create_generation(REQUEST)).id, "COMPLETED")
         gate.clear()
@@ -251,7 +242,7 @@ async def test_a_revise_paused_in_the_queue_is_still_applied_once(
 ) -> None:
     gate = threading.Event()
     gate.set()
-    model = held(gate, scripted())
+    model = gated(gate)
     async with worker_and_service(log, database_url, lambda: model, **SINGLE) as service:
         task = await service.create_generation(REVIEWED)
         await wait_for(service, task.id, "AWAITING_REVIEW")
