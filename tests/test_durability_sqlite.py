@@ -105,6 +105,8 @@ async def test_fifty_tasks_at_once_survive_kill_9_with_no_gap_and_nothing_seen_l
 
 PAUSE = "mutation($id: ID!) { pauseTask(id: $id) { status pauseRequested } }"
 RESUME = "mutation($id: ID!) { resumeTask(id: $id) { status } }"
+REVISE = """mutation($id: ID!) {
+  revisePost(taskId: $id, feedback: "Shorter, and name the model size.") { id parentId } }"""
 
 
 def test_a_pause_survives_kill_9_and_the_task_resumes_from_its_checkpoint(
@@ -112,7 +114,8 @@ def test_a_pause_survives_kill_9_and_the_task_resumes_from_its_checkpoint(
 ) -> None:
     """A pause asked of a running task outlives a `kill -9` that comes before the run
     reached its node boundary: the restarted server's recovery runs the task on, it
-    stops PAUSED at its first boundary, and `resumeTask` completes it."""
+    stops PAUSED at its first boundary, and `resumeTask` completes it; a follow-up
+    revision of it then makes no research call on the stub model."""
     with stub_model(tmp_path, latency=0.4) as model_url:
         env = service_env(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", model_url)
         first = Service(env, tmp_path / "serve-1.log")
@@ -134,8 +137,17 @@ def test_a_pause_survives_kill_9_and_the_task_resumes_from_its_checkpoint(
             assert second.gql(RESUME, id=task_id)["resumeTask"]["status"] in ("PENDING", "RUNNING")
             done = second.wait_for(task_id, "COMPLETED", "FAILED", timeout=60)
             events = second.events(task_id)
+            # A follow-up revision of the finished post: the stub sees no research call.
+            before = len(stub_calls(model_url))
+            child = second.gql(REVISE, id=task_id)["revisePost"]
+            revised = second.wait_for(child["id"], "COMPLETED", "FAILED", timeout=60)
+            revision_calls = stub_calls(model_url)[before:]
         finally:
             second.proc.stop()
+    assert revised["status"] == "COMPLETED" and child["parentId"] == task_id, revised
+    assert revision_calls and not [
+        c for c in revision_calls if c["system"].startswith("You are PaperResearcher")
+    ]
     assert done["status"] == "COMPLETED", done
     assert_one_clean_run(events)
     statuses = [e["status"] for e in events if e["kind"] == "TASK_STATUS"]
