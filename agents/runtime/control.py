@@ -210,26 +210,31 @@ class TaskControl(TaskReads):
         }
         if decision == ReviewDecision.APPROVE:
             return await self._approve(task, content, data, require)
-        reason = (
-            _required_text(feedback, "feedback", "say what to change")
-            if (decision == ReviewDecision.REVISE)
-            else (feedback or "").strip()
-        )
-        data["feedback"] = reason
-        decided = Event(EventKind.REVIEW_DECISION, f"{decision.value} by {reviewer}", data=data)
-        if decision == ReviewDecision.REJECT:
-            message = f"rejected by {reviewer}" + (f": {reason}" if reason else "")
-            ended = Event.task_status(TaskStatus.CANCELLED, message, data={"rejected": True})
-            forget = _workflow_id(task_id, "forget")  # deletes the checkpoint thread
-            return await self._write(task, [decided, ended], require=require, enqueue=forget)
-        workflow_id = _workflow_id(task_id, "review")
-        answer = {
-            "decision": decision.value, "feedback": reason, "reviewer": reviewer,
-            "revision": revision,
-        }  # fmt: skip
+        if decision == ReviewDecision.REVISE:
+            data["feedback"] = _required_text(feedback, "feedback", "say what to change")
+            return await self._revise(task, data, require)
+        data["feedback"] = (feedback or "").strip()
+        return await self._reject(task, data, require)
+
+    async def _reject(self, task: Task, data: dict[str, Any], require: Mapping[str, Any]) -> Task:
+        """REVIEW_DECISION and CANCELLED, `data["feedback"]` the reason; the checkpoint
+        thread is deleted by the workflow enqueued with them."""
+        reviewer, reason = data["reviewer"], data["feedback"]
+        decided = Event(EventKind.REVIEW_DECISION, f"REJECT by {reviewer}", data=data)
+        message = f"rejected by {reviewer}" + (f": {reason}" if reason else "")
+        ended = Event.task_status(TaskStatus.CANCELLED, message, data={"rejected": True})
+        forget = _workflow_id(task.id, "forget")
+        return await self._write(task, [decided, ended], require=require, enqueue=forget)
+
+    async def _revise(self, task: Task, data: dict[str, Any], require: Mapping[str, Any]) -> Task:
+        """REVIEW_DECISION and PENDING with the decision as the task's pending answer
+        (`data`: decision, reviewer, revision, feedback), and the workflow that runs it."""
+        decided = Event(EventKind.REVIEW_DECISION, f"REVISE by {data['reviewer']}", data=data)
+        workflow_id = _workflow_id(task.id, "review")
         queued = Event.task_status(
-            TaskStatus.PENDING, f"revision requested by {reviewer}", data={"review": "REVISE"},
-            result=TaskResult(workflow_id=workflow_id, pending_answer=answer),
+            TaskStatus.PENDING, f"revision requested by {data['reviewer']}",
+            data={"review": "REVISE"},
+            result=TaskResult(workflow_id=workflow_id, pending_answer=dict(data)),
         )  # fmt: skip
         return await self._write(task, [decided, queued], require=require, enqueue=workflow_id)
 
