@@ -7,8 +7,8 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # Every install comes from a lock file with hashes (pip-compile's): the exact versions
 # tested, whatever PyPI has that day. LOCK holds the extras in EXTRAS; DOCKER_LOCK the
 # ones the Dockerfile installs. `make lock` writes both from pyproject.toml's ranges.
-EXTRAS ?= local,dev,postgres,redis,sources
-DOCKER_EXTRAS ?= local,postgres,redis
+EXTRAS ?= local,dev,postgres,redis,sources,broker
+DOCKER_EXTRAS ?= local,postgres,redis,broker
 LOCK ?= requirements/lock.txt
 DOCKER_LOCK ?= requirements/docker.txt
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release pyproject.toml
