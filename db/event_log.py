@@ -35,7 +35,7 @@ import asyncio
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -53,6 +53,7 @@ from db.enums import TERMINAL_STATUSES, EventKind, TaskStatus
 from db.events import Event, TaskResult, is_terminal_event
 from db.inbox import FollowerLaggedError, Inbox
 from db.models import AgentLog, Task
+from db.sinks import EventSink, write_sinks
 from db.tails import TASKS_CHANNEL, Tails, task_channel
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class EventLog:
     `poll_interval` (seconds) bounds how long a follower can lag behind when the
     bus drops a notice (the bus is at-most-once; the database is the truth);
     `down_poll_interval` (seconds) is the poll while the bus reports it is down.
+    `sinks` write what a status change causes in its transaction (`db.sinks`).
     """
 
     def __init__(
@@ -94,8 +96,11 @@ class EventLog:
         broadcast: Broadcast,
         poll_interval: float = 5.0,
         down_poll_interval: float = DOWN_POLL_SECONDS,
+        sinks: Sequence[EventSink] = (),
     ) -> None:
         self.session_factory = session_factory
+        #: Written in every event's transaction (`db.sinks`); add to it before use.
+        self.sinks: list[EventSink] = list(sinks)
         self.broadcast = broadcast
         self.poll_interval = poll_interval
         self.down_poll_interval = down_poll_interval
@@ -171,6 +176,7 @@ class EventLog:
             if written is None:
                 await self._refuse(session, task_id)
             rows, task = written
+            await write_sinks(self.sinks, session, task, rows)
             await session.commit()
         for row in rows:
             await self.publish(row, owner=task.owner)
@@ -235,6 +241,7 @@ class EventLog:
         assert task is not None
         rows = fold_events(task, events, last_seq=last)
         session.add_all([*rows, task])
+        await write_sinks(self.sinks, session, task, rows)
         return rows, task
 
     @staticmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import field_validator
 from sqlalchemy import (
@@ -45,6 +46,20 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def http_url(value: str) -> str:
+    """`value` stripped, if it is an absolute http:// or https:// URL with a host and
+    at most `URL_MAX` characters; else `ValueError` saying which. (A webhook's or a
+    task's callback URL; whether its address is public is checked where it is
+    submitted, `agents.integrations.addresses`.)"""
+    text = value.strip()
+    if len(text) > URL_MAX:
+        raise ValueError(f"a URL has at most {URL_MAX} characters")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return text
+
+
 #: Request limits, from the seed API's GeneratePostInput. The context and post limits
 #: are ours, sized so a prompt fits the local model's 4096-token window.
 TITLE_MIN, TITLE_MAX = 5, 500
@@ -52,6 +67,8 @@ CONTEXT_MAX = 10_000
 AUDIENCE_MIN, AUDIENCE_MAX = 1, 200
 HASHTAGS_MIN, HASHTAGS_MAX = 1, 20
 POST_MIN, POST_MAX = 1, 10_000
+#: Longest webhook or callback URL, in characters (the common browser limit).
+URL_MAX = 2000
 
 
 class PostRequestBase(SQLModel):
@@ -73,11 +90,19 @@ class PostRequestBase(SQLModel):
     orchestration_mode: OrchestrationMode = Field(
         default=OrchestrationMode.SEQUENTIAL, sa_type=String(16)
     )
+    callback_url: str | None = Field(default=None, max_length=URL_MAX, sa_type=Text)
 
     @field_validator("paper_title", "additional_context", "target_audience", mode="before")
     @classmethod
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """An absolute http(s) URL with a host (whether its address may be called is
+        checked where it is submitted: that needs a DNS lookup)."""
+        return None if value is None else http_url(value)
 
 
 class PostRequest(PostRequestBase):
@@ -146,6 +171,8 @@ class Task(PostRequestBase, table=True):
     again or ends: a review's REVISE (`{"decision", "feedback", "reviewer", "revision"}`)
     or a follow-up revision's feedback (`{"kind": "revise", "feedback"}`); it lives on
     the row, not in a workflow's input, so a pause, a retry or a crash in between keeps it.
+    `callback_url` is where the task's own webhooks go (`GeneratePostInput.callbackUrl`),
+    signed with `callback_secret` (`whsec_...`, made with the task; owner-only).
     """
 
     __tablename__ = "task"
@@ -175,6 +202,7 @@ class Task(PostRequestBase, table=True):
     workflow_id: str | None = Field(default=None, max_length=100)
     pause_requested: bool = False
     pending_answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    callback_secret: str | None = Field(default=None, max_length=100)
 
     # links to other tasks
     parent_id: str | None = Field(default=None, index=True, max_length=32)

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.enums import TaskKind, TaskStatus
+from db.messages import new_secret
 from db.models import LOCAL_OWNER, AgentLog, PostRequest, Task
 from db.snapshot import Teams
 
@@ -33,7 +34,9 @@ async def create_task(
     `teams` is the initial snapshot of the team/agent structure (every status IDLE);
     `content` is the post to check, for a VERIFY task; `owner` the id of the principal
     that asked for it; `links` its `parent_id`, `revision_of` and `batch_id` (any other
-    key raises `ValueError`). Its `workflow_id` is its own id (the first run's).
+    key raises `ValueError`). Its `workflow_id` is its own id (the first run's). A task
+    with a `callback_url` gets its signing secret here: a revision its parent's (the
+    receiver keeps one secret per chain), any other a new one.
     """
     extra = dict(links or {})
     if unknown := set(extra) - {"parent_id", "revision_of", "batch_id"}:
@@ -41,6 +44,9 @@ async def create_task(
     fields = {"kind": kind, "teams": teams.dump(), "content": content, "owner": owner, **extra}
     task = Task.model_validate(request, update=fields)
     task.workflow_id = task.id
+    if task.callback_url:
+        parent = await session.get(Task, task.parent_id) if task.parent_id else None
+        task.callback_secret = (parent.callback_secret if parent else None) or new_secret()
     session.add(task)
     if not commit:
         await session.flush()

@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from broadcaster import Broadcast
+from dbos import DBOSClient
 from langchain_core.language_models import BaseChatModel
 
+from agents.integrations.deliveries import WebhookPlugin
+from agents.integrations.webhooks import WebhookService, WebhookSink
 from agents.llm.chat import ModelSource, endpoint_probe, open_model
 from agents.llm.gate import ModelUnavailableError
 from agents.runtime.execution import ModelFactory
@@ -59,12 +62,19 @@ async def _remote_model(settings: Settings) -> AsyncIterator[ModelSource]:
     )
 
 
+def _install_sinks(settings: Settings, event_log: EventLog, client: DBOSClient) -> None:
+    """What every status change written through `event_log` also writes, in its
+    transaction: webhook deliveries (always: a principal may register one at any time)."""
+    event_log.sinks.append(WebhookSink(client))
+
+
 @contextlib.asynccontextmanager
 async def _worker(
-    settings: Settings, broadcast: Broadcast, model_factory: ModelFactory
+    settings: Settings, broadcast: Broadcast, model_factory: ModelFactory, client: DBOSClient
 ) -> AsyncIterator[None]:
-    """Run this process's worker for the context's lifetime. Its tasks write through a
-    pool of their own, so API queries cannot starve them."""
+    """Run this process's worker for the context's lifetime, with its plugins (webhook
+    deliveries). Its tasks write through a pool of their own, so API queries cannot
+    starve them."""
     # One connection per running task's event writer, plus the heartbeat and a spare.
     task_engine = create_engine(
         settings.database_url,
@@ -75,8 +85,13 @@ async def _worker(
         task_log = EventLog(
             session_factory=create_session_factory(task_engine), broadcast=broadcast
         )
+        _install_sinks(settings, task_log, client)
+        worker = settings.worker_config()
+        plugins = [
+            WebhookPlugin(task_log.session_factory, settings.webhook_config(), worker.queue_poll)
+        ]
         async with run_worker(
-            settings.worker_config(), event_log=task_log, model_factory=model_factory
+            worker, event_log=task_log, model_factory=model_factory, plugins=plugins
         ):
             yield
     finally:
@@ -121,8 +136,11 @@ async def open_services(
             poll_interval=settings.follow_poll_seconds,
         )
         tasks = await stack.enter_async_context(open_task_service(settings.database_url, event_log))
+        _install_sinks(settings, event_log, tasks.client)
         if settings.run_worker:
-            await stack.enter_async_context(_worker(settings, broadcast, model.factory))
+            await stack.enter_async_context(
+                _worker(settings, broadcast, model.factory, tasks.client)
+            )
         yield Services(
             settings,
             engine,
@@ -136,4 +154,5 @@ async def open_services(
             rate_limiter=MutationRateLimiter(
                 settings.rate_limit_mutations, limiter_storage(settings.broadcast_url)
             ),
+            webhooks=WebhookService(session_factory, tasks.client, settings.webhook_config()),
         )

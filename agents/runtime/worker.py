@@ -9,10 +9,11 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from dbos import DBOS
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -132,14 +133,32 @@ async def _try_lock(connection: Any, key: int) -> bool:
     return bool(row["locked"])
 
 
+class WorkerPlugin(Protocol):
+    """More work a worker does beside tasks (webhook deliveries, the broker outbox).
+
+    `prepare()` runs before DBOS launches: install what the plugin's workflows need,
+    since DBOS may start recovered workflows at launch. `running()` is entered after
+    launch and the task queue, for the worker's lifetime (register queues, start
+    loops), and exited, in reverse order, before the tasks drain."""
+
+    def prepare(self) -> None: ...
+
+    def running(self) -> AbstractAsyncContextManager[None]: ...
+
+
 @contextlib.asynccontextmanager
 async def run_worker(
-    config: WorkerConfig, *, event_log: EventLog, model_factory: ModelFactory
+    config: WorkerConfig,
+    *,
+    event_log: EventLog,
+    model_factory: ModelFactory,
+    plugins: Sequence[WorkerPlugin] = (),
 ) -> AsyncIterator[Executor]:
     """Run a worker for the context's lifetime: launch DBOS on this event loop, take
-    tasks from the queue, beat the heartbeat and take over dead workers' tasks. On
-    exit: stop taking work, give running tasks `shutdown_grace` seconds, then stop
-    them without an event (they resume elsewhere) and retire the heartbeat."""
+    tasks from the queue, beat the heartbeat and take over dead workers' tasks, and run
+    `plugins`. On exit: stop the plugins and taking work, give running tasks
+    `shutdown_grace` seconds, then stop them without an event (they resume elsewhere)
+    and retire the heartbeat."""
     checkpoints = open_checkpointer(config.database_url, max_connections=config.worker_concurrency)
     async with checkpoints as checkpointer:
         executor = Executor(
@@ -154,6 +173,8 @@ async def run_worker(
             cache=DatabaseCache(event_log.session_factory),
         )
         install(executor)
+        for plugin in plugins:
+            plugin.prepare()
         _launch(config)
         try:
             await DBOS.register_queue_async(
@@ -167,7 +188,10 @@ async def run_worker(
             wakes = asyncio.create_task(_wake_on_enqueue(event_log), name="queue-wake-ups")
             sweeps = asyncio.create_task(_expire_reviews(config, event_log), name="review-expiry")
             try:
-                yield executor
+                async with contextlib.AsyncExitStack() as stack:
+                    for plugin in plugins:
+                        await stack.enter_async_context(plugin.running())
+                    yield executor
             finally:
                 wakes.cancel()
                 sweeps.cancel()

@@ -23,6 +23,7 @@ from graph.api.guards import queue_place
 from graph.api.idempotency import KEY_HELP, IdempotencyKeyArgument, Idempotent, claim_of
 from graph.api.inputs import GeneratePostInput
 from graph.api.types import Task, TaskStatus
+from graph.api.webhooks import check_callbacks
 from graph.errors import NotFoundError, UserInputError
 from graph.security.rate_limits import RateLimited
 
@@ -76,6 +77,7 @@ class BatchMutation:
         idempotency_key: IdempotencyKeyArgument = None,
     ) -> list[Task]:
         requests = validated_batch(inputs)
+        await check_callbacks(info, requests, prefix="inputs")
         owner = info.context.principal.id
         claim = claim_of(info, "generatePosts", requests, idempotency_key)
         async with queue_place(info, places=len(requests)):

@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
+from agents.integrations.webhooks import WebhookService
 from agents.llm.chat import ModelSource
 from agents.runtime.tasks import TaskService
 from db.engine import SessionFactory
@@ -33,7 +34,8 @@ from graph.settings import Settings
 class Services:
     """Everything the lifespan owns that resolvers use: settings, database, event log,
     task service, the model (its `ready()` says whether it can take requests), who
-    callers are (`auth`), their WebSocket connections and their mutation budget."""
+    callers are (`auth`), their WebSocket connections and their mutation budget, and
+    the principals' webhooks."""
 
     settings: Settings
     engine: AsyncEngine
@@ -45,6 +47,7 @@ class Services:
     auth: Authenticator
     connections: ConnectionLimiter
     rate_limiter: MutationRateLimiter
+    webhooks: WebhookService
 
 
 class QueuePositions:

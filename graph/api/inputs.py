@@ -23,6 +23,7 @@ from db.models import (
     POST_MIN,
     TITLE_MAX,
     TITLE_MIN,
+    URL_MAX,
     PostRequest,
     VerifyRequest,
 )
@@ -170,6 +171,13 @@ class GeneratePostInput(_Paper):
     orchestration_mode: OrchestrationMode = strawberry.field(
         default=OrchestrationMode.SEQUENTIAL,
         description="PARALLEL runs the two verifiers at once",
+    )
+    callback_url: str | None = strawberry.field(
+        default=None,
+        description="an http(s) URL told when the task awaits review or ends (a signed "
+        "Standard Webhooks POST, as registerWebhook's; verify it with the task's "
+        f"callbackSecret); public unless the server allows private addresses; at most "
+        f"{URL_MAX} characters",
     )
 
     def to_request(self) -> PostRequest:

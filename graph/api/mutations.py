@@ -19,6 +19,7 @@ from graph.api.idempotency import KEY_HELP, IdempotencyKeyArgument, Idempotent, 
 from graph.api.inputs import GeneratePostInput, VerifyPostInput
 from graph.api.outputs import VerificationReport
 from graph.api.types import Task
+from graph.api.webhooks import check_callbacks
 from graph.errors import ServiceUnavailableError
 from graph.security.rate_limits import RateLimited
 
@@ -41,6 +42,7 @@ class GenerationMutation:
         self, info: Info, input: GeneratePostInput, idempotency_key: IdempotencyKeyArgument = None
     ) -> Task:
         request = input.to_request()
+        await check_callbacks(info, [request])
         owner = info.context.principal.id
         claim = claim_of(info, "generatePost", [request], idempotency_key)
         async with queue_place(info):

@@ -18,6 +18,7 @@ from graph.api.queries import Query
 from graph.api.query_limits import limit_extensions
 from graph.api.strawberry_compat import graphql_schema, null_is_one_of_on_wrappers
 from graph.api.subscriptions import Subscription
+from graph.api.webhooks import WebhookMutation, WebhookQuery
 from graph.errors import CoercingExecutionContext, MaskUnexpectedErrors, log_errors
 from graph.settings import Settings, get_settings
 
@@ -43,8 +44,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     does not depend on them)."""
     settings = settings or get_settings()
     return PostAssistSchema(
-        query=Query,
-        mutation=merge_types("Mutation", (Mutation, BatchMutation)),
+        query=merge_types("Query", (Query, WebhookQuery)),
+        mutation=merge_types("Mutation", (Mutation, BatchMutation, WebhookMutation)),
         subscription=merge_types("Subscription", (Subscription, BatchSubscription)),
         extensions=[
             partial(MaskUnexpectedErrors, suggestions=settings.graphql_field_suggestions),

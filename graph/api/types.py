@@ -189,6 +189,17 @@ class Task:
     owner: str = strawberry.field(
         description="the principal that created it: key:<key id>, jwt:<subject> or local"
     )
+    callback_url: str | None = strawberry.field(
+        description="where its lifecycle webhooks go (GeneratePostInput.callbackUrl)"
+    )
+    secret: strawberry.Private[str | None] = None
+
+    @strawberry.field(
+        description="whsec_...: verifies the signature of the callbackUrl's deliveries; "
+        "shown to the task's owner only (null for anyone else, and without a callbackUrl)"
+    )
+    def callback_secret(self, info: Info) -> str | None:
+        return self.secret if info.context.principal.id == self.owner else None
 
     @strawberry.field(description="1 = the next task to start; null unless PENDING")
     async def queue_position(self, info: Info) -> int | None:
@@ -238,6 +249,7 @@ class Task:
             verification_reports=VerificationReport.of_task(row),
             error=error,
             usage=usage,
+            secret=row.callback_secret,
             **copied,
         )
 
@@ -249,6 +261,7 @@ def _id(value: str | None) -> strawberry.ID | None:
 #: `Task` row columns that `Task` shows as they are.
 _COPIED_COLUMNS = (
     "owner",
+    "callback_url",
     "paper_title",
     "additional_context",
     "target_audience",

@@ -112,6 +112,20 @@ def _wildcard_origin_without_auth(s: Settings) -> str | None:
     return None
 
 
+def _consume_without_broker(s: Settings) -> str | None:
+    if s.broker_consume and not s.broker_url:
+        return (
+            "BROKER_CONSUME=true needs BROKER_URL (where would the requests come from?): "
+            "set BROKER_URL=nats://host:4222 (or amqp://, kafka://) or unset BROKER_CONSUME"
+        )
+    if s.broker_consume and not s.broker_principals:
+        return (
+            "BROKER_CONSUME=true with an empty BROKER_PRINCIPALS would refuse every request "
+            "(each must name an allowed principal): set BROKER_PRINCIPALS=<principal id>,..."
+        )
+    return None
+
+
 #: Each check returns why two or more settings contradict each other, or None.
 SETTING_CONFLICTS = (
     _worker_over_global,
@@ -122,4 +136,5 @@ SETTING_CONFLICTS = (
     _half_a_price_table,
     _rate_limit_parses,
     _wildcard_origin_without_auth,
+    _consume_without_broker,
 )

@@ -5,14 +5,13 @@ caps, and how it listens (bind address, trusted proxies, HTTP deadlines)."""
 from __future__ import annotations
 
 import ipaddress
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from graph.settings.fields import count
+from graph.settings.fields import comma_separated, count
 
 
 class ServerSettings(BaseModel):
@@ -127,12 +126,7 @@ class ServerSettings(BaseModel):
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """Accept `a,b,c` (and a JSON list) from the environment."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return comma_separated(value)
 
     @field_validator("forwarded_allow_ips")
     @classmethod
