@@ -230,9 +230,16 @@ async def test_a_callback_url_is_signed_with_the_tasks_secret(
         assert created["callbackUrl"] == receiver.url + "/cb" and secret.startswith("whsec_")
         await gql.wait_until_finished(created["id"])
         (delivery,) = await final_deliveries(gql, task=created["id"])
+        revise = """mutation($id: ID!) {
+          revisePost(taskId: $id, feedback: "Shorter, please.") { id callbackUrl callbackSecret }
+        }"""
+        revision = (await data_of(gql, revise, id=created["id"]))["revisePost"]
+        await gql.wait_until_finished(revision["id"])
     assert delivery["webhookId"] is None and delivery["status"] == "SUCCEEDED"
     ((headers, body),) = receiver.on("/cb")
     assert verify(secret, headers, body)["data"]["taskId"] == created["id"]
+    assert revision["callbackUrl"] == created["callbackUrl"]
+    assert revision["callbackSecret"] == secret, "one secret per revision chain"
 
 
 @pytest.mark.parametrize(
