@@ -98,10 +98,17 @@ class Deliverer:
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.config.concurrency)
 
+    #: Set by `stop`: a delivery workflow that starts afterwards (DBOS may still dequeue
+    #: one while the worker drains) stops at once, as a cancelled one would.
+    stopping: bool = False
+
     @contextlib.contextmanager
     def tracked(self) -> Iterator[None]:
         """Count the calling workflow among `running` while it runs, so a shutdown
-        stops it (`stop`): it then resumes where DBOS recorded it, not twice."""
+        stops it (`stop`): it then resumes where DBOS recorded it, not twice. Raises
+        `CancelledError` once stopping (the workflow stays PENDING in DBOS)."""
+        if self.stopping:
+            raise asyncio.CancelledError
         current = asyncio.current_task()
         assert current is not None
         self.running.add(current)
@@ -113,6 +120,7 @@ class Deliverer:
     async def stop(self) -> None:
         """Cancel the running delivery workflows (mid-wait or mid-attempt) and wait for
         them: DBOS resumes them at the next start, or on the worker that takes over."""
+        self.stopping = True
         for workflow in list(self.running):
             workflow.cancel()
         if self.running:
@@ -138,8 +146,7 @@ class Deliverer:
             wait = retry_delay(number, self.config.retry_base)
             if started + timedelta(seconds=wait) > delivery.created_at + GIVE_UP_AFTER:
                 wait = None
-        await self._record(delivery_id, number, started, outcome, wait)
-        return wait
+        return await self._record(delivery_id, number, started, outcome, wait)
 
     @staticmethod
     async def _secret(session: AsyncSession, delivery: WebhookDelivery) -> str | None:
@@ -213,7 +220,9 @@ class Deliverer:
         started: datetime,
         outcome: Outcome,
         wait: float | None,
-    ) -> None:
+    ) -> float | None:
+        """Store the attempt and the delivery's new state; the wait before the next
+        attempt (None: the delivery ended, here or meanwhile)."""
         now = datetime.now(UTC)
         async with self.session_factory() as session:
             session.add(
@@ -227,7 +236,9 @@ class Deliverer:
                 )
             )
             delivery = await session.get(WebhookDelivery, delivery_id)
-            if delivery is not None:
+            if delivery is not None and delivery.status != DeliveryStatus.PENDING:
+                wait = None  # ended meanwhile (its webhook was deleted): it stays so
+            elif delivery is not None:
                 delivery.attempts = number
                 delivery.last_status_code = outcome.status_code
                 delivery.last_error = outcome.error
@@ -241,6 +252,7 @@ class Deliverer:
                 )
                 session.add(delivery)
             await session.commit()
+        return wait
 
     async def _end(self, delivery_id: str, reason: str) -> None:
         async with self.session_factory() as session:
@@ -308,7 +320,6 @@ class WebhookPlugin:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        global _deliverer
         deliverer = installed()
         limits = httpx.Limits(max_connections=self.config.concurrency * 2)
         async with httpx.AsyncClient(
@@ -321,9 +332,8 @@ class WebhookPlugin:
             try:
                 yield
             finally:
-                await deliverer.stop()
+                await deliverer.stop()  # it stays installed, stopping, until the next start
                 deliverer.http = None
-        _deliverer = None
 
 
 __all__ = [
