@@ -1,5 +1,5 @@
 """Webhooks (issue 16 part 1) end to end: the app with its worker on a real SQLite file
-and the scripted model, delivering to a real HTTP receiver served by uvicorn on
+(and, for the retries, a real PostgreSQL database) and the scripted model, delivering to a real HTTP receiver served by uvicorn on
 loopback (so `WEBHOOK_ALLOW_PRIVATE=true` here, except where the guard is the test).
 
 A receiver that fails twice then answers 200 gets one `webhook-id` three times, each
@@ -135,10 +135,10 @@ async def final_deliveries(gql: GQL, **where: Any) -> list[dict[str, Any]]:
 
 
 async def test_a_failing_receiver_gets_one_webhook_id_three_times_and_the_log_shows_it(
-    sqlite_url: str, receiver: Receiver
+    database_url: str, receiver: Receiver
 ) -> None:
     receiver.answers = [500, 503]
-    async with service(settings_of(sqlite_url)) as gql:
+    async with service(settings_of(database_url)) as gql:
         registered = (
             await data_of(gql, REGISTER, url=receiver.url + "/hook", events=["TASK_COMPLETED"])
         )["registerWebhook"]
