@@ -1,0 +1,291 @@
+"""Generation requests taken from the broker (`BROKER_CONSUME=true`, `postassist worker
+--consume`): a CloudEvent on `requests_subject` whose `data` is a `GeneratePostInput`
+(camelCase JSON, as the GraphQL API takes it) starts a generation owned by the
+principal its `principal` extension names, which must be in `principals`.
+
+- The reply is a CloudEvent to the request's `replyto` extension, else to
+  `results_subject`: `dev.postassist.request.accepted` with `{"taskId", "status"}`, or
+  `dev.postassist.request.rejected` with `{"errors": [{"field", "message", "code"}]}`
+  (fields in camelCase; codes FORBIDDEN for a principal not allowed, BAD_USER_INPUT,
+  CONFLICT, RATE_LIMITED). Its extension `causationid` is the request's id; its own id
+  is derived from the request's (`reply_id`), so a repeated reply has the same id.
+- Idempotency: the request's CloudEvent `id` is the principal's idempotency key
+  (`agents.runtime.idempotency`, the operation `broker.generatePost`), so a redelivered
+  request starts no second task and gets the same accepted reply.
+- Acknowledgement: after the task row committed and the reply was acknowledged. A
+  failure on the way (the database, the reply) nacks the message after
+  `publish_interval` seconds, so it comes again, and is answered from its key.
+- A message that is not a CloudEvent (not JSON, attributes missing, no `data` or
+  `data` not a JSON object) goes to `dead_letter_subject` wrapped in a CloudEvent of
+  type `DEAD_LETTER_TYPE` with the reason, and is acknowledged: the consumer never stops.
+
+Text fields are validated by `db.models.PostRequest` (stripped, the length limits); the
+GraphQL layer's extra normalisation (`graph.api.inputs.clean_text`) lives above
+`agents` and is not applied here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from agents.integrations.addresses import resolve
+from agents.integrations.broker import (
+    ACCEPTED_TYPE,
+    REJECTED_TYPE,
+    BrokerConfig,
+    Outgoing,
+    encode,
+    reply_id,
+    structured,
+)
+from agents.integrations.broker_client import BrokerClient, Incoming
+from agents.runtime.idempotency import (
+    Claim,
+    IdempotencyConflictError,
+    IdempotencyKeyError,
+    Replayed,
+    check_key,
+    fingerprint,
+)
+from agents.runtime.tasks import TaskService
+from db.models import PostRequest, Task
+
+logger = logging.getLogger(__name__)
+
+#: The type of a dead letter's wrapper CloudEvent.
+DEAD_LETTER_TYPE = "dev.postassist.request.deadletter"
+#: The operation a request's key is fingerprinted under (apart from GraphQL's).
+OPERATION = "broker.generatePost"
+#: Bytes of an unreadable message kept in its dead letter.
+DEAD_BODY_MAX = 64 * 1024
+_FIELDS = {to_camel(name): name for name in PostRequest.model_fields}
+
+
+class Unreadable(ValueError):
+    """A message that is not a request PostAssist can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a request was refused: `field` (camelCase, or `principal`, `id`),
+    `message`, `code` (FORBIDDEN, BAD_USER_INPUT, CONFLICT, RATE_LIMITED)."""
+
+    field: str
+    message: str
+    code: str = "BAD_USER_INPUT"
+
+
+def read_event(body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attributes and `data` (a JSON object) of the CloudEvent in a message:
+    structured (a JSON body with `specversion`) or binary (`ce-*` headers, the body its
+    data). Raises `Unreadable`."""
+    binary = "ce-specversion" in headers
+    if not binary:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Unreadable("not JSON (nor a binary-mode CloudEvent)") from None
+        if not isinstance(parsed, dict) or "specversion" not in parsed:
+            raise Unreadable("not a CloudEvent: a JSON object with specversion expected")
+        headers = {"content-type": "application/cloudevents+json"}
+    try:
+        event = from_http_event(HTTPMessage(headers, body))
+    except Exception as exc:
+        raise Unreadable(f"not a CloudEvent: {exc}"[:500]) from None
+    data = event.get_data()
+    if data is None:
+        raise Unreadable("the CloudEvent has no data")
+    if not isinstance(data, dict):
+        raise Unreadable("the CloudEvent's data is not a JSON object (a GeneratePostInput)")
+    return dict(event.get_attributes()), data
+
+
+def post_request(data: dict[str, Any]) -> PostRequest | list[FieldError]:
+    """`data` (camelCase, `GeneratePostInput`'s fields) as a validated `PostRequest`,
+    or an error per bad or unknown field."""
+    errors = [
+        FieldError(key, f"{key}: not a field of GeneratePostInput")
+        for key in data
+        if key not in _FIELDS
+    ]
+    values = {_FIELDS[key]: value for key, value in data.items() if key in _FIELDS}
+    try:
+        request = PostRequest.model_validate(values)
+    except ValidationError as exc:
+        seen: dict[str, FieldError] = {}
+        for error in exc.errors():
+            name = to_camel(str(error["loc"][0])) if error["loc"] else "input"
+            seen.setdefault(name, FieldError(name, f"{name}: {error['msg']}"))
+        return errors + list(seen.values())
+    return errors or request
+
+
+class RequestConsumer:
+    """Answers the requests `client` hands over (see the module), creating tasks with
+    `tasks`."""
+
+    def __init__(self, config: BrokerConfig, tasks: TaskService, client: BrokerClient) -> None:
+        self.config, self.tasks, self.client = config, tasks, client
+
+    async def handle(self, incoming: Incoming) -> None:
+        """Answer one message and settle it; never raises (but `CancelledError`)."""
+        try:
+            try:
+                attributes, data = read_event(incoming.body, incoming.headers)
+            except Unreadable as exc:
+                await self.client.publish(self.dead_letter(incoming, str(exc)))
+            else:
+                await self.client.publish(await self.answer(attributes, data))
+            await incoming.ack()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("broker request not answered; it comes again")
+            await asyncio.sleep(self.config.publish_interval)
+            with contextlib.suppress(Exception):
+                await incoming.nack()
+
+    async def answer(self, attributes: dict[str, Any], data: dict[str, Any]) -> Outgoing:
+        """The reply to a readable request (starting its task when it is accepted)."""
+        principal = str(attributes.get("principal") or "")
+        outcome = await self._outcome(principal, str(attributes["id"]), data)
+        if isinstance(outcome, Task):
+            kind, body = ACCEPTED_TYPE, {"taskId": outcome.id, "status": str(outcome.status)}
+        else:
+            kind, body = REJECTED_TYPE, {"errors": [asdict(error) for error in outcome]}
+        request_id = str(attributes["id"])
+        reply = {
+            "id": reply_id(principal, request_id, kind),
+            "source": self.config.source,
+            "type": kind,
+            "causationid": request_id,
+        }
+        if isinstance(outcome, Task):
+            reply["subject"] = outcome.id
+        if principal:
+            reply["principal"] = principal
+        target = str(attributes.get("replyto") or self.config.results_subject)
+        return Outgoing(target, encode(structured(reply, body)), reply["id"])
+
+    async def _outcome(
+        self, principal: str, request_id: str, data: dict[str, Any]
+    ) -> Task | list[FieldError]:
+        if principal not in self.config.principals:
+            why = "principal: name an allowed principal (BROKER_PRINCIPALS) in the extension"
+            return [FieldError("principal", why, "FORBIDDEN")]
+        try:
+            check_key(request_id)
+        except IdempotencyKeyError as exc:
+            return [FieldError("id", str(exc).replace("idempotencyKey", "id"))]
+        request = post_request(data)
+        if isinstance(request, list):
+            return request
+        claim = Claim(
+            owner=principal,
+            key=request_id,
+            fingerprint=fingerprint(OPERATION, [request]),
+            ttl=timedelta(hours=self.config.idempotency_ttl_hours),
+        )
+        try:
+            if replayed := await claim.replay(self.tasks.session_factory):
+                return replayed[0]
+            if refused := await self._refusal(principal, request):
+                return refused
+            return await self.tasks.create_generation(request, owner=principal, claim=claim)
+        except Replayed as won:
+            return won.tasks[0]
+        except IdempotencyConflictError as exc:
+            return [FieldError("id", str(exc).replace("idempotencyKey", "id"), "CONFLICT")]
+
+    async def _refusal(self, principal: str, request: PostRequest) -> list[FieldError]:
+        if request.callback_url:
+            try:
+                await resolve(request.callback_url, allow_private=self.config.allow_private)
+            except ValueError as exc:
+                return [FieldError("callbackUrl", f"callbackUrl: {exc}")]
+        cap = self.config.max_queued_per_principal
+        if cap is not None and await self.tasks.queued_count(principal) >= cap:
+            why = f"{principal} has {cap} tasks waiting (MAX_QUEUED_PER_PRINCIPAL); send later"
+            return [FieldError("input", why, "RATE_LIMITED")]
+        return []
+
+    def dead_letter(self, incoming: Incoming, reason: str) -> Outgoing:
+        """The dead letter of an unreadable message: a CloudEvent whose `data` holds the
+        `reason`, the message's `headers` and its body (`body` as text, or `bodyBase64`;
+        at most `DEAD_BODY_MAX` bytes); its id is the SHA-256 of the body, so a repeat
+        of one message is one dead letter to JetStream."""
+        raw = incoming.body[:DEAD_BODY_MAX]
+        data: dict[str, Any] = {"reason": reason, "headers": incoming.headers}
+        try:
+            data["body"] = raw.decode()
+        except UnicodeDecodeError:
+            data["bodyBase64"] = base64.b64encode(raw).decode()
+        digest = hashlib.sha256(incoming.body).hexdigest()[:32]
+        attributes = {"id": f"dead:{digest}", "source": self.config.source}
+        event = structured({**attributes, "type": DEAD_LETTER_TYPE}, data)
+        return Outgoing(self.config.dead_letter_subject, encode(event), attributes["id"])
+
+
+@dataclass
+class ConsumerPlugin:
+    """The worker plugin (`agents.runtime.worker.WorkerPlugin`) that takes requests
+    for the worker's lifetime: connects (again every `publish_interval` seconds while
+    the broker cannot be reached at start) and subscribes; the client reconnects by
+    itself after that."""
+
+    config: BrokerConfig
+    tasks: TaskService
+
+    def prepare(self) -> None:
+        """Nothing runs before DBOS launches."""
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        clients: list[BrokerClient] = []
+
+        async def connect() -> None:
+            while True:
+                client = BrokerClient(self.config, requests=True)
+                client.subscribe(RequestConsumer(self.config, self.tasks, client).handle)
+                try:
+                    await client.start()
+                except Exception as exc:
+                    await client.close()
+                    logger.warning("broker requests: cannot connect (%s); trying again", exc)
+                    await asyncio.sleep(self.config.publish_interval)
+                    continue
+                clients.append(client)
+                return
+
+        starting = asyncio.create_task(connect(), name="broker-requests")
+        try:
+            yield
+        finally:
+            starting.cancel()
+            await asyncio.wait([starting])
+            for client in clients:
+                await client.close()
+
+
+__all__ = [
+    "DEAD_LETTER_TYPE",
+    "ConsumerPlugin",
+    "FieldError",
+    "RequestConsumer",
+    "Unreadable",
+    "post_request",
+    "read_event",
+]
