@@ -14,12 +14,14 @@ from dbos import DBOSClient
 from langchain_core.language_models import BaseChatModel
 
 from agents.integrations.deliveries import WebhookPlugin
+from agents.integrations.outbox import OutboxPlugin, OutboxSink
+from agents.integrations.requests import ConsumerPlugin
 from agents.integrations.webhooks import WebhookService, WebhookSink
 from agents.llm.chat import ModelSource, endpoint_probe, open_model
 from agents.llm.gate import ModelUnavailableError
 from agents.runtime.execution import ModelFactory
-from agents.runtime.tasks import open_task_service
-from agents.runtime.worker import run_worker
+from agents.runtime.tasks import TaskService, open_task_service
+from agents.runtime.worker import WorkerPlugin, run_worker
 from db.bus import broadcast_for
 from db.engine import create_engine, create_session_factory
 from db.event_log import EventLog
@@ -64,17 +66,22 @@ async def _remote_model(settings: Settings) -> AsyncIterator[ModelSource]:
 
 def _install_sinks(settings: Settings, event_log: EventLog, client: DBOSClient) -> None:
     """What every status change written through `event_log` also writes, in its
-    transaction: webhook deliveries (always: a principal may register one at any time)."""
+    transaction: webhook deliveries (always: a principal may register one at any time)
+    and, with `BROKER_URL`, the broker outbox's rows."""
     event_log.sinks.append(WebhookSink(client))
+    if (broker := settings.broker_config()) is not None:
+        event_log.sinks.append(OutboxSink(broker))
 
 
 @contextlib.asynccontextmanager
 async def _worker(
-    settings: Settings, broadcast: Broadcast, model_factory: ModelFactory, client: DBOSClient
+    settings: Settings, broadcast: Broadcast, model_factory: ModelFactory, tasks: TaskService
 ) -> AsyncIterator[None]:
     """Run this process's worker for the context's lifetime, with its plugins (webhook
-    deliveries). Its tasks write through a pool of their own, so API queries cannot
-    starve them."""
+    deliveries; with `BROKER_URL` the outbox's publisher, and with `BROKER_CONSUME` the
+    requests taken from the broker, created through `tasks`). Its tasks write through a
+    pool of their own, so API queries cannot starve them."""
+    client = tasks.client
     # One connection per running task's event writer, plus the heartbeat and a spare.
     task_engine = create_engine(
         settings.database_url,
@@ -87,9 +94,13 @@ async def _worker(
         )
         _install_sinks(settings, task_log, client)
         worker = settings.worker_config()
-        plugins = [
+        plugins: list[WorkerPlugin] = [
             WebhookPlugin(task_log.session_factory, settings.webhook_config(), worker.queue_poll)
         ]
+        if (broker := settings.broker_config()) is not None:
+            plugins.append(OutboxPlugin(task_engine, broker, broadcast))
+            if broker.consume:
+                plugins.append(ConsumerPlugin(broker, tasks))
         async with run_worker(
             worker, event_log=task_log, model_factory=model_factory, plugins=plugins
         ):
@@ -138,9 +149,7 @@ async def open_services(
         tasks = await stack.enter_async_context(open_task_service(settings.database_url, event_log))
         _install_sinks(settings, event_log, tasks.client)
         if settings.run_worker:
-            await stack.enter_async_context(
-                _worker(settings, broadcast, model.factory, tasks.client)
-            )
+            await stack.enter_async_context(_worker(settings, broadcast, model.factory, tasks))
         yield Services(
             settings,
             engine,

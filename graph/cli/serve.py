@@ -28,6 +28,23 @@ def _settings_or_exit(read: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from None
 
 
+def _validation_as_settings_error(read: Callable[[], Any]) -> Callable[[], Any]:
+    """`read`, with a pydantic `ValidationError` raised as the `SettingsError` that
+    `_settings_or_exit` reports."""
+    from pydantic import ValidationError
+
+    from graph.settings import SettingsError
+    from graph.settings.core import describe
+
+    def checked() -> Any:
+        try:
+            return read()
+        except ValidationError as exc:
+            raise SettingsError(describe(exc)) from None
+
+    return checked
+
+
 def server_options(settings: Any) -> dict[str, Any]:
     """The keyword arguments of `uvicorn.run` for `settings` (a `graph.settings.Settings`),
     beyond the app: where to listen, the log level, and the limits uvicorn enforces
@@ -99,15 +116,32 @@ def serve(
     uvicorn.run(create_app(settings), **server_options(settings))
 
 
-def worker_command() -> None:
+def worker_command(
+    consume: Annotated[
+        bool,
+        typer.Option(
+            "--consume",
+            help="also take generation requests from the broker (BROKER_CONSUME; needs "
+            "BROKER_URL and BROKER_PRINCIPALS)",
+        ),
+    ] = False,
+) -> None:
     """Run tasks from the queue, without an API, until SIGTERM or Ctrl-C (running tasks
     get SHUTDOWN_GRACE_SECONDS, the rest resume on another worker)."""
     import signal
 
     from graph.services import open_services
-    from graph.settings import get_settings
+    from graph.settings import Settings, get_settings
 
-    settings = _settings_or_exit(get_settings).model_copy(update={"run_worker": True})
+    def read() -> Settings:
+        settings = get_settings()
+        if consume and not settings.broker_consume:  # validated again: its conflicts
+            return Settings.model_validate({**settings.model_dump(), "broker_consume": True})
+        return settings
+
+    settings = _settings_or_exit(_validation_as_settings_error(read)).model_copy(
+        update={"run_worker": True}
+    )
     _configure_logging(settings)
 
     async def work() -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import NoDecode
 
+from agents.integrations.broker import BrokerConfig
 from agents.integrations.webhooks import WebhookConfig
 from graph.settings.fields import comma_separated, count
 
@@ -115,4 +116,27 @@ class IntegrationSettings(BaseModel):
             retry_base=self.webhook_retry_base_seconds,
             allow_private=self.webhook_allow_private,
             concurrency=self.webhook_concurrency,
+        )
+
+    def broker_config(self) -> BrokerConfig | None:
+        """Where broker messages go and how requests are taken
+        (`agents.integrations.broker`); None without `BROKER_URL`. The queue cap and the
+        idempotency TTL are the API's (`MAX_QUEUED_PER_PRINCIPAL`,
+        `IDEMPOTENCY_TTL_HOURS`: other groups of `Settings`), and a request's
+        `callbackUrl` passes the webhooks' address guard (`WEBHOOK_ALLOW_PRIVATE`)."""
+        if not self.broker_url:
+            return None
+        return BrokerConfig(
+            url=self.broker_url,
+            events_subject=self.broker_events_subject,
+            exchange=self.broker_exchange,
+            consume=self.broker_consume,
+            requests_subject=self.broker_requests_subject,
+            results_subject=self.broker_results_subject,
+            dead_letter_subject=self.broker_dead_letter_subject,
+            principals=frozenset(self.broker_principals),
+            publish_interval=self.broker_publish_interval_seconds,
+            max_queued_per_principal=getattr(self, "max_queued_per_principal", None),
+            idempotency_ttl_hours=getattr(self, "idempotency_ttl_hours", 24.0),
+            allow_private=self.webhook_allow_private,
         )
