@@ -66,6 +66,18 @@ class Incoming:
 Handler = Callable[[Incoming], Awaitable[None]]
 
 
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether the NATS subject `subject` falls under `pattern` (`*` matches one token,
+    a final `>` one or more)."""
+    want, have = pattern.split("."), subject.split(".")
+    for index, token in enumerate(want):
+        if token == ">":
+            return len(have) > index
+        if index >= len(have) or (token != "*" and token != have[index]):
+            return False
+    return len(have) == len(want)
+
+
 def _make(config: BrokerConfig) -> Any:
     quiet = logging.getLogger("agents.integrations.faststream")
     if config.kind == "nats":
@@ -185,6 +197,14 @@ class BrokerClient:
             for subject in subjects:
                 self._streams[subject] = name
 
+    def _stream_of(self, subject: str) -> str | None:
+        """The declared stream whose subjects match `subject` (NATS wildcards: `*` one
+        token, `>` the rest), or None."""
+        for pattern, name in self._streams.items():
+            if subject_matches(pattern, subject):
+                return name
+        return None
+
     async def close(self) -> None:
         """Stop the subscriber and close the connection (never raises)."""
         try:
@@ -209,7 +229,7 @@ class BrokerClient:
         kind, timeout = self.config.kind, self.config.publish_timeout
         if kind == "nats":
             headers = {"content-type": CONTENT_TYPE, "Nats-Msg-Id": out.message_id}
-            stream = self._streams.get(out.subject)
+            stream = self._stream_of(out.subject)
             if stream is None:  # a requester's own reply subject: plain NATS
                 await self.raw.publish(out.body, out.subject, headers=headers)
                 return
@@ -231,4 +251,4 @@ class BrokerClient:
             )  # fmt: skip
 
 
-__all__ = ["DURABLE", "BrokerClient", "BrokerError", "Handler", "Incoming"]
+__all__ = ["DURABLE", "BrokerClient", "BrokerError", "Handler", "Incoming", "subject_matches"]

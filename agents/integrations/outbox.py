@@ -233,7 +233,8 @@ class OutboxPublisher:
         if self.client is None:
             client = (self.client_factory or (lambda: BrokerClient(self.config)))()
             try:
-                await client.start()
+                async with asyncio.timeout(self.config.publish_timeout):
+                    await client.start()
             except BaseException:
                 await client.close()
                 raise

@@ -24,7 +24,7 @@ from agents.integrations.broker import (
     reply_id,
     stream_name,
 )
-from agents.integrations.broker_client import BrokerClient
+from agents.integrations.broker_client import BrokerClient, subject_matches
 from agents.integrations.requests import FieldError, Unreadable, post_request, read_event
 from db.enums import EventKind
 from db.models import AgentLog, PostRequest, Task
@@ -78,6 +78,14 @@ def test_subjects_streams_and_kinds() -> None:
         broker_kind("redis://x")
     assert stream_name("postassist.events") == "POSTASSIST_EVENTS"
     assert reply_id("bot", "r1", "t") == reply_id("bot", "r1", "t") != reply_id("eve", "r1", "t")
+
+
+def test_nats_subject_wildcards() -> None:
+    assert subject_matches("pa.events.>", "pa.events.task.completed")
+    assert not subject_matches("pa.events.>", "pa.events")
+    assert subject_matches("pa.*.x", "pa.events.x") and not subject_matches("pa.*", "pa.a.b")
+    assert subject_matches("pa.requests", "pa.requests")
+    assert not subject_matches("pa.requests", "pa.requests.dead")
 
 
 def test_a_request_is_read_in_camel_case_with_an_error_per_field() -> None:
