@@ -193,5 +193,5 @@ async def delete_streams(*names: str) -> None:
         for name in names:
             try:
                 await js.delete_stream(name)
-            except Exception:  # noqa: S112 - never created
+            except Exception:  # never created
                 continue

@@ -25,6 +25,7 @@ from sqlmodel import select
 
 from agents.integrations.broker import CONTENT_TYPE, stream_name
 from agents.integrations.outbox import OUTBOX_LOCK, OutboxPublisher
+from agents.integrations.requests import DEAD_LETTER_TYPE
 from db.engine import create_engine, create_session_factory
 from db.models import Task
 from tests.agents.integrations.brokers import (
@@ -173,8 +174,8 @@ async def test_requests_replies_redelivery_refusals_and_dead_letters(sqlite_url:
             await js.publish(subjects.requests, request(subjects, "req-3", bad, principal="bot"))
             await js.publish(subjects.requests, b"\x00 not json")
             await js.publish(subjects.requests, request(subjects, "req-4", None, principal="bot"))
-            await wait_for(lambda: asyncio.sleep(0, (len(got[inbox]), len(got[subjects.results]),
-                                                     len(got[subjects.dead])) == (2, 2, 2)))  # fmt: skip
+            places = (inbox, subjects.results, subjects.dead)
+            await wait_for(lambda: asyncio.sleep(0, [len(got[p]) for p in places] == [2, 2, 2]))
             await gql.wait_until_finished(got[inbox][0]["data"]["taskId"])
             engine = create_engine(sqlite_url)
             try:
@@ -200,4 +201,4 @@ async def test_requests_replies_redelivery_refusals_and_dead_letters(sqlite_url:
     assert {e["field"] for e in invalid["data"]["errors"]} == {"paperTitle", "colour"}
     reasons = sorted(letter["data"]["reason"] for letter in got[subjects.dead])
     assert reasons[0].startswith("not JSON") and reasons[1] == "the CloudEvent has no data"
-    assert all(letter["type"] == "dev.postassist.request.deadletter" for letter in got[subjects.dead])
+    assert {letter["type"] for letter in got[subjects.dead]} == {DEAD_LETTER_TYPE}
