@@ -144,7 +144,15 @@ class WebhookSink:
 
     async def write(self, session: AsyncSession, task: Task, rows: Sequence[AgentLog]) -> None:
         """Add the deliveries of `rows` to `session`'s transaction and enqueue them."""
-        hooks = (await session.exec(select(Webhook).where(col(Webhook.owner) == task.owner))).all()
+        # Core, not the ORM: this read runs on every status change, almost always to
+        # find nothing (benchmarks/sinks.py).
+        connection = await session.connection()
+        found = await connection.execute(
+            select(col(Webhook.id), col(Webhook.url), col(Webhook.events)).where(
+                col(Webhook.owner) == task.owner
+            )
+        )
+        hooks = found.all()
         deliveries = []
         for row in rows:
             event = lifecycle_event(row)
@@ -173,7 +181,6 @@ class WebhookSink:
         if not deliveries:
             return
         session.add_all(deliveries)
-        connection = await session.connection()
         ids = [delivery.id for delivery in deliveries]
 
         def enqueue(sync: Any) -> None:
