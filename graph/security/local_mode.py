@@ -45,6 +45,8 @@ LOCAL_HEADERS = frozenset(
         # Postman sends one with every request unless told not to.
         "postman-token",
         "traceparent", "tracestate", "baggage",
+        # What a browser's EventSource sends when it reconnects (GraphQL over SSE).
+        "last-event-id",
     }
 )  # fmt: skip
 #: Header name prefixes a local client sends: the Fetch standard's `Sec-` headers
