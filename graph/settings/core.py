@@ -1,6 +1,7 @@
 """`Settings`: every setting of the service in one object, from the groups by concern
-(`runtime`, `request_limits`, `server`, `integrations`), with the checks across them; `get_settings`
-reads it once per process and turns a validation error into a `SettingsError`."""
+(`runtime`, `request_limits`, `server`, `integrations`, `operations`), with the checks
+across them; `get_settings` reads it once per process and turns a validation error into
+a `SettingsError`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.settings.conflicts import SETTING_CONFLICTS
 from graph.settings.integrations import IntegrationSettings
+from graph.settings.operations import OperationsSettings
 from graph.settings.request_limits import RequestLimitSettings
 from graph.settings.runtime import RuntimeSettings
 from graph.settings.server import ServerSettings
@@ -18,9 +20,14 @@ from graph.settings.server import ServerSettings
 
 # The groups are listed last first: pydantic orders fields from the last base to the
 # first, so the fields (and a settings error's lines) keep the order runtime, request
-# limits, server, integrations.
+# limits, server, integrations, operations.
 class Settings(
-    BaseSettings, IntegrationSettings, ServerSettings, RequestLimitSettings, RuntimeSettings
+    BaseSettings,
+    OperationsSettings,
+    IntegrationSettings,
+    ServerSettings,
+    RequestLimitSettings,
+    RuntimeSettings,
 ):
     """Every setting of the service, read from environment variables of the same name
     in upper case (`DATABASE_URL`, `LLM_PROVIDER`, ...). The README lists them."""
