@@ -49,6 +49,7 @@ class EventKind(enum.StrEnum):
     LLM_USAGE = "LLM_USAGE"
     REVIEW_DECISION = "REVIEW_DECISION"  # who decided what on a post awaiting review
     PAUSE_REQUESTED = "PAUSE_REQUESTED"  # pauseTask on a RUNNING task: it stops at a node boundary
+    DRAFT_DELTA = "DRAFT_DELTA"  # live text of the post being written; never stored (db.drafts)
 
 
 class Tone(enum.StrEnum):

@@ -103,7 +103,10 @@ class Event:
         )
 
     def check(self) -> None:
-        """Raise `ValueError` for a bad kind/status pair or a progress outside 0..1."""
+        """Raise `ValueError` for a bad kind/status pair, a progress outside 0..1, or a
+        DRAFT_DELTA (ephemeral: published by `db.drafts`, never stored)."""
+        if self.kind == EventKind.DRAFT_DELTA:
+            raise ValueError("DRAFT_DELTA events are never stored (db.drafts publishes them)")
         if (self.kind == EventKind.TASK_STATUS) != (self.status is not None):
             raise ValueError("status is given with, and only with, kind=TASK_STATUS")
         if self.progress is not None and not 0.0 <= self.progress <= 1.0:
