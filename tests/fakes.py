@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 
 from agents.checks.compose import reader_voice
@@ -38,10 +40,17 @@ class ScriptedChatModel(BaseChatModel):
 
     `bind_tools` returns the model bound to the tools, so `with_structured_output(...,
     method="function_calling")` works (unlike `GenericFakeChatModel`).
+
+    It streams too (`streaming=True`, as `agents.llm.streaming` sets it): the answer's
+    text or tool-call arguments in pieces of `piece_chars` characters, `token_seconds`
+    apart, the usage on the last chunk.
     """
 
     handler: Handler
     calls: list[dict[str, Any]] = []
+    streaming: bool = False
+    token_seconds: float = 0.0
+    piece_chars: int = 4
 
     @property
     def _llm_type(self) -> str:
@@ -68,6 +77,41 @@ class ScriptedChatModel(BaseChatModel):
         reply = self.handler(messages, tool_names or [])
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        tool_names: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        self.calls.append({"messages": messages, "tools": tool_names or [], "kwargs": kwargs})
+        reply = self.handler(messages, tool_names or [])
+        size = self.piece_chars
+        if reply.tool_calls:
+            call = reply.tool_calls[0]
+            arguments = json.dumps(call["args"])
+            for n, at in enumerate(range(0, len(arguments), size)):
+                first = n == 0
+                piece = {
+                    "name": call["name"] if first else None,
+                    "args": arguments[at : at + size],
+                    "id": call["id"] if first else None,
+                    "index": 0,
+                }
+                await asyncio.sleep(self.token_seconds)
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(content="", tool_call_chunks=[piece])
+                )
+        else:
+            content = str(reply.content)
+            for at in range(0, len(content), size):
+                await asyncio.sleep(self.token_seconds)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=content[at : at + size]))
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", usage_metadata=reply.usage_metadata)
+        )
+
 
 def fact_of(messages: list[BaseMessage]) -> str:
     """The fact a writer's sentence call is about (its "Fact from the paper:" line)."""
@@ -92,6 +136,7 @@ def scripted(
     "replaces recurrence.\nLIMITATIONS:\n- Quadratic cost in sequence length.",
     sentence: Callable[[str, int], str] | None = None,
     question: str = "What would you build with it?",
+    token_seconds: float = 0.0,
 ) -> ScriptedChatModel:
     """A model that plays every role in a fixed way.
 
@@ -101,7 +146,8 @@ def scripted(
     - verifiers approve (`approve` may be a function of the judgement call number);
     - the writer's sentence for a fact is `sentence(fact, n)` (`n`: 0, 1, ... the
       sentence calls so far), by default the fact itself with "we" made "the authors";
-      its closing question is `question`.
+      its closing question is `question`;
+    - streamed calls send a piece every `token_seconds`.
     """
     order = list(verification_order)
     judgements = itertools.count()
@@ -134,4 +180,4 @@ def scripted(
             return text(research)
         return text("A reply the scripted model has no role for.")
 
-    return ScriptedChatModel(handler=handler, calls=[])
+    return ScriptedChatModel(handler=handler, calls=[], token_seconds=token_seconds)

@@ -90,7 +90,8 @@ async def create(reporter: Reporter, state: PostState) -> AgentOutput:
         },
     )
     plan = await writer.plan(reporter, request, notes.key_insights, hashtags)
-    draft = writer.Draft()
+    live = writer.LiveDraft(reporter.context.drafts, draft=state.get("revision", 0))
+    draft = writer.Draft(live=live)
     feedback = _feedback(state)
     draft.hook = await writer.write_sentence(
         reporter, request, role="hook", fact=plan["hook"], draft=draft, feedback=feedback
@@ -122,6 +123,7 @@ async def create(reporter: Reporter, state: PostState) -> AgentOutput:
             "link": notes.paper.url if notes.paper else "",
         },
     )
+    await live.finish(post)
     made = PostDraft(content=post, hashtags=hashtags)
     update = {"draft": made.model_dump(mode="json"), "draft_round": state.get("revision", 0)}
     outcomes = [entry["outcome"] for entry in draft.log]

@@ -15,13 +15,18 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from agents.llm.prices import PriceTable
+from agents.llm.streaming import FieldStream, OnText, streaming
 from agents.teams import plan
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import TEAM_OF, PostState
+from db.drafts import DraftPublisher
 from db.enums import EventKind
 from db.events import Event, TaskResult
 
 Emit = Callable[[Event], Awaitable[None]]
+#: Characters per token when a streamed answer's usage must be estimated (the usual
+#: rule of thumb for English text with BPE tokenizers).
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,10 @@ class RunContext:
     calls' cost is unknown and `cost_usd` is null (`agents.llm.prices`).
 
     `cache_scope` is who may share cached node results (the task's owner: a principal's
-    cached research notes are never served to another; `agents.teams.researcher`)."""
+    cached research notes are never served to another; `agents.teams.researcher`).
+
+    `drafts` publishes the post as LinkedInCreator writes it (`db.drafts`; None: the
+    writer's calls do not stream)."""
 
     model: BaseChatModel
     emit: Emit = discard
@@ -80,6 +88,7 @@ class RunContext:
     pause_requested: Callable[[], Awaitable[bool]] = never_paused
     prices: PriceTable | None = None
     cache_scope: str = ""
+    drafts: DraftPublisher | None = None
 
 
 @dataclass(frozen=True)
@@ -102,19 +111,39 @@ class Reporter:
         fields = {"team": self.team, "agent": self.agent, **fields}
         await self.context.emit(Event(kind, message, **fields))
 
-    async def _usage(self, message: AIMessage | None, *, purpose: str, started: float) -> None:
+    async def _usage(
+        self,
+        message: AIMessage | None,
+        *,
+        purpose: str,
+        started: float,
+        streamed: FieldStream | None = None,
+        prompt: list[Any] | None = None,
+    ) -> None:
         """Report a call's LLM_USAGE: data `purpose`, `input_tokens`, `output_tokens`,
         `total_tokens`, `seconds` and `cost_usd` (USD from `context.prices`; null
-        without a price table)."""
+        without a price table).
+
+        A `streamed` answer without usage (llama-cpp-python's server sends none in a
+        stream) is counted instead, with `estimated: true`: output tokens = the chunks
+        that carried text (one per token on llama.cpp), input tokens = the characters of
+        `prompt` / `CHARS_PER_TOKEN`."""
         usage = (message.usage_metadata if message is not None else None) or {}
         tokens = {k: usage.get(k, 0) for k in ("input_tokens", "output_tokens", "total_tokens")}
+        extra: dict[str, Any] = {}
+        if streamed is not None and not tokens["total_tokens"]:
+            characters = sum(len(str(m.content)) for m in prompt or [])
+            tokens["input_tokens"] = characters // CHARS_PER_TOKEN
+            tokens["output_tokens"] = streamed.chunks
+            tokens["total_tokens"] = tokens["input_tokens"] + tokens["output_tokens"]
+            extra["estimated"] = True
         seconds = round(time.monotonic() - started, 3)
         prices = self.context.prices
         cost = prices.cost(tokens["input_tokens"], tokens["output_tokens"]) if prices else None
         await self.emit(
             EventKind.LLM_USAGE,
             f"{purpose}: {tokens['total_tokens']} tokens",
-            data={"purpose": purpose, **tokens, "seconds": seconds, "cost_usd": cost},
+            data={"purpose": purpose, **tokens, "seconds": seconds, "cost_usd": cost, **extra},
         )
 
     async def _calling(self, purpose: str, **data: Any) -> float:
@@ -142,18 +171,27 @@ class Reporter:
         *,
         purpose: str,
         max_tokens: int | None = None,
+        on_text: tuple[str, OnText] | None = None,
     ) -> tuple[Any | None, str | None]:
         """Structured-output call (function calling). Returns `(parsed, None)`, or
         `(None, why)` when the answer could not be parsed; reports the call (LLM_CALL)
         and its token usage (LLM_USAGE). `max_tokens` caps the answer (models with a
-        `max_tokens` field; others keep their own cap)."""
+        `max_tokens` field; others keep their own cap). With `on_text=(field, fn)` the
+        call streams and `fn(text)` gets the string field `field` so far whenever it grows
+        (`agents.llm.streaming`)."""
         started = await self._calling(purpose, schema=schema.__name__)
         model = self.context.model
         if max_tokens is not None and "max_tokens" in type(model).model_fields:
             model = model.model_copy(update={"max_tokens": max_tokens})
+        streamed = FieldStream(*on_text) if on_text is not None else None
+        if streamed is not None:
+            model = streaming(model)
         runnable = model.with_structured_output(schema, method="function_calling", include_raw=True)
-        out = await runnable.ainvoke(messages)
-        await self._usage(out.get("raw"), purpose=purpose, started=started)
+        config = {"callbacks": [streamed]} if streamed is not None else None
+        out = await runnable.ainvoke(messages, config=config)
+        await self._usage(
+            out.get("raw"), purpose=purpose, started=started, streamed=streamed, prompt=messages
+        )
         if out.get("parsing_error") is not None:
             return None, f"unparseable answer ({type(out['parsing_error']).__name__})"
         if out.get("parsed") is None:

@@ -22,6 +22,10 @@ never asks it for prose:
 
 With an OpenAI-compatible model the same plan and checks apply; a larger model simply
 paraphrases more freely, and the checks still decide.
+
+While it writes, the draft is shown live (`Draft.live`, `agents.teams.live_draft`): each
+sentence and the question stream in as the model generates them, a rejected try is
+replaced by the next, and the assembled post replaces the whole at the end.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from agents.checks import compose
+from agents.llm.streaming import OnText
 from agents.teams import prompts, tools
+from agents.teams.live_draft import LiveDraft, layout
 from agents.teams.nodes import Reporter
 from agents.teams.post_plan import (
     HOOK_MAX_CHARS,
@@ -70,12 +76,35 @@ class WrittenQuestion(BaseModel):
 class Draft:
     """The sentences written so far, and what happened to each planned fact (`log`: one
     `{"role", "fact", "sentence", "outcome", "problems"}` per fact; `outcome` is
-    "written", "the fact itself", "template" or "dropped")."""
+    "written", "the fact itself", "template" or "dropped"), and where it is shown while
+    it is written (`live`; None: nowhere)."""
 
     hook: str = ""
     body: list[str] = field(default_factory=list)
     question: str = ""
     log: list[dict[str, Any]] = field(default_factory=list)
+    live: LiveDraft | None = None
+
+    def streaming(self, role: str, field_name: str) -> tuple[str, OnText] | None:
+        """The `on_text` of `Reporter.judge` for the sentence of `role` ("hook", "point"
+        or "question") in `field_name`; None when nothing is shown."""
+        if self.live is None or self.live.publisher is None:
+            return None
+        return field_name, self.live.writing(self.hook, self.body, self.question, role=role)
+
+    async def show(self, role: str = "", sentence: str = "") -> None:
+        """Show the draft as written so far, with `sentence` in the place of `role`
+        when given (a sentence that passed, before the caller keeps it)."""
+        if self.live is None:
+            return
+        hook, body, question = self.hook, list(self.body), self.question
+        if role == "hook":
+            hook = sentence
+        elif role == "point":
+            body.append(sentence)
+        elif role == "question":
+            question = sentence
+        await self.live.show(layout(hook, body, question))
 
     def sentences(self) -> list[str]:
         """Every sentence written so far, in post order."""
@@ -173,6 +202,7 @@ async def write_sentence(
             [_system(request), HumanMessage(user)],
             purpose=f"{role} sentence",
             max_tokens=SENTENCE_MAX_TOKENS,
+            on_text=draft.streaming(role, "sentence"),
         )
         sentence = tidy(answer.sentence if answer is not None else "")
         problems = await _check(
@@ -180,13 +210,16 @@ async def write_sentence(
         )
         if not problems:
             draft.record(role, fact, sentence, "written", [])
+            await draft.show(role, sentence)
             return sentence
         retry = prompts.RETRY.format(sentence=sentence, reasons="; ".join(problems[:2]))
     fallback = tidy(compose.reader_voice(fact))
     if not await _check(reporter, request, fallback, draft, limit, hook=role == "hook", fact=fact):
         draft.record(role, fact, fallback, "the fact itself", problems)
+        await draft.show(role, fallback)
         return fallback
     draft.record(role, fact, "", "dropped", problems)
+    await draft.show()
     return ""
 
 
@@ -217,12 +250,15 @@ async def write_question(
         [_system(request), HumanMessage(user)],
         purpose="closing question",
         max_tokens=SENTENCE_MAX_TOKENS,
+        on_text=draft.streaming("question", "question"),
     )
     question = tidy(answer.question if answer is not None else "")
     problems = await _check(reporter, request, question, draft, QUESTION_MAX_CHARS, ask=True)
     if not problems:
         draft.record("question", topic, question, "written", [])
+        await draft.show("question", question)
         return question
     fallback = template_question(request, topic)
     draft.record("question", topic, fallback, "template", problems)
+    await draft.show("question", fallback)
     return fallback
