@@ -48,6 +48,7 @@ from agents.teams.nodes import RunContext
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import PostState, initial_state
 from db import repository
+from db.drafts import DRAFT_INTERVAL, DraftPublisher
 from db.enums import EventKind, FailureCode, TaskKind, TaskStatus
 from db.event_log import EventLog, TaskClosedError
 from db.events import Event, TaskResult
@@ -82,6 +83,8 @@ class Executor:
       until shutdown stops it.
     - `closing`: set when shutdown stops runs; a run stopped then writes no event and
       is resumed later, here or by another worker.
+    - `drafts`: publish the post as it is written (`db.drafts`, on the event log's bus),
+      in chunks every `draft_interval` seconds; False: the writer's calls do not stream.
     """
 
     event_log: EventLog
@@ -97,6 +100,8 @@ class Executor:
     graphs: dict[TaskKind, CompiledStateGraph] = field(default_factory=dict)
     draining: bool = False
     closing: bool = False
+    drafts: bool = True
+    draft_interval: float = DRAFT_INTERVAL
 
     async def run(self, task_id: str, workflow_id: str | None = None) -> None:
         """Run (or resume) task `task_id` to its terminal event, or until it stops for a
@@ -139,7 +144,9 @@ class Executor:
             await append.start(self._start_event(task, resume_at, attempt), workflow_id)
             async with asyncio.timeout(self.timeout):
                 start = command if command is not None else await self._input(task, resume_at)
-                out = await self._execute(graph, task.id, start, append, owner=task.owner)
+                out = await self._execute(
+                    graph, task.id, start, append, owner=task.owner, attempt=attempt
+                )
             if stops := out.get("__interrupt__"):
                 # The task's own progress when the stop is inside a team (`out` is then
                 # the meta graph's state before the team), so progress never goes back.
@@ -248,10 +255,21 @@ class Executor:
         append: Appender,
         *,
         owner: str = "",
+        attempt: int = 1,
     ) -> dict[str, Any]:
         """Run `graph` from `start` (a state, None, or a `Command`) on the task's thread
-        (a task of principal `owner`, the scope of its cached node results); its output
-        values (with `__interrupt__` when it stopped for a person)."""
+        (a task of principal `owner`, the scope of its cached node results; attempt
+        `attempt`); its output values (with `__interrupt__` when it stopped for a
+        person)."""
+        drafts = None
+        if self.drafts:
+            drafts = DraftPublisher(
+                self.event_log.broadcast,
+                task_id,
+                attempt=attempt,
+                progress=lambda: append.progress,
+                interval=self.draft_interval,
+            )
         context = RunContext(
             model=self.model_factory(),
             emit=append,
@@ -260,6 +278,7 @@ class Executor:
             pause_requested=append.pause_requested,
             prices=self.prices,
             cache_scope=owner,
+            drafts=drafts,
         )
         return await graph.ainvoke(start, _config(task_id), context=context, durability="sync")
 
