@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from db.drafts import DraftDelta, follow_with_drafts
 from db.event_log import TaskNotFoundError
 from graph.api.context import Info
 from graph.api.types import Task, TaskEvent, TaskStatus
@@ -19,19 +20,32 @@ from graph.errors import UserInputError, task_not_found
 class Subscription:
     @strawberry.subscription(
         description="A task's events with seq > afterSeq: stored ones, then live ones; "
-        "completes after the terminal event. Reconnect with the last seq seen."
+        "completes after the terminal event. Reconnect with the last seq seen. With "
+        "includeDrafts, also the post as LinkedInCreator writes it: DRAFT_DELTA events "
+        "(seq null, never stored, lost if missed; data {text, draft, index, replace}: "
+        "append text to the draft, or start it afresh with it when replace is true)."
     )
     async def task_progress(
-        self, info: Info, task_id: strawberry.ID, after_seq: int = 0
+        self,
+        info: Info,
+        task_id: strawberry.ID,
+        after_seq: int = 0,
+        include_drafts: bool = False,
     ) -> AsyncGenerator[TaskEvent, None]:
         if after_seq < 0:
             raise UserInputError("afterSeq must be >= 0", field="afterSeq")
         if await info.context.visible_task(str(task_id)) is None:
             raise task_not_found(task_id, field="taskId")
+        event_log = info.context.services.event_log
         try:
-            async for row in info.context.services.event_log.follow(
-                str(task_id), after_seq=after_seq
-            ):
+            if include_drafts:
+                async for item in follow_with_drafts(event_log, str(task_id), after_seq=after_seq):
+                    if isinstance(item, DraftDelta):
+                        yield TaskEvent.from_delta(item)
+                    else:
+                        yield TaskEvent.from_model(item)
+                return
+            async for row in event_log.follow(str(task_id), after_seq=after_seq):
                 yield TaskEvent.from_model(row)
         except TaskNotFoundError:
             raise task_not_found(task_id, field="taskId") from None

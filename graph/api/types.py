@@ -4,15 +4,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
 from graphql import OperationType
 from strawberry.scalars import JSON
 
-from agents.teams.state import DISPLAY_NAMES
+from agents.teams.state import CONTENT_TEAM, DISPLAY_NAMES, LINKEDIN_CREATOR
 from db import enums
+from db.drafts import DraftDelta
 from db.events import is_terminal_event
 from db.models import AgentLog as AgentLogRow
 from db.models import Task as TaskRow
@@ -286,9 +287,14 @@ _USAGE_COLUMNS = ("llm_calls", "input_tokens", "output_tokens", "total_tokens", 
 
 @strawberry.type(description="One event of a task's log (an AgentLog row).")
 class TaskEvent:
-    id: strawberry.ID = strawberry.field(description="<taskId>:<seq>")
+    id: strawberry.ID = strawberry.field(
+        description="<taskId>:<seq>; a DRAFT_DELTA's: <taskId>:draft:<draft>:<index>"
+    )
     task_id: strawberry.ID
-    seq: int = strawberry.field(description="1, 2, 3 ... per task, no gaps")
+    seq: int | None = strawberry.field(
+        description="1, 2, 3 ... per task, no gaps; null only on DRAFT_DELTA events (never "
+        "stored, taskProgress(includeDrafts: true) only)"
+    )
     timestamp: datetime
     team: str | None
     agent: str | None
@@ -317,6 +323,32 @@ class TaskEvent:
             status=TaskStatus(status) if status else None,
             attempt=row.attempt,
             is_terminal=is_terminal_event(row),
+        )
+
+    @classmethod
+    def from_delta(cls, delta: DraftDelta) -> TaskEvent:
+        """A DRAFT_DELTA event: LinkedInCreator's new text of draft `delta.draft` (data
+        `{"text", "draft", "index", "replace"}`; `replace`: the text starts the draft
+        afresh)."""
+        return cls(
+            id=strawberry.ID(f"{delta.task_id}:draft:{delta.draft}:{delta.index}"),
+            task_id=strawberry.ID(delta.task_id),
+            seq=None,
+            timestamp=datetime.fromtimestamp(delta.at, UTC),
+            team=CONTENT_TEAM,
+            agent=LINKEDIN_CREATOR,
+            kind=EventKind.DRAFT_DELTA,
+            message="",
+            data={
+                "text": delta.text,
+                "draft": delta.draft,
+                "index": delta.index,
+                "replace": delta.replace,
+            },
+            progress=delta.progress,
+            status=None,
+            attempt=delta.attempt,
+            is_terminal=False,
         )
 
 
