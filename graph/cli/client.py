@@ -32,9 +32,9 @@ mutation GeneratePost($input: GeneratePostInput!, $idempotencyKey: String) {{
 }}"""
 TASK = f"""query Task($id: ID!) {{ task(id: $id) {{ {TASK_FIELDS} }} }}"""
 TASK_PROGRESS = """
-subscription TaskProgress($taskId: ID!, $afterSeq: Int!) {
-  taskProgress(taskId: $taskId, afterSeq: $afterSeq) {
-    seq timestamp team agent kind message data progress status isTerminal
+subscription TaskProgress($taskId: ID!, $afterSeq: Int!, $includeDrafts: Boolean = false) {
+  taskProgress(taskId: $taskId, afterSeq: $afterSeq, includeDrafts: $includeDrafts) {
+    id seq timestamp team agent kind message data progress status isTerminal
   }
 }"""
 

@@ -71,6 +71,9 @@ def generate(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    drafts: Annotated[
+        bool, typer.Option(help="show the post as it is written (not with --json)")
+    ] = True,
 ) -> None:
     """Generate a post through the API, showing each team and agent live."""
     variables = {
@@ -83,7 +86,7 @@ def generate(
             "maxHashtags": max_hashtags,
         }
     }
-    task, view = _follow_or_exit(url, api_key, variables, quiet=as_json)
+    task, view = _follow_or_exit(url, api_key, variables, quiet=as_json, drafts=drafts)
     if as_json:
         sys.stdout.write(json.dumps(task, indent=2) + "\n")
     else:
@@ -92,14 +95,14 @@ def generate(
 
 
 def _follow_or_exit(
-    url: str, api_key: str | None, variables: dict[str, Any], *, quiet: bool
+    url: str, api_key: str | None, variables: dict[str, Any], *, quiet: bool, drafts: bool = True
 ) -> tuple[dict[str, Any], LiveView]:
     """Run `_generate` against the server at `url`; the finished task and its view.
     Exits 2 when the API refuses (with how to pass a key when it wants one), 3 when
     the server cannot be reached."""
     try:
         client = GraphQLClient(url, api_key=api_key)
-        return asyncio.run(_generate(client, variables, quiet=quiet))
+        return asyncio.run(_generate(client, variables, quiet=quiet, drafts=drafts and not quiet))
     except GraphQLClientError as exc:
         console.print(f"[red]error[/red] {escape(str(exc))}")
         if exc.code == "UNAUTHENTICATED":
@@ -117,13 +120,14 @@ def _follow_or_exit(
 
 
 async def _generate(
-    client: GraphQLClient, variables: dict, *, quiet: bool
+    client: GraphQLClient, variables: dict, *, quiet: bool, drafts: bool = False
 ) -> tuple[dict[str, Any], LiveView]:
     """Submit the post with a new idempotency key (a uuid4 per invocation, resent with
     every retry of the submission after a connection error: `GraphQLClient.submit`, so
     the server starts one run however often it is retried), follow its events into a
-    `LiveView` (drawn unless `quiet`), reconnecting up to RECONNECTS times; then read
-    the finished task."""
+    `LiveView` (drawn unless `quiet`; with `drafts`, the post as it is written too: the
+    DRAFT_DELTA events, which carry no seq), reconnecting up to RECONNECTS times; then
+    read the finished task."""
 
     def retrying(attempt: int, error: Exception) -> None:
         console.print(
@@ -140,11 +144,11 @@ async def _generate(
     with contextlib.nullcontext() if quiet else view.live():
         while True:
             try:
-                async for data in client.subscribe(
-                    TASK_PROGRESS, {"taskId": task["id"], "afterSeq": last_seq}
-                ):
+                variables = {"taskId": task["id"], "afterSeq": last_seq, "includeDrafts": drafts}
+                async for data in client.subscribe(TASK_PROGRESS, variables):
                     event = data["taskProgress"]
-                    last_seq = event["seq"]
+                    if event["seq"] is not None:  # a DRAFT_DELTA has none
+                        last_seq = event["seq"]
                     view.update(event)
                 break
             except (websockets.ConnectionClosed, OSError):

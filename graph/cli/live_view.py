@@ -1,6 +1,8 @@
 """The live view of `postassist generate` (`LiveView`): one row per agent, per team's
 supervisor and for the meta-supervisor, updated by each `taskProgress` event and
-redrawn a few times a second; routing decisions and status changes print above it."""
+redrawn a few times a second; routing decisions and status changes print above it. While
+LinkedInCreator writes, the post as it is written shows below the rows (DRAFT_DELTA
+events, `postassist generate --drafts`)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ REFRESH_PER_SECOND = 4
 #: The meta-supervisor's name in events (the node a resumed run may start at).
 META_SUPERVISOR = "meta_supervisor"
 META_LABEL = "Meta-supervisor"
+#: The agent whose draft the view shows as it is written, and the most lines shown of it
+#: (its end: the words being written).
+WRITER = "linkedin_creator"
+DRAFT_LINES = 12
 
 
 class LiveView:
@@ -51,6 +57,8 @@ class LiveView:
                 self.agents[agent["name"]] = row = Row(agent["displayName"])
                 self.order.append((1, row))
         self.team_of = {a["name"]: t["name"] for t in task["teams"] for a in t["agents"]}
+        #: The post as it is written (DRAFT_DELTA events), while the writer works.
+        self.draft = ""
 
     def _row(self, team: str | None, agent: str | None) -> Row | None:
         """The row an event of `team`/`agent` belongs to (a team's own events and its
@@ -138,7 +146,14 @@ class LiveView:
         if row is not None:
             row.model_call = None
 
+    def _on_draft_delta(self, event: dict[str, Any], row: Row | None, at: float) -> None:
+        data = event.get("data") or {}
+        text = str(data.get("text") or "")
+        self.draft = text if data.get("replace") else self.draft + text
+
     def _on_agent_finished(self, event: dict[str, Any], row: Row | None, at: float) -> None:
+        if event.get("agent") == WRITER:
+            self.draft = ""  # the post is stored; the result is printed at the end
         if row is not None:
             row.stop(at, event["message"])
         if (team := self.teams.get(self.team_of.get(event.get("agent") or "", ""))) is not None:
@@ -185,4 +200,8 @@ class LiveView:
         for indent, row in self.order:
             icon, activity, took = row.cells(now)
             rows.add_row(icon, Text("  " * indent + row.label), activity, took)
-        return Group(header, rows)
+        if not self.draft:
+            return Group(header, rows)
+        lines = self.draft.splitlines()[-DRAFT_LINES:]
+        draft = Text("\n".join(lines), style="italic")
+        return Group(header, rows, Text("The post as it is written:", style="bold"), draft)
