@@ -1,7 +1,8 @@
 """Limits checked before an operation runs: Strawberry's depth, alias and token limiters,
 `QueryLengthLimiter` (characters, before parsing) and `OperationGuard` (one operation per
 request unless `operationName` says which, no NUL or lone surrogate in any string
-(`query_text`), subscriptions only over WebSocket, introspection only where allowed and
+(`query_text`), subscriptions only over WebSocket or a streaming HTTP response (SSE,
+multipart; `HTTP_STREAM`), introspection only where allowed and
 capped per document (`query_introspection`), and a cost budget on list fields that
 counts introspection too (`query_cost`)). Every number comes from `Settings`, or from
 the schema itself (the list sizes an introspection is costed with).
@@ -38,6 +39,20 @@ from graph.errors import (
     UserInputError,
     log_errors,
 )
+
+#: The ASGI scope key the transport sets (to the protocol's name: "graphql-sse",
+#: "multipart-subscription") on an HTTP request whose answer streams, so a subscription
+#: may run on it (`graph.transport.router`).
+HTTP_STREAM = "postassist.http_stream"
+
+
+def _streams(request: Any) -> bool:
+    """Whether `request` can carry a subscription: a WebSocket, or an HTTP request the
+    transport answers with a stream (`HTTP_STREAM`)."""
+    if isinstance(request, WebSocket):
+        return True
+    scope = getattr(request, "scope", None)
+    return isinstance(scope, dict) and bool(scope.get(HTTP_STREAM))
 
 
 def _auth_mode(context: Any) -> str | None:
@@ -88,7 +103,8 @@ class OperationGuard(SchemaExtension):
     """Validates the document (the rules of every extension), then, if it is valid,
     rejects it before it runs when it has several operations and no `operationName`
     (OPERATION_NAME_REQUIRED), a string with a NUL or a lone surrogate (BAD_USER_INPUT),
-    is a subscription over HTTP (BAD_REQUEST: use WebSocket), asks for introspection
+    is a subscription over HTTP that does not stream (BAD_REQUEST: use WebSocket, SSE or
+    multipart), asks for introspection
     that `introspection` does not allow (`IntrospectionPolicy.check`), or costs more
     than `max_cost` (GRAPHQL_VALIDATION_FAILED, `extensions.limit = "cost"`)."""
 
@@ -136,10 +152,14 @@ class OperationGuard(SchemaExtension):
             return [GraphQLError(message, extensions={"code": OPERATION_NAME_REQUIRED})]
         for field, problem in invalid_strings(document, context.variables or {})[:1]:
             return [UserInputError(f"{field} {problem}", field=field)]
-        if context.operation_type == OperationType.SUBSCRIPTION and not isinstance(
-            getattr(context.context, "request", None), WebSocket
+        if context.operation_type == OperationType.SUBSCRIPTION and not _streams(
+            getattr(context.context, "request", None)
         ):
-            message = "subscriptions run over WebSocket only (graphql-transport-ws or graphql-ws)"
+            message = (
+                "subscriptions run over WebSocket (graphql-transport-ws or graphql-ws) or a "
+                "streaming HTTP response: send Accept: text/event-stream (GraphQL over SSE) "
+                'or multipart/mixed;subscriptionSpec="1.0"'
+            )
             return [GraphQLError(message, extensions={"code": BAD_REQUEST})]
         if refused := self.introspection.check(document, _auth_mode(context.context)):
             return refused

@@ -1,7 +1,13 @@
 """The GraphQL router: Strawberry's FastAPI router with request bodies checked strictly
 (HTTP 400 with a GraphQL-shaped body for anything that is not a GraphQL request), both
 WebSocket protocols (`ws_protocols`) over the size-checking adapter (`ws_adapter`), and
-the authentication of a WebSocket at `connection_init`.
+the authentication of a WebSocket at `connection_init`, and subscriptions over plain
+HTTP with Strawberry's own transports: Apollo's multipart subscriptions
+(`Accept: multipart/mixed;subscriptionSpec="1.0"`, a `{}` heartbeat every 5 s) and
+GraphQL over SSE in the distinct connections mode (`Accept: text/event-stream`; `next`
+and `complete` events, each `taskProgress` event with `id: <seq>`, `Last-Event-ID`
+resuming after it: `graph.transport.sse`), each stream counted against its principal's
+connections (`graph.transport.http_streams`).
 
 A refused `connection_init` closes with a code that says why, on both protocols
 (`CREDENTIALS_CLOSE`, `TOO_MANY_CONNECTIONS_CLOSE`); the README's "WebSocket close
@@ -15,8 +21,10 @@ wrong types, a graphql-ws `start` of a query or mutation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -24,14 +32,30 @@ from cross_web import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.http import GraphQLRequestData
+from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types.unset import UNSET, UnsetType
 
 from graph.api.context import Context
+from graph.api.query_limits import HTTP_STREAM
 from graph.errors import TOO_MANY_CONNECTIONS, UnauthenticatedError, error_body, error_entry
 from graph.security.connection_caps import connection_cap
 from graph.security.principals import authorization_from_params
+from graph.transport.http_streams import CountedStream, StreamRefused, acquire_stream
 from graph.transport.ide import offline_html
+from graph.transport.sse import (
+    EVENT_ID_KEY,
+    EventIdSSETransport,
+    event_id,
+    last_event_id,
+    resume_plan,
+)
 from graph.transport.ws_adapter import (
     CREDENTIALS_CLOSE,
     TOO_MANY_CONNECTIONS_CLOSE,
@@ -43,6 +67,11 @@ from graph.transport.ws_protocols import LegacyWSHandler, TransportWSHandler
 
 logger = logging.getLogger(__name__)
 
+#: The HTTP streaming protocols, by the names Strawberry enables them with.
+HTTP_STREAM_PROTOCOLS = (MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL)
+#: Their transports' names for a request (`GraphQLRequestData.protocol`).
+STREAM_REQUESTS = (MultipartSubscriptionTransport.protocol, EventIdSSETransport.protocol)
+
 
 class PostAssistRouter(GraphQLRouter):
     """`GraphQLRouter` that answers every HTTP error of its own (a body that is not
@@ -51,18 +80,27 @@ class PostAssistRouter(GraphQLRouter):
     deadline of `init_timeout` seconds, at most `max_subscriptions` operations per
     connection, and messages of at most `init_max_bytes` before `connection_ack` and
     `max_message_bytes` after (bytes of UTF-8; None: no limit of its own; the smaller
-    of the two applies before the ack)."""
+    of the two applies before the ack); and streams subscriptions over HTTP (multipart,
+    SSE; see the module), each stream one of its principal's connections."""
 
     graphql_ws_handler_class = LegacyWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
     websocket_adapter_class = RefusingWebSocketAdapter  # type: ignore[assignment]
+    stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]] = {
+        MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartSubscriptionTransport,
+        GRAPHQL_SSE_PROTOCOL: EventIdSSETransport,
+    }
 
     def __init__(self, schema: Any, *, init_timeout: float, max_subscriptions: int,
                  max_message_bytes: int | None = None, init_max_bytes: int | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(
             schema,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                *HTTP_STREAM_PROTOCOLS,
+            ),
             connection_init_wait_timeout=timedelta(seconds=init_timeout),
             max_subscriptions_per_connection=max_subscriptions,
             **kwargs,
@@ -118,7 +156,8 @@ class PostAssistRouter(GraphQLRouter):
         return UNSET
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        """Strawberry's `run`, with its HTTP errors as GraphQL-shaped JSON."""
+        """Strawberry's `run`, with its HTTP errors as GraphQL-shaped JSON, and a
+        streaming request's count given back if no stream took it over."""
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
@@ -126,6 +165,83 @@ class PostAssistRouter(GraphQLRouter):
                 raise
             logger.info("HTTP %s: %s", exc.status_code, exc.reason)
             return JSONResponse(error_body(exc.reason), status_code=exc.status_code)
+        except StreamRefused as refused:
+            return refused.response
+        finally:
+            if not self.is_websocket_request(request):
+                _release_stream(request)
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: Any,
+        context: Any,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        """Strawberry's, and for a streaming request (SSE, multipart): marked as one
+        (`HTTP_STREAM`, so `OperationGuard` lets a subscription run), resumed after its
+        `Last-Event-ID` (SSE), and counted against its principal's connections
+        (`acquire_stream`: HTTP 429 past the cap)."""
+        protocol = getattr(request_data, "protocol", "http")
+        streams = protocol in STREAM_REQUESTS
+        if not isinstance(request_data, GraphQLRequestData) or not streams:
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        request.scope[HTTP_STREAM] = protocol
+        if protocol == EventIdSSETransport.protocol:
+            settings = context.services.settings
+            plan = resume_plan(
+                request_data.query,
+                request_data.variables,
+                request_data.operation_name,
+                last_event_id(request.headers),
+                max_chars=settings.max_query_chars,
+                max_tokens=settings.max_query_tokens,
+            )
+            request_data = dataclasses.replace(
+                request_data, query=plan.query, variables=plan.variables
+            )
+            request.state.sse_event_key = plan.event_key
+        principal = acquire_stream(context, protocol)
+        context.authorization = request.headers.get("authorization")
+        request.state.counted_stream = (context, principal)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        """Strawberry's, with the event's seq for the SSE `id:` line of a `taskProgress`
+        stream (`graph.transport.sse`)."""
+        response = await super().process_result(request, result)
+        key = getattr(request.state, "sse_event_key", None)
+        if key is not None and (seq := event_id(response.get("data"), key)) is not None:
+            response[EVENT_ID_KEY] = seq  # type: ignore[literal-required]
+        return response
+
+    async def create_streaming_response(
+        self,
+        request: Any,
+        stream: Callable[[], AsyncIterator[str]],
+        sub_response: Any,
+        headers: Mapping[str, str],
+    ) -> Any:
+        """Strawberry's streaming response, as a `CountedStream` that gives back the
+        request's count when it ends (and stops when its credentials fail)."""
+        counted = getattr(request.state, "counted_stream", None)
+        request.state.counted_stream = None  # the response owns it now
+        if counted is None:
+            return await super().create_streaming_response(request, stream, sub_response, headers)
+        context, principal = counted
+        return CountedStream(
+            stream(),
+            context=context,
+            release=lambda: context.services.connections.release(principal),
+            status_code=sub_response.status_code or 200,
+            headers={**sub_response.headers, **headers},
+        )
 
     def parse_json(self, data: str | bytes) -> Any:
         """The request body as JSON: UTF-8 only, an object (or a list, which batching
@@ -143,4 +259,15 @@ class PostAssistRouter(GraphQLRouter):
         return parsed
 
 
-__all__ = ["PostAssistRouter"]
+def _release_stream(request: Any) -> None:
+    """Give back the count of a streaming request that ended without a stream (an
+    error before it started)."""
+    state = getattr(request, "state", None)
+    counted = getattr(state, "counted_stream", None) if state is not None else None
+    if counted is not None:
+        state.counted_stream = None
+        context, principal = counted
+        context.services.connections.release(principal)
+
+
+__all__ = ["HTTP_STREAM_PROTOCOLS", "PostAssistRouter"]

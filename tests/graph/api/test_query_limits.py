@@ -192,7 +192,9 @@ async def test_bad_log_cursors_are_bad_user_input(gql: GQL, seq: str) -> None:
     assert codes(body) == ["BAD_USER_INPUT"]
 
 
-@pytest.mark.parametrize("accept", ["application/json", "multipart/mixed", "text/event-stream"])
+@pytest.mark.parametrize(
+    "accept", ["application/json", "multipart/mixed", "multipart/mixed;deferSpec=20220824"]
+)
 async def test_subscriptions_over_http_say_use_websocket(gql: GQL, accept: str) -> None:
     body = {"query": "subscription { taskUpdates { id } }"}
     answer = (await post(gql, body, accept=accept)).json()
