@@ -9,11 +9,17 @@ research note or post body. `GET /calls` returns `{"count", "log": [{"at", "syst
 `PUT /latency` with `{"seconds": s}` sets the latency of the calls that arrive from then
 on, so one stub (and the workers pointed at it) can serve tests that need other speeds.
 
+With `"stream": true` it answers in server-sent events as OpenAI does: the text or the
+tool call's arguments in pieces of `PIECE_CHARS` characters (about a token each),
+`token_seconds` apart after the latency, then, with `stream_options.include_usage`, a
+last chunk with the usage.
+
 With `single_slot`, it behaves like llama-cpp-python's server: one request at a time
 (the others, `GET /v1/models` included, wait behind it), and `GET /calls` also reports
 `max_in_flight`, the most completions that were ever inside the server at once.
 
-Run it alone: `python -m tests.stub_model --port 8100 --latency 0.2 [--single-slot]`.
+Run it alone: `python -m tests.stub_model --port 8100 --latency 0.2 [--token-seconds 0.02]
+[--single-slot]`.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 RESEARCH = (
@@ -39,6 +45,9 @@ RESEARCH = (
 )
 POST = "The paper presents a new method. What would you try it on?"
 QUESTION = "What would you try it on?"
+#: Characters per streamed piece (about one token of English).
+PIECE_CHARS = 4
+USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
 
 
 def _value(schema: dict[str, Any]) -> Any:
@@ -69,15 +78,52 @@ def _fact(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette:
+def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> str:
+    chunk = {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model", "stub"),
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+async def _stream(body: dict[str, Any], message: dict[str, Any], token_seconds: float):
+    """The server-sent events of `message` (see the module)."""
+    yield _chunk(body, {"role": "assistant", "content": ""})
+    calls = message.get("tool_calls")
+    text = calls[0]["function"]["arguments"] if calls else message["content"]
+    for n, at in enumerate(range(0, len(text), PIECE_CHARS)):
+        await asyncio.sleep(token_seconds)
+        piece = text[at : at + PIECE_CHARS]
+        if calls:
+            call: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
+            if n == 0:
+                call.update(id=calls[0]["id"], type="function")
+                call["function"]["name"] = calls[0]["function"]["name"]
+            yield _chunk(body, {"tool_calls": [call]})
+        else:
+            yield _chunk(body, {"content": piece})
+    yield _chunk(body, {}, "tool_calls" if calls else "stop")
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "choices": []}
+        yield f"data: {json.dumps({**usage, 'usage': USAGE})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def create_stub(
+    latency: float = 0.0, *, single_slot: bool = False, token_seconds: float = 0.0
+) -> Starlette:
     """The stub app; every completion waits `latency` seconds first (behind the one
-    slot with `single_slot`), or what `PUT /latency` set last."""
+    slot with `single_slot`), or what `PUT /latency` set last, then generates a piece
+    every `token_seconds` (streamed as it goes, or all at once at the end)."""
     log: list[dict[str, Any]] = []
     delay = {"seconds": latency}
     slot = asyncio.Lock() if single_slot else contextlib.nullcontext()
     counts = {"in_flight": 0, "max_in_flight": 0}
 
-    async def completions(request: Request) -> JSONResponse:
+    async def completions(request: Request) -> Any:
         counts["in_flight"] += 1
         counts["max_in_flight"] = max(counts["max_in_flight"], counts["in_flight"])
         try:
@@ -86,7 +132,7 @@ def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette
         finally:
             counts["in_flight"] -= 1
 
-    async def answer(request: Request) -> JSONResponse:
+    async def answer(request: Request) -> Any:
         body = await request.json()
         system = str((body.get("messages") or [{}])[0].get("content", ""))
         tools = body.get("tools") or []
@@ -114,6 +160,14 @@ def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette
             ]
         else:
             message["content"] = RESEARCH if "PaperResearcher" in system else POST
+        if not body.get("stream") and token_seconds:  # the same generation time, unstreamed
+            calls = message.get("tool_calls")
+            text = calls[0]["function"]["arguments"] if calls else message["content"]
+            await asyncio.sleep(len(range(0, len(text), PIECE_CHARS)) * token_seconds)
+        if body.get("stream"):
+            # (the single slot is held for the latency, not while the pieces are sent)
+            stream = _stream(body, message, token_seconds)
+            return StreamingResponse(stream, media_type="text/event-stream")
         return JSONResponse(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
@@ -127,7 +181,7 @@ def create_stub(latency: float = 0.0, *, single_slot: bool = False) -> Starlette
                         "finish_reason": "tool_calls" if tools else "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                "usage": USAGE,
             }
         )
 
@@ -162,9 +216,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--token-seconds", type=float, default=0.0, help="per streamed piece")
     parser.add_argument("--single-slot", action="store_true", help="one request at a time")
     args = parser.parse_args()
-    app = create_stub(args.latency, single_slot=args.single_slot)
+    app = create_stub(args.latency, single_slot=args.single_slot, token_seconds=args.token_seconds)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
