@@ -46,6 +46,7 @@ from graph.api.context import Context
 from graph.api.query_limits import HTTP_STREAM
 from graph.errors import TOO_MANY_CONNECTIONS, UnauthenticatedError, error_body, error_entry
 from graph.security.connection_caps import connection_cap
+from graph.security.local_mode import made_locally
 from graph.security.principals import authorization_from_params
 from graph.transport.http_streams import CountedStream, StreamRefused, acquire_stream
 from graph.transport.ide import offline_html
@@ -206,7 +207,9 @@ class PostAssistRouter(GraphQLRouter):
             )
             request.state.sse_event_key = plan.event_key
         principal = acquire_stream(context, protocol)
+        # What `CountedStream` authenticates again while the stream stays open.
         context.authorization = request.headers.get("authorization")
+        context.local = made_locally(request.scope, request.headers)
         request.state.counted_stream = (context, principal)
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
