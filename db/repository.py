@@ -35,8 +35,8 @@ async def create_task(
     `content` is the post to check, for a VERIFY task; `owner` the id of the principal
     that asked for it; `links` its `parent_id`, `revision_of` and `batch_id` (any other
     key raises `ValueError`). Its `workflow_id` is its own id (the first run's). A task
-    with a `callback_url` gets its signing secret here: a revision its parent's (the
-    receiver keeps one secret per chain), any other a new one.
+    with a `callback_url` gets its signing secret here: a revision its parent's when they
+    have one owner (the receiver keeps one secret per chain), any other a new one.
     """
     extra = dict(links or {})
     if unknown := set(extra) - {"parent_id", "revision_of", "batch_id"}:
@@ -46,7 +46,8 @@ async def create_task(
     task.workflow_id = task.id
     if task.callback_url:
         parent = await session.get(Task, task.parent_id) if task.parent_id else None
-        task.callback_secret = (parent.callback_secret if parent else None) or new_secret()
+        same_owner = parent is not None and parent.owner == task.owner
+        task.callback_secret = (parent.callback_secret if same_owner else None) or new_secret()
     session.add(task)
     if not commit:
         await session.flush()

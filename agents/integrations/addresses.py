@@ -39,12 +39,43 @@ class Target:
     addresses: tuple[IPAddress, ...]
 
 
+#: IPv6 ranges that carry an IPv4 address in their last 32 bits, which decides: NAT64
+#: (RFC 6052's well-known and local-use prefixes), IPv4-translated (RFC 2765) and the
+#: deprecated IPv4-compatible form. A gateway or stack may turn them into the IPv4 one.
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96")
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address `address` stands for (mapped, 6to4, Teredo's client, NAT64,
+    translated, compatible), or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in net for net in _EMBEDDING_IPV4) and address not in (
+        ipaddress.IPv6Address("::"),
+        ipaddress.IPv6Address("::1"),
+    ):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
     """Whether `address` is a public (globally routable) one: not loopback, private,
-    link-local (cloud metadata), shared (100.64/10), multicast or reserved. An IPv4
-    address mapped into IPv6 (`::ffff:10.0.0.1`) is judged as the IPv4 one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    link-local (cloud metadata), shared (100.64/10), multicast or reserved. An IPv6
+    address that stands for an IPv4 one (`::ffff:10.0.0.1`, 6to4 `2002:a9fe:a9fe::`,
+    Teredo, NAT64 `64:ff9b::a9fe:a9fe`) is judged as that IPv4 address too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if inner is not None and not is_public(inner):
+            return False
+        if address.ipv4_mapped is not None:
+            return True  # judged as the IPv4 address alone (is_global says no for ::ffff:/96)
     return address.is_global and not address.is_multicast
 
 

@@ -68,7 +68,8 @@ class TaskService(TaskControl):
         reviewer's `feedback` (research is not repeated), linked by `parent_id` and
         `revision_of` (the first post of the chain). Raises `TaskNotFoundError`,
         `TaskStateConflictError` (not a COMPLETED generation) and `ReviewInputError`
-        (blank feedback)."""
+        (blank feedback). The parent's `callback_url` (and its secret) carries over only
+        to a revision of the same owner."""
         parent = await self.get(task_id, viewer=viewer)
         if parent.status != TaskStatus.COMPLETED or parent.kind != TaskKind.GENERATE:
             raise TaskStateConflictError(
@@ -79,6 +80,8 @@ class TaskService(TaskControl):
         if not text:
             raise ReviewInputError("feedback", "feedback: say what to change")
         request = PostRequest.model_validate(parent, from_attributes=True)
+        if parent.owner != owner:  # an admin's revision: the parent's receiver is not its own
+            request = request.model_copy(update={"callback_url": None})
         links = {"parent_id": parent.id, "revision_of": parent.revision_of or parent.id}
         return await self._create(
             request, TaskKind.GENERATE, initial_teams(), owner=owner, links=links,

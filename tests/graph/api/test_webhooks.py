@@ -1,12 +1,15 @@
 """Webhooks (issue 16 part 1) end to end: the app with its worker on a real SQLite file
-(and, for the retries, a real PostgreSQL database) and the scripted model, delivering to a real HTTP receiver served by uvicorn on
-loopback (so `WEBHOOK_ALLOW_PRIVATE=true` here, except where the guard is the test).
+(and, for the retries, a real PostgreSQL database) and the scripted model, delivering
+to a real HTTP receiver served by uvicorn on loopback (so `WEBHOOK_ALLOW_PRIVATE=true`
+here, except where the guard is the test).
 
 A receiver that fails twice then answers 200 gets one `webhook-id` three times, each
 signature verifying with the README's snippet, and the log shows the three attempts; a
 restart of the service between two attempts still delivers; a redirect is not
-followed; a private address is refused without `WEBHOOK_ALLOW_PRIVATE`; a task's
-`callbackUrl` is signed with its `callbackSecret`; redelivery and deletion behave."""
+followed; a private address is refused without `WEBHOOK_ALLOW_PRIVATE`; an
+internationalised host goes out in its ASCII form; a task's `callbackUrl` is signed
+with its `callbackSecret`, which only its owner reads (an admin's revision gets neither);
+redelivery and deletion behave."""
 
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db import keys
+from db.engine import create_engine, create_session_factory
+from db.migrate import upgrade_to_head
 from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import scripted
@@ -103,6 +109,28 @@ async def service(settings: Settings) -> AsyncIterator[GQL]:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield GQL(client)
+
+
+TASK_SECRET = "query($id: ID!) { task(id: $id) { callbackSecret } }"
+
+
+async def data_as(gql: GQL, headers: dict[str, str], query: str, **variables: Any) -> Any:
+    response = await gql.client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def finished_as(gql: GQL, headers: dict[str, str], task_id: str) -> None:
+    async def done() -> bool:
+        task = await data_as(
+            gql, headers, "query($id: ID!) { task(id: $id) { status } }", id=task_id
+        )
+        return task["task"]["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+
+    await wait_for(done)
 
 
 async def data_of(gql: GQL, query: str, **variables: Any) -> dict[str, Any]:
@@ -284,9 +312,80 @@ async def test_bad_webhook_arguments_name_their_field(
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, body
 
 
-async def test_webhooks_are_per_principal_and_deleting_one_ends_its_retries(
+async def test_an_internationalised_host_is_sent_in_its_ascii_form(
     sqlite_url: str, receiver: Receiver
 ) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    async with service(settings_of(sqlite_url)) as gql:
+        # Fullwidth letters: IDNA maps them to "localhost" (a real IDN, bücher.de, goes
+        # the same way to its xn-- form).
+        url = f"http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54:{port}/idn"
+        await data_of(gql, REGISTER, url=url)
+        task_id = (await data_of(gql, GENERATE, input=INPUT))["generatePost"]["id"]
+        await gql.wait_until_finished(task_id)
+        (delivery,) = await final_deliveries(gql, task=task_id)
+    assert delivery["status"] == "SUCCEEDED", delivery
+    ((headers, _),) = receiver.on("/idn")
+    assert headers["host"] == f"localhost:{port}"
+
+
+async def test_an_admins_revision_gets_neither_the_callback_nor_its_secret(
+    sqlite_url: str, receiver: Receiver
+) -> None:
+    engine = create_engine(sqlite_url)
+    await upgrade_to_head(engine)
+    async with create_session_factory(engine)() as session:
+        _, alice = await keys.create_key(session=session, name="alice")
+        _, admin = await keys.create_key(session=session, name="admin", admin=True)
+    await engine.dispose()
+    revise = """mutation($id: ID!) {
+      revisePost(taskId: $id, feedback: "Shorter.") { id owner callbackUrl callbackSecret }
+    }"""
+    async with service(settings_of(sqlite_url, auth_cache_seconds=0.0)) as gql:
+        as_alice = {"Authorization": f"Bearer {alice}"}
+        as_admin = {"Authorization": f"Bearer {admin}"}
+        created = (
+            await data_as(gql, as_alice, GENERATE, input={**INPUT, "callbackUrl": receiver.url})
+        )["generatePost"]
+        await finished_as(gql, as_alice, created["id"])
+        seen = await data_as(gql, as_admin, TASK_SECRET, id=created["id"])
+        revision = (await data_as(gql, as_admin, revise, id=created["id"]))["revisePost"]
+        await finished_as(gql, as_admin, revision["id"])
+        hooks = await data_as(gql, as_admin, "{ webhooks { id } }")
+        registered = await data_as(gql, as_alice, REGISTER, url=receiver.url + "/alice")
+        alice_hooks = await data_as(gql, as_alice, "{ webhooks { id } }")
+        admin_view = await gql.client.post(
+            "/graphql",
+            json={
+                "query": DELIVERIES,
+                "variables": {"webhook": registered["registerWebhook"]["webhook"]["id"]},
+            },
+            headers=as_admin,
+        )
+    assert seen["task"]["callbackSecret"] is None, "only the owner reads it"
+    assert revision["callbackUrl"] is None and revision["callbackSecret"] is None
+    assert hooks == {"webhooks": []} and len(alice_hooks["webhooks"]) == 1
+    assert admin_view.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_deleting_a_webhook_ends_its_retries(sqlite_url: str, receiver: Receiver) -> None:
+    receiver.answers = [500] * 50
+    fast = settings_of(sqlite_url, webhook_retry_base_seconds=0.5)
+    async with service(fast) as gql:
+        hook = (await data_of(gql, REGISTER, url=receiver.url + "/hook"))["registerWebhook"]
+        task_id = (await data_of(gql, GENERATE, input=INPUT))["generatePost"]["id"]
+        await gql.wait_until_finished(task_id)
+        await wait_for(lambda: attempted(gql, hook["webhook"]["id"]))
+        delete = "mutation($id: ID!) { deleteWebhook(id: $id) { id } }"
+        await data_of(gql, delete, id=hook["webhook"]["id"])
+        sent = len(receiver.on("/hook"))
+        await asyncio.sleep(3.0)  # retries were 0.5 s, 1.5 s apart: several would be due
+        (delivery,) = (await data_of(gql, DELIVERIES, task=task_id))["webhookDeliveries"]
+    assert len(receiver.on("/hook")) <= sent + 1, "at most the attempt already under way"
+    assert delivery["status"] == "FAILED"
+
+
+async def test_webhooks_are_listed_and_deleted(sqlite_url: str, receiver: Receiver) -> None:
     receiver.answers = [500] * 50
     slow = settings_of(sqlite_url, webhook_retry_base_seconds=30.0)
     async with service(slow) as gql:
