@@ -26,7 +26,7 @@ class IntegrationSettings(BaseModel):
         12,
         100,
         "tries of one webhook delivery before it FAILED; with the default back-off (5 s "
-        "times 3 per try, at most 6 h apart) 12 tries span about 24 h",
+        "times 3 per try, at most 6 h apart) 12 tries span about 22.6 h (never past 24 h)",
     )
     webhook_retry_base_seconds: float = Field(
         5.0,
