@@ -30,8 +30,10 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     VariableNode,
+    Visitor,
     parse,
     print_ast,
+    visit,
 )
 from strawberry.http.streaming import SSETransport
 
@@ -128,8 +130,28 @@ def resume_plan(
         resume_after = max(int(argument.value.value), resume_after)
     value = IntValueNode(value=str(resume_after))
     others = tuple(a for a in field.arguments if a.name.value != AFTER_ARGUMENT)
-    field.arguments = (*others, ArgumentNode(name=NameNode(value=AFTER_ARGUMENT), value=value))
-    return ResumePlan(print_ast(document), variables, key)
+    arguments = (*others, ArgumentNode(name=NameNode(value=AFTER_ARGUMENT), value=value))
+    return ResumePlan(print_ast(visit(document, _Replace(field, arguments))), variables, key)
+
+
+class _Replace(Visitor):
+    """Replaces the arguments of one field node (AST nodes are frozen: `visit` copies
+    the nodes on the way to it)."""
+
+    def __init__(self, field: FieldNode, arguments: tuple[ArgumentNode, ...]) -> None:
+        super().__init__()
+        self.field, self.arguments = field, arguments
+
+    def enter_field(self, node: FieldNode, *_: Any) -> FieldNode | None:
+        if node is not self.field:
+            return None
+        return FieldNode(
+            alias=node.alias,
+            name=node.name,
+            arguments=self.arguments,
+            directives=node.directives,
+            selection_set=node.selection_set,
+        )
 
 
 def event_id(data: Any, event_key: str) -> int | None:
