@@ -17,9 +17,11 @@ cannot open the page with a mutation or someone else's key ready to run, nor is 
 is typed copied into the address bar and the browser's history. Every response also
 carries `graph.transport.middleware.SECURITY_HEADERS` (no framing, no sniffing, no Referer).
 
-Also the pages a newcomer opens first (`add_landing_pages`): `/`, and FastAPI's `/docs`
-and `/redoc` (turned off: their Swagger and ReDoc pages load from a CDN and document no
-GraphQL operation), which lead to GraphiQL at /graphql."""
+Also the pages a newcomer opens first (`add_landing_pages`): `/`, the dashboard
+(graph.transport.dashboard, served whether GraphiQL is or not: it uses the public API
+only, never introspection), and FastAPI's `/docs` and `/redoc` (turned off: their
+Swagger and ReDoc pages load from a CDN and document no GraphQL operation), which lead
+to GraphiQL at /graphql."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
 
+from graph.transport.dashboard import add_dashboard
+
 logger = logging.getLogger(__name__)
 
 CDN = "https://unpkg.com/"
@@ -46,8 +50,10 @@ PAGE = "graphiql.html"
 _ASSET = re.compile(r'(?:src|href)="(https://unpkg\.com/[^"]+)"(?:\s+integrity="([^"]+)")?')
 #: Where the GraphQL endpoint (and GraphiQL) is served.
 GRAPHQL_PATH = "/graphql"
-#: The paths a newcomer tries first; each leads to GraphiQL (`add_landing_pages`).
-LANDING_PATHS = ("/", "/docs", "/redoc")
+#: Where the dashboard is served (`add_landing_pages`).
+DASHBOARD_PATH = "/"
+#: The other paths a newcomer tries first; each leads to GraphiQL (`add_landing_pages`).
+LANDING_PATHS = ("/docs", "/redoc")
 #: What GraphiQL's editor opens with: the README's first two operations ("GraphQL:
 #: operations to paste into GraphiQL"), a generation and its live progress.
 EXAMPLE_OPERATION = """\
@@ -220,9 +226,10 @@ def mount_ide_files(app: FastAPI) -> None:
 
 
 def add_landing_pages(app: FastAPI, *, ide: bool) -> None:
-    """Answer GET `/`, `/docs` and `/redoc` (`LANDING_PATHS`): with `ide` (GraphiQL is
-    served), a 307 redirect to it at GRAPHQL_PATH; without, a small JSON that says
-    where the API is. A temporary redirect, as `/` may become a dashboard."""
+    """Serve the dashboard at DASHBOARD_PATH (`/`, with or without `ide`), and answer GET
+    `/docs` and `/redoc` (`LANDING_PATHS`): with `ide` (GraphiQL is served), a 307
+    redirect to it at GRAPHQL_PATH; without, a small JSON that says where the API is."""
+    add_dashboard(app, DASHBOARD_PATH)
 
     async def landing(_request: Request) -> Response:
         if ide:

@@ -1,7 +1,7 @@
 """GraphiQL works without internet access: the page loads only files this server
 serves (byte-identical to the CDN's: their sha384 matches the page's integrity
 hashes), and Debian's Chromium, with every host name but 127.0.0.1 made unresolvable,
-opens `/`, lands on GraphiQL and renders PostAssist's page: its title and logo, and the
+opens `/graphql`, and renders PostAssist's page: its title and logo, and the
 example operation (a generatePost mutation, a taskProgress subscription) in the
 editor."""
 
@@ -66,7 +66,7 @@ async def test_chromium_renders_graphiql_offline(live_server: Callable[[str], st
             "--virtual-time-budget=15000",
             "--window-size=1280,1600",  # CodeMirror renders the lines in view only
             "--dump-dom",
-            f"http://{live_server('/')}",  # redirected to /graphql
+            f"http://{live_server('/graphql')}",  # `/` is the dashboard (tests/graph/dashboard)
         ],
         capture_output=True,
         text=True,

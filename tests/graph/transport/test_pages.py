@@ -1,7 +1,8 @@
-"""The pages a newcomer opens, on a real uvicorn server: `/`, `/docs` and `/redoc` lead
-to GraphiQL at /graphql, whose page is PostAssist's (title, logo, example operation) and
+"""The pages a newcomer opens, on a real uvicorn server: `/` is the dashboard (with
+GraphiQL on or off; its files: tests/graph/dashboard), `/docs` and `/redoc` lead to
+GraphiQL at /graphql, whose page is PostAssist's (title, logo, example operation) and
 loads nothing from another origin; FastAPI's Swagger, ReDoc and OpenAPI pages are off;
-with GraphiQL off, those paths answer a small JSON that points at /graphql."""
+with GraphiQL off, `/docs` and `/redoc` answer a small JSON that points at /graphql."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from tests.fakes import ScriptedChatModel
 
 pytestmark = pytest.mark.anyio
 
-LANDING = ("/", "/docs", "/redoc")
+LANDING = ("/docs", "/redoc")
+DASHBOARD_TITLE = "<title>PostAssist · Dashboard</title>"
 
 
 class Links(HTMLParser):
@@ -67,6 +69,17 @@ async def test_landing_paths_lead_to_graphiql_and_load_nothing_from_outside(
         assert "Welcome to GraphiQL" not in page.text
 
 
+async def test_the_root_is_the_dashboard(live_server: Callable[[str], str]) -> None:
+    async with httpx.AsyncClient() as http:
+        page = await http.get(f"http://{live_server('/')}", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and not page.history
+    assert page.headers["content-type"].startswith("text/html")
+    assert DASHBOARD_TITLE in page.text
+    urls = links_of(page.text)
+    assert len(urls) >= 10, urls  # the icon, the style sheet, the scripts and modules
+    assert all(same_origin(url) or url.startswith("#") for url in urls), urls
+
+
 async def test_fastapi_docs_are_off(live_server: Callable[[str], str]) -> None:
     async with httpx.AsyncClient() as http:
         schema = await http.get(f"http://{live_server('/openapi.json')}")
@@ -89,6 +102,8 @@ async def test_without_graphiql_the_landing_paths_point_at_graphql(
                 assert "GRAPHQL_INTROSPECTION=false" in body["message"]
             page = await http.get("/graphql", headers={"Accept": "text/html"})
             assert page.status_code == 404  # no GraphiQL page to redirect to
+            root = await http.get("/", headers={"Accept": "text/html"})
+            assert root.status_code == 200 and DASHBOARD_TITLE in root.text  # no introspection
 
 
 def test_the_vendored_page_is_branded_when_served() -> None:
