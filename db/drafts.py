@@ -238,15 +238,12 @@ class DraftDelta:
 @contextlib.asynccontextmanager
 async def subscribe_drafts(broadcast: Broadcast, task_id: str) -> AsyncIterator[Any]:
     """The draft deltas of `task_id` published from now on, for the block's lifetime:
-    yields an async iterator of `DraftDelta` (it never ends by itself)."""
+    yields an async iterator of `DraftDelta` (it ends only with the subscription)."""
     async with broadcast.subscribe(channel=draft_channel(task_id)) as subscriber:
 
         async def deltas() -> AsyncIterator[DraftDelta]:
-            while True:
-                event = await subscriber.get()
-                if event is None:
-                    return
-                if (delta := DraftDelta.parse(event.message)) is not None:
+            async for event in subscriber:  # ends when the subscription does
+                if event is not None and (delta := DraftDelta.parse(event.message)) is not None:
                     yield delta
 
         yield deltas()

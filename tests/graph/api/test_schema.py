@@ -29,7 +29,8 @@ def test_schema_has_the_documented_surface() -> None:
         "cancelTask(id: ID!): Task!",
         "retryTask(id: ID!): Task!",
         "queuePosition: Int",
-        "taskProgress(taskId: ID!, afterSeq: Int! = 0): TaskEvent!",
+        "taskProgress(taskId: ID!, afterSeq: Int! = 0, includeDrafts: Boolean! = false): "
+        "TaskEvent!",
         "taskUpdates(status: TaskStatus = null): Task!",
     ):
         assert line in sdl, line
