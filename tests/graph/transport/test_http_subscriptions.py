@@ -272,3 +272,20 @@ async def test_a_stream_ends_once_its_key_is_revoked(sqlite_url: str) -> None:
         await nothing_left(app)
     await engine.dispose()
     assert events == []
+
+
+async def test_batch_progress_streams_over_multipart_until_every_task_ends(gql: Any) -> None:
+    batch = await gql(
+        "mutation($i: [GeneratePostInput!]!) { generatePosts(inputs: $i) { batchId } }",
+        i=[INPUT, INPUT],
+    )
+    query = "subscription($b: ID!) { batchProgress(batchId: $b) { id status } }"
+    body = {"query": query, "variables": {"b": batch["data"]["generatePosts"][0]["batchId"]}}
+    accept = 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json'
+    answer = await gql.client.post("/graphql", json=body, headers={"accept": accept})
+    parts = [json.loads(p.split("\r\n\r\n", 1)[1]) for p in answer.text.split("\r\n--graphql")
+             if p.startswith("\r\nContent-Type")]  # fmt: skip
+    tasks = [p["payload"]["data"]["batchProgress"] for p in parts if p]  # {} is a heartbeat
+    ended = {t["id"] for t in tasks if t["status"] == "COMPLETED"}
+    assert len({t["id"] for t in tasks}) == 2 and len(ended) == 2, tasks
+    assert answer.text.endswith("\r\n--graphql--\r\n")
