@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import openai
 import sqlalchemy.exc
+import structlog
 from dbos import DBOS
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -41,12 +42,14 @@ from agents.llm.calls import model_failure
 from agents.llm.gate import ModelUnavailableError
 from agents.llm.prices import PriceTable
 from agents.runtime.appender import NOT_STARTABLE, Appender
+from agents.runtime.observed import ObservedAppender
 from agents.runtime.outcomes import completed_event, revision_state, stopped_event
 from agents.teams import plan
 from agents.teams.hierarchy import RECURSION_LIMIT, build_graph, build_verification_graph
 from agents.teams.nodes import RunContext
 from agents.teams.sources import SourcesConfig
 from agents.teams.state import PostState, initial_state
+from agents.telemetry.runs import RunObserver, model_name_of
 from db import repository
 from db.drafts import DRAFT_INTERVAL, DraftPublisher
 from db.enums import EventKind, FailureCode, TaskKind, TaskStatus
@@ -114,6 +117,8 @@ class Executor:
         current = asyncio.current_task()
         assert current is not None
         self.running[task_id] = current
+        # Every log line of the run (the graph's tasks copy this context) names both.
+        bound = structlog.contextvars.bind_contextvars(task_id=task_id, worker_id=self.worker_id)
         try:
             if self.draining:
                 await asyncio.Future()  # never starts here: shutdown cancels it
@@ -129,9 +134,14 @@ class Executor:
             await self._attempt(task, task.attempt + 1, workflow_id)
         finally:
             self.running.pop(task_id, None)
+            structlog.contextvars.reset_contextvars(**bound)
 
     async def _attempt(self, task: Task, attempt: int, workflow_id: str | None) -> None:
-        append = Appender(self.event_log, task.id, attempt)
+        queued_at = task.updated_at if task.status == TaskStatus.PENDING else None
+        observer = RunObserver(
+            task.id, kind=task.kind, attempt=attempt, worker_id=self.worker_id, queued_at=queued_at
+        )
+        append = ObservedAppender(self.event_log, task.id, attempt, observer)
         try:
             graph = self._graph(task)
             resume_at: list[str] = []
@@ -173,6 +183,8 @@ class Executor:
             await append.fail(FailureCode.TIMEOUT, message, retryable=True)
         except Exception as exc:
             await self._fail(task, append, exc)
+        finally:
+            observer.close()
 
     async def _fail(self, task: Task, append: Appender, exc: Exception) -> None:
         """End the task FAILED for `exc`: MODEL_ERROR for the provider's errors (5xx,
@@ -270,8 +282,11 @@ class Executor:
                 progress=lambda: append.progress,
                 interval=self.draft_interval,
             )
+        model = self.model_factory()
+        if isinstance(append, ObservedAppender):
+            append.observer.model_name = model_name_of(model)
         context = RunContext(
-            model=self.model_factory(),
+            model=model,
             emit=append,
             flush=append.flush,
             sources=self.sources,
