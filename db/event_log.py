@@ -44,7 +44,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db import repository
+from db import metrics, repository
 from db.bus import bus_state
 from db.bus_state import BusDownError
 from db.core_writes import append_rows, fold_events
@@ -281,6 +281,7 @@ class EventLog:
         own tasks skips the others' without reading them). Nothing goes on the bus
         while it is down: followers read the database then."""
         self.tails.offer(row)
+        metrics.count_committed(row)
         if not bus_state(self.broadcast).up:
             return
         notice = {"task_id": row.task_id, "seq": row.seq, "kind": row.kind}
@@ -309,6 +310,7 @@ class EventLog:
         # The row is already durable; a bus failure costs followers at most one poll.
         try:
             await self.broadcast.publish(channel=channel, message=json.dumps(notice))
+            metrics.count_published(channel)
         except BusDownError as exc:  # the bus logs its outages itself
             logger.debug("not published %s on %s: %s", notice, channel, exc)
         except Exception:
