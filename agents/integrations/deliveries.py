@@ -43,6 +43,7 @@ from agents.integrations.webhooks import (
     body,
     signed_headers,
 )
+from agents.telemetry.metrics import WEBHOOK_DELIVERIES, webhook_result
 from db.engine import SessionFactory
 from db.messages import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
 from db.models import Task
@@ -236,6 +237,7 @@ class Deliverer:
                 )
             )
             delivery = await session.get(WebhookDelivery, delivery_id)
+            ended = delivery is None or delivery.status != DeliveryStatus.PENDING
             if delivery is not None and delivery.status != DeliveryStatus.PENDING:
                 wait = None  # ended meanwhile (its webhook was deleted): it stays so
             elif delivery is not None:
@@ -252,6 +254,10 @@ class Deliverer:
                 )
                 session.add(delivery)
             await session.commit()
+        result = webhook_result(
+            succeeded=outcome.error is None, retrying=wait is not None, ended=ended
+        )
+        WEBHOOK_DELIVERIES.labels(result).inc()
         return wait
 
     async def _end(self, delivery_id: str, reason: str) -> None:
