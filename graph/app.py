@@ -1,7 +1,9 @@
 """The FastAPI app: GraphQL at /graphql (GraphiQL, both WebSocket protocols), `/healthz`
-and `/readyz`, the HTTP guards (allowed hosts, CORS, cross-origin refusal, the request
-body cap), and a lifespan that owns the engine, the bus, the model (and its monitor),
-who callers are, the task service and the worker (`graph.services.open_services`)."""
+and `/readyz`, `/metrics` (`graph.telemetry.endpoint`), the HTTP guards (allowed hosts,
+CORS, cross-origin refusal, the request body cap), the request id and, when
+`OTEL_EXPORTER_OTLP_ENDPOINT` is set, the traces of every request; and a lifespan that
+owns the engine, the bus, the model (and its monitor), who callers are, the task service
+and the worker (`graph.services.open_services`)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from graph.errors import UNAUTHENTICATED, UnauthenticatedError, error_body
 from graph.health import healthz, readyz
 from graph.services import open_services
 from graph.settings import Settings, get_settings
+from graph.telemetry.endpoint import add_metrics_route, mark_exited, multiprocess_active
+from graph.telemetry.request_id import RequestIdMiddleware
+from graph.telemetry.tracing import instrument_app, setup_tracing
 from graph.transport.ide import add_landing_pages, mount_ide_files
 from graph.transport.middleware import (
     BodyLimitMiddleware,
@@ -94,8 +99,13 @@ def create_app(
     add_landing_pages(app, ide=settings.graphql_introspection)
     app.add_api_route("/healthz", healthz, include_in_schema=False)
     app.add_api_route("/readyz", readyz, include_in_schema=False)
+    add_metrics_route(app, settings)
     app.add_exception_handler(UnauthenticatedError, _unauthenticated)
     _add_guards(app, settings)
+    # Outermost: every answer, a guard's refusal too, carries its request's X-Request-ID.
+    app.add_middleware(RequestIdMiddleware)
+    if (provider := setup_tracing(settings)) is not None:
+        instrument_app(app, provider)
     return app
 
 
@@ -110,11 +120,13 @@ def _lifespan(
         async with open_services(settings, model_factory=model_factory) as services:
             await services.auth.start(settings.host)
             app.state.services = services
+            multiprocess_active(settings)  # says so now if the directory is not in use
             _freeze_startup_objects()
             try:
                 yield
             finally:
                 gc.unfreeze()  # what shuts down now may be collected again
+                mark_exited(settings)
 
     return lifespan
 
@@ -150,7 +162,9 @@ def _add_guards(app: FastAPI, settings: Settings) -> None:
         max_age=600,
     )
     app.add_middleware(
-        HostGuard, allowed_hosts=settings.allowed_hosts, probe_paths={"/healthz", "/readyz"}
+        HostGuard,
+        allowed_hosts=settings.allowed_hosts,
+        probe_paths={"/healthz", "/readyz", "/metrics"},  # scraped by address, like probes
     )
     # Outermost: every HTTP answer gets the security headers, the guards' 400/403/413 too.
     app.add_middleware(SecurityHeadersMiddleware)

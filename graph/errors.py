@@ -6,21 +6,22 @@ its variable's type; `extensions.field` names it), `GRAPHQL_PARSE_FAILED` (the d
 does not parse), `GRAPHQL_VALIDATION_FAILED` (it does not validate, or breaks a query
 limit: `extensions.limit` names which), `OPERATION_NAME_REQUIRED`, `BAD_REQUEST` (HTTP
 400: the body is not a GraphQL request). Anything else is a bug: it is logged with its
-traceback and a request id, and the client sees `INTERNAL_SERVER_ERROR` with that
-`extensions.requestId` only.
+traceback and its request's id (`X-Request-ID`, `graph.telemetry.request_id`), and the
+client sees `INTERNAL_SERVER_ERROR` with that `extensions.requestId` only.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import uuid
 from typing import Any
 
 import sqlalchemy.exc
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graph.telemetry.request_id import current_request_id, new_request_id
 
 logger = logging.getLogger("graph.errors")
 
@@ -185,11 +186,11 @@ def _times(count: int) -> str:
 
 def log_errors(errors: list[GraphQLError]) -> None:
     """Log the errors of one result, each distinct one once: one INFO line for a client's
-    mistake (its code and message), a traceback for a bug, tagged with a new request id
-    that is also put in the error's `extensions.requestId` (the masked error the client
-    gets keeps it). Errors alike (a client's: the same code and message; a bug's: the
-    same exception type and text raised at the same line) are one record that says how
-    many there were and where the first was; the bugs among them share one request id.
+    mistake (its code and message), a traceback for a bug, tagged with the request's id
+    (a new one outside a request) that is also put in the error's `extensions.requestId`
+    (the masked error the client gets keeps it). Errors alike (a client's: the same code
+    and message; a bug's: the same exception type and text raised at the same line) are
+    one record that says how many there were and where the first was.
     So 5,000 aliases that hit one bug log one traceback, not 5,000."""
     mistakes: dict[tuple[str, str], int] = {}
     bugs: dict[tuple[Any, ...], list[GraphQLError]] = {}
@@ -203,7 +204,7 @@ def log_errors(errors: list[GraphQLError]) -> None:
     for (code, message), count in mistakes.items():
         logger.info("client error %s: %s%s", code, message, _times(count))
     for alike in bugs.values():
-        request_id = uuid.uuid4().hex[:16]
+        request_id = current_request_id() or new_request_id()
         for error in alike:
             error.extensions = {**(error.extensions or {}), "requestId": request_id}
         first = alike[0]
@@ -235,7 +236,11 @@ class MaskUnexpectedErrors(MaskErrors):
         "Did you mean ...?"."""
         if not is_expected(error):
             masked = super().anonymise_error(error)
-            request_id = (error.extensions or {}).get("requestId") or uuid.uuid4().hex[:16]
+            request_id = (
+                (error.extensions or {}).get("requestId")
+                or current_request_id()
+                or new_request_id()
+            )
             masked.extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
             return masked
         if not (error.extensions or {}).get("requestId"):

@@ -14,6 +14,7 @@ from strawberry.tools import merge_types
 from graph.api.batches import BatchMutation, BatchSubscription
 from graph.api.context import OneQueueReadPerOperation
 from graph.api.mutations import Mutation
+from graph.api.operation_telemetry import OperationTelemetry
 from graph.api.queries import Query
 from graph.api.query_limits import limit_extensions
 from graph.api.strawberry_compat import graphql_schema, null_is_one_of_on_wrappers
@@ -21,6 +22,7 @@ from graph.api.subscriptions import Subscription
 from graph.api.webhooks import WebhookMutation, WebhookQuery
 from graph.errors import CoercingExecutionContext, MaskUnexpectedErrors, log_errors
 from graph.settings import Settings, get_settings
+from graph.telemetry.tracing import graphql_extension, setup_tracing
 
 
 class PostAssistSchema(strawberry.Schema):
@@ -41,8 +43,12 @@ class PostAssistSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """Return the PostAssist schema: errors masked unless they are a client's mistake,
     and the query limits of `settings` (the defaults of `Settings` without it; the SDL
-    does not depend on them)."""
+    does not depend on them); each operation's principal in its log lines and its
+    subscriptions counted (`OperationTelemetry`), and traced with OpenTelemetry when
+    tracing is on."""
     settings = settings or get_settings()
+    provider = setup_tracing(settings)
+    tracing = [graphql_extension(provider)] if provider is not None else []
     return PostAssistSchema(
         query=merge_types("Query", (Query, WebhookQuery)),
         mutation=merge_types("Mutation", (Mutation, BatchMutation, WebhookMutation)),
@@ -51,6 +57,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             partial(MaskUnexpectedErrors, suggestions=settings.graphql_field_suggestions),
             *limit_extensions(settings),
             OneQueueReadPerOperation,
+            OperationTelemetry,
+            *tracing,
         ],
         config=StrawberryConfig(disable_field_suggestions=not settings.graphql_field_suggestions),
         execution_context_class=CoercingExecutionContext,

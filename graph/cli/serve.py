@@ -14,6 +14,7 @@ import typer
 from rich.text import Text
 
 from graph.cli.output import console
+from graph.telemetry import OWN_LOGGERS as OWN_LOGGERS  # the loggers at LOG_LEVEL
 
 
 def _settings_or_exit(read: Callable[[], Any]) -> Any:
@@ -72,24 +73,19 @@ def server_options(settings: Any) -> dict[str, Any]:
         "forwarded_allow_ips": settings.forwarded_allow_ips or [],
         "http": header_deadline_protocol(settings.http_header_timeout_seconds),
         "timeout_keep_alive": 5,
+        "log_config": None,  # uvicorn's loggers go through `_configure_logging`'s handler
     }
 
 
-#: The service's own loggers, shown at LOG_LEVEL; libraries' (alembic, dbos, httpx) at
-#: WARNING and above (DBOS alone logs ~130 INFO lines of migrations at each start).
-OWN_LOGGERS = ("graph", "agents", "db")
-
-
 def _configure_logging(settings: Any) -> None:
-    """Send log records to stderr as `LEVEL logger: message`: the service's own
-    (`OWN_LOGGERS`) at `LOG_LEVEL`, libraries' at WARNING. uvicorn configures only its
-    own loggers, so without this the app's INFO lines (a client leaving mid-body, why a
-    JWT was refused) were never shown and its warnings came out unformatted."""
-    import logging
+    """Send every log record to stderr through structlog (`graph.telemetry.logs`), as
+    JSON lines or console lines (`LOG_FORMAT`): the service's own (`OWN_LOGGERS`) and
+    uvicorn's at `LOG_LEVEL`, libraries' at WARNING. uvicorn configures only its own
+    loggers, so without this the app's INFO lines (a client leaving mid-body, why a JWT
+    was refused) were never shown and its warnings came out unformatted."""
+    from graph.telemetry.logs import configure_logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in OWN_LOGGERS:
-        logging.getLogger(name).setLevel(settings.log_level.upper())
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
 
 
 def serve(
@@ -143,6 +139,10 @@ def worker_command(
         update={"run_worker": True}
     )
     _configure_logging(settings)
+    from graph.telemetry.endpoint import mark_exited
+    from graph.telemetry.tracing import setup_tracing, shutdown_tracing
+
+    setup_tracing(settings)  # the runs' spans; None (nothing imported) when off
 
     async def work() -> None:
         stop = asyncio.Event()
@@ -153,7 +153,11 @@ def worker_command(
             console.print(f"worker {settings.worker_config().worker_id} ready")
             await stop.wait()
 
-    asyncio.run(work())
+    try:
+        asyncio.run(work())
+    finally:
+        shutdown_tracing()
+        mark_exited(settings)
 
 
 def export_schema(

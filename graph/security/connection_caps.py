@@ -1,6 +1,6 @@
 """How many WebSockets a principal may hold open in one API process: its cap
 (`connection_cap`: the local principal's, or any other's) and the count of open ones
-(`ConnectionLimiter`)."""
+(`ConnectionLimiter`, also the gauge `postassist_websocket_connections`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from db.models import LOCAL_OWNER
 from graph.security.principals import Principal
 from graph.settings import Settings
+from graph.telemetry.metrics import WEBSOCKET_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,12 @@ class ConnectionLimiter:
         if self.open[principal.id] >= (self.limit if limit is None else limit):
             return False
         self.open[principal.id] += 1
+        WEBSOCKET_CONNECTIONS.inc()
         return True
 
     def release(self, principal: Principal) -> None:
         """Count one connection of `principal` less."""
+        WEBSOCKET_CONNECTIONS.dec()
         self.open[principal.id] -= 1
         if self.open[principal.id] <= 0:
             del self.open[principal.id]
