@@ -3,7 +3,8 @@ multiprocess-safe when `PROMETHEUS_MULTIPROC_DIR` is set before the process star
 
 Labels take bounded values only (a status, a team or agent name of `agents.teams.state`,
 a result word), never an id or a text, so the series are few and say nothing about whom.
-Incrementing one costs a dict lookup and a lock (~0.3-1 us): nothing is read to do it.
+Incrementing one costs a label lookup and a lock (1-2 us on a busy 2-core machine,
+`python -m benchmarks.telemetry`): nothing is read to do it.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ and tokens) and, when a tracer is installed (`agents.telemetry.tracing`), its sp
 
 Spans follow the events, not Python's call stack, so an agent whose start and finish
 are separate graph nodes (the researcher's cache) is one span, and no span depends on
-asyncio's context crossing LangGraph's tasks. Each event costs one dict lookup when it
-is of no interest, a few microseconds when it records a metric, more with spans.
+asyncio's context crossing LangGraph's tasks. An event costs one dict lookup when it is
+of no interest; over an agent's typical events ~9 us each with tracing off and ~70 us
+with it on (`python -m benchmarks.telemetry`), against a model call of seconds.
 """
 
 from __future__ import annotations
