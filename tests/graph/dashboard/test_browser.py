@@ -35,6 +35,8 @@ DOCS_PNG = Path(__file__).parents[3] / "docs" / "dashboard.png"
 VERIFIERS = {"tech_verifier", "style_checker"}
 READY = "return document.body.dataset.ready === 'true'"
 MEASURE = "generate-to-agents"
+FIRST_DRAFT = "return performance.getEntriesByName('writer-to-first-draft')[0]?.duration ?? null"
+SCHEMA = Path(__file__).parents[3] / "schema.graphql"
 TASK_QUERY = """query($id: ID!) { task(id: $id) { status result { content }
   verificationReports { agent } } }"""
 
@@ -151,6 +153,9 @@ def test_a_generation_runs_live_and_survives_a_dropped_websocket(
     stats = js(browser, "return window.__postassist.stats")
     assert stats["duplicates"] == 0 and stats["gaps"] == 0, stats
     assert js(browser, "return window.__postassist.connections()") >= 2  # it reconnected
+    if "includeDrafts" in SCHEMA.read_text(encoding="utf-8"):
+        assert stats["includeDrafts"] and stats["drafts"] > 0, stats  # the post as written
+    first_draft = js(browser, FIRST_DRAFT)  # ms, or None without drafts
     task = service.gql(TASK_QUERY, id=tid)["task"]
     post = lambda: browser.find_element(By.ID, "t-text")  # noqa: E731
     wait(browser, lambda: post().get_attribute("data-draft") == "false", what="the final post")
@@ -168,7 +173,8 @@ def test_a_generation_runs_live_and_survives_a_dropped_websocket(
     print(f"\ndashboard: generatePost sent -> agent rows painted {painted:.1f} ms (of which "
           f"the answer -> painted {rendered:.1f} ms); page weight "
           f"{weight / 1024:.1f} KB; {len(stored)} events, reconnected with afterSeq; "
-          f"includeDrafts {stats['includeDrafts']}, {stats['drafts']} draft deltas")  # fmt: skip
+          f"includeDrafts {stats['includeDrafts']}, {stats['drafts']} draft deltas, the first "
+          f"{first_draft} ms after the writer's AGENT_STARTED")  # fmt: skip
     (artifacts / "figures.json").write_text(
         json.dumps(
             {

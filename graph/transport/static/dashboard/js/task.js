@@ -98,6 +98,7 @@ function onEvent(c, event) {
   const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
   list.append(view.eventRow(event));
   if (atEnd) list.scrollTop = list.scrollHeight;
+  if (event.kind === "AGENT_STARTED" && event.agent === "linkedin_creator") performance.mark("writer:started");
   patchAgent(c, event);
   patchProgress(c.id, event.progress);
   if (REFRESH.has(event.kind) || event.isTerminal) refreshSoon();
@@ -107,7 +108,10 @@ function onEvent(c, event) {
  * draft afresh with it when `data.replace` is true. */
 function draftDelta(c, event) {
   if (event.kind !== "DRAFT_DELTA") return;
-  if (!stats.drafts++) performance.mark("draft:first");
+  if (!stats.drafts++ && performance.getEntriesByName("writer:started").length) {
+    performance.mark("draft:first");
+    performance.measure("writer-to-first-draft", "writer:started", "draft:first");
+  }
   const { text = "", replace = false } = event.data || {};
   c.draft = replace ? text : c.draft + text;
   renderPost(c);
