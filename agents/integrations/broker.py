@@ -13,9 +13,11 @@ Where messages go (`BrokerConfig`):
   confirm came. Kafka: ONE topic, the events subject itself (a topic per event name
   would lose a task's order across them), key = the task id (one partition per task,
   so its events keep their order), acks from all in-sync replicas.
-- Replies and dead letters: the same broker; NATS subjects `results`/`dead letter` go
-  through JetStream (the requests stream holds them), any other reply subject (a
-  requester's inbox) as a plain NATS message.
+- Replies and dead letters: the same broker; on NATS the results and dead-letter
+  subjects go through JetStream (the requests stream holds them), any other reply
+  subject (a requester's inbox) as a plain NATS message. A reply address under
+  PostAssist's own subjects is refused (`refused_reply`): a requester cannot write into
+  the events stream or the requests queue.
 
 Every message is a structured CloudEvent (`CONTENT_TYPE`, the JSON format of the
 `cloudevents` package): `specversion` 1.0, `id`, `source`, `type`, `subject`, `time`,
@@ -103,6 +105,43 @@ def broker_kind(url: str) -> BrokerKind:
     return _KINDS[scheme]
 
 
+def under(subject: str, prefix: str) -> bool:
+    """Whether `subject` is `prefix` or below it (`a.b` is under `a`; `ab` is not)."""
+    return subject == prefix or subject.startswith(prefix + ".")
+
+
+def refused_reply(config: BrokerConfig, subject: str) -> str | None:
+    """Why a reply may not go to `subject` (a request's `replyto`, or the broker's own
+    reply address), or None: it must be a plain subject (no white space, no `*`, `>`,
+    `#` wildcards, at most 255 characters) that is neither the events, requests nor
+    dead-letter subject nor below one of them (the results subject is fine)."""
+    if not subject or len(subject) > 255 or re.search(r"[\s*>#]", subject):
+        return "replyto: a subject without white space or wildcards (at most 255 characters)"
+    for name, own in (("events", config.events_subject), ("requests", config.requests_subject),
+                      ("dead-letter", config.dead_letter_subject)):  # fmt: skip
+        if under(subject, own):
+            return f"replyto: {subject} is PostAssist's own {name} subject; name your own"
+    return None
+
+
+def overlapping_subjects(config: BrokerConfig) -> str | None:
+    """Why `config`'s subjects collide, or None: with requests taken, the requests,
+    results and dead-letter subjects may not be the events subject or below it (on NATS
+    the events stream holds `<events>.>`, so a second stream over them cannot be made;
+    on RabbitMQ an events consumer bound to `<events>.#` would get requests too)."""
+    if not config.consume:
+        return None
+    for name, subject in (("requests", config.requests_subject),
+                          ("results", config.results_subject),
+                          ("dead-letter", config.dead_letter_subject)):  # fmt: skip
+        if under(subject, config.events_subject):
+            return (
+                f"the {name} subject {subject} is under the events subject "
+                f"{config.events_subject}: give them separate prefixes"
+            )
+    return None
+
+
 def event_subject(prefix: str, event_name: str) -> str:
     """Where the lifecycle event `event_name` (`task.completed`) goes: `<prefix>.<name>`."""
     return f"{prefix}.{event_name}"
@@ -169,12 +208,15 @@ def encode(event: dict[str, Any]) -> bytes:
 class Outgoing:
     """One message to send: `body` (a structured CloudEvent's bytes), to `subject`, with
     `message_id` (the CloudEvent id: `Nats-Msg-Id`, AMQP `message_id`, a Kafka header)
-    and `key` (Kafka's partition key: the task id; None elsewhere)."""
+    and `key` (Kafka's partition key: the task id; None elsewhere). `direct`: the
+    subject is a requester's own address from the broker's reply field (RabbitMQ: a
+    queue name, sent through the default exchange; NATS: a plain message)."""
 
     subject: str
     body: bytes
     message_id: str
     key: str | None = None
+    direct: bool = False
 
 
 __all__ = [
@@ -190,7 +232,10 @@ __all__ = [
     "event_destination",
     "event_subject",
     "lifecycle_cloudevent",
+    "overlapping_subjects",
+    "refused_reply",
     "reply_id",
     "stream_name",
     "structured",
+    "under",
 ]

@@ -14,13 +14,21 @@ and where is `agents.integrations.broker`'s.
   as the routing key; a Kafka consumer group (`DURABLE`), offsets committed on ack.
 - `start()` connects and declares: NATS streams (`stream_name(events subject)` over
   `<events subject>.>`; with requests, `stream_name(requests subject)` over requests,
-  results and dead letters), RabbitMQ's durable topic exchange.
+  results and dead letters), RabbitMQ's durable topic exchange. Subjects that overlap
+  (`overlapping_subjects`) or a stream JetStream refuses raise `BrokerError`.
+- JetStream publishes only to the events, results and dead-letter subjects; any other
+  subject (a requester's reply subject) is a plain NATS message. An `Outgoing` marked
+  `direct` goes to a requester's own address: plain NATS, or RabbitMQ's default
+  exchange (the routing key is its queue).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -29,7 +37,13 @@ from urllib.parse import urlsplit
 from faststream import AckPolicy, Context
 from faststream.message import StreamMessage
 
-from agents.integrations.broker import CONTENT_TYPE, BrokerConfig, Outgoing, stream_name
+from agents.integrations.broker import (
+    CONTENT_TYPE,
+    BrokerConfig,
+    Outgoing,
+    overlapping_subjects,
+    stream_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,20 +61,61 @@ class BrokerError(RuntimeError):
 
 @dataclass
 class Incoming:
-    """A received message: its `body` bytes, `headers` (names in lower case) and the
-    broker's own reply address (`reply_to`, '' when none); `ack()` / `nack()` settle it
-    (a nacked one comes again)."""
+    """A received message: its `body` bytes, `headers` (names in lower case), the
+    broker's own reply address (`reply_to`, '' when none: RabbitMQ's `reply_to`
+    property, a queue name; on NATS FastStream's `reply_to` header, a subject) and
+    `deliveries`, how many times the broker has handed it over (1 the first time; see
+    `delivery_count`). `ack()` / `nack()` settle it (a nacked one comes again)."""
 
     body: bytes
     headers: dict[str, str]
     reply_to: str
     message: StreamMessage[Any]
+    deliveries: int = 1
 
     async def ack(self) -> None:
         await self.message.ack()
 
     async def nack(self) -> None:
         await self.message.nack()
+
+
+class DeliveryCounter:
+    """How many times a message has been delivered: NATS JetStream's `num_delivered`
+    (the message's metadata); RabbitMQ's `x-delivery-count` header (quorum queues) plus
+    one, else, for a message flagged `redelivered`, an in-process count keyed by its
+    `message_id` (or the SHA-256 of its body); Kafka an in-process count keyed by topic,
+    partition and offset. In-process counts keep the newest `KEEP` keys and start again
+    in a new process (so a redelivery loop there is bounded per process)."""
+
+    KEEP = 10_000
+
+    def __init__(self) -> None:
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def count(self, message: StreamMessage[Any]) -> int:
+        raw = message.raw_message
+        with contextlib.suppress(Exception):  # NATS JetStream; others have no metadata
+            if delivered := raw.metadata.num_delivered:
+                return int(delivered)
+        if hasattr(raw, "redelivered"):  # aio-pika
+            header = (raw.headers or {}).get("x-delivery-count")
+            if header is not None:
+                return int(header) + 1
+            if not raw.redelivered:
+                key = raw.message_id or hashlib.sha256(message.body).hexdigest()
+                self._counts.pop(key, None)
+                return self._bump(key)
+            return self._bump(raw.message_id or hashlib.sha256(message.body).hexdigest())
+        topic = getattr(raw, "topic", None)
+        return self._bump(f"{topic}:{getattr(raw, 'partition', '')}:{getattr(raw, 'offset', '')}")
+
+    def _bump(self, key: str) -> int:
+        count = self._counts.pop(key, 0) + 1
+        self._counts[key] = count
+        while len(self._counts) > self.KEEP:
+            self._counts.popitem(last=False)
+        return count
 
 
 Handler = Callable[[Incoming], Awaitable[None]]
@@ -114,8 +169,9 @@ class BrokerClient:
         self._streams: dict[str, str] = {}
 
     def subscribe(self, handler: Handler) -> None:
-        """Hand every request to `handler` (call before `start`); `handler` settles it."""
-        config = self.config
+        """Hand every request to `handler` (call before `start`); `handler` settles and
+        answers it (FastStream's own automatic reply to `reply_to` is off)."""
+        config, counter = self.config, DeliveryCounter()
 
         async def on_message(
             message: Annotated[StreamMessage[Any], Context("message")],
@@ -123,7 +179,9 @@ class BrokerClient:
             headers = {str(k).lower(): str(v) for k, v in (message.headers or {}).items()}
             if message.content_type:  # an AMQP property, not a header
                 headers.setdefault("content-type", message.content_type)
-            await handler(Incoming(message.body, headers, message.reply_to or "", message))
+            deliveries = counter.count(message)
+            reply_to = message.reply_to or ""
+            await handler(Incoming(message.body, headers, reply_to, message, deliveries))
 
         if config.kind == "nats":
             from faststream.nats import JStream, PullSub
@@ -132,6 +190,7 @@ class BrokerClient:
             self.raw.subscriber(
                 config.requests_subject, stream=stream, durable=DURABLE,
                 pull_sub=PullSub(batch_size=8, timeout=1.0), ack_policy=AckPolicy.MANUAL,
+                no_reply=True,
             )(on_message)  # fmt: skip
         elif config.kind == "rabbit":
             from faststream.rabbit import RabbitQueue
@@ -139,13 +198,13 @@ class BrokerClient:
             queue = RabbitQueue(
                 config.requests_subject, durable=True, routing_key=config.requests_subject
             )
-            self.raw.subscriber(queue, self._rabbit_exchange(), ack_policy=AckPolicy.MANUAL)(
-                on_message
-            )
+            self.raw.subscriber(
+                queue, self._rabbit_exchange(), ack_policy=AckPolicy.MANUAL, no_reply=True
+            )(on_message)
         else:
             self.raw.subscriber(
                 config.requests_subject, group_id=DURABLE, auto_offset_reset="earliest",
-                ack_policy=AckPolicy.MANUAL,
+                ack_policy=AckPolicy.MANUAL, no_reply=True,
             )(on_message)  # fmt: skip
 
     def _rabbit_exchange(self) -> Any:
@@ -172,10 +231,14 @@ class BrokerClient:
         from nats.js.errors import BadRequestError, NotFoundError
 
         config = self.config
+        if self.requests and (overlap := overlapping_subjects(config)):
+            raise BrokerError(overlap)
         wanted = {stream_name(config.events_subject): [f"{config.events_subject}.>"]}
         if self.requests:
             subjects = [config.requests_subject, config.results_subject]
             wanted[stream_name(config.requests_subject)] = [*subjects, config.dead_letter_subject]
+        published = {f"{config.events_subject}.>", config.results_subject,
+                     config.dead_letter_subject}  # fmt: skip
         js = self.raw.connection.jetstream()
         for name, subjects in wanted.items():
             try:
@@ -187,7 +250,14 @@ class BrokerClient:
                             name=name, subjects=subjects, duplicate_window=DUPLICATE_WINDOW
                         )
                     )
-                except BadRequestError as exc:  # another worker created it meanwhile
+                except BadRequestError as exc:
+                    try:  # another worker created it meanwhile
+                        await js.stream_info(name)
+                    except NotFoundError:
+                        raise BrokerError(
+                            f"JetStream refused the stream {name} over {subjects}: {exc} "
+                            "(do its subjects overlap another stream's?)"
+                        ) from exc
                     logger.debug("stream %s: %s", name, exc)
             else:
                 have = list(info.config.subjects or [])
@@ -195,7 +265,8 @@ class BrokerClient:
                     info.config.subjects = have + missing
                     await js.update_stream(info.config)
             for subject in subjects:
-                self._streams[subject] = name
+                if subject in published:  # replies go plain unless to the results subject
+                    self._streams[subject] = name
 
     def _stream_of(self, subject: str) -> str | None:
         """The declared stream whose subjects match `subject` (NATS wildcards: `*` one
@@ -229,7 +300,7 @@ class BrokerClient:
         kind, timeout = self.config.kind, self.config.publish_timeout
         if kind == "nats":
             headers = {"content-type": CONTENT_TYPE, "Nats-Msg-Id": out.message_id}
-            stream = self._stream_of(out.subject)
+            stream = None if out.direct else self._stream_of(out.subject)
             if stream is None:  # a requester's own reply subject: plain NATS
                 await self.raw.publish(out.body, out.subject, headers=headers)
                 return
@@ -239,10 +310,10 @@ class BrokerClient:
             if ack is None or getattr(ack, "stream", None) != stream:
                 raise BrokerError(f"JetStream did not store {out.message_id}: {ack!r}")
         elif kind == "rabbit":
+            exchange = "" if out.direct else self._rabbit_exchange()
             await self.raw.publish(
-                out.body, exchange=self._rabbit_exchange(), routing_key=out.subject,
-                persist=True, message_id=out.message_id, content_type=CONTENT_TYPE,
-                timeout=timeout,
+                out.body, exchange=exchange, routing_key=out.subject, persist=True,
+                message_id=out.message_id, content_type=CONTENT_TYPE, timeout=timeout,
             )  # fmt: skip
         else:
             await self.raw.publish(
@@ -251,4 +322,12 @@ class BrokerClient:
             )  # fmt: skip
 
 
-__all__ = ["DURABLE", "BrokerClient", "BrokerError", "Handler", "Incoming", "subject_matches"]
+__all__ = [
+    "DURABLE",
+    "BrokerClient",
+    "BrokerError",
+    "DeliveryCounter",
+    "Handler",
+    "Incoming",
+    "subject_matches",
+]

@@ -3,21 +3,32 @@
 (camelCase JSON, as the GraphQL API takes it) starts a generation owned by the
 principal its `principal` extension names, which must be in `principals`.
 
-- The reply is a CloudEvent to the request's `replyto` extension, else to
-  `results_subject`: `dev.postassist.request.accepted` with `{"taskId", "status"}`, or
+- The reply is a CloudEvent to the request's `replyto` extension, else to the
+  broker's own reply address (RabbitMQ's `reply_to` property: a queue, through the
+  default exchange; NATS: FastStream's `reply_to` header), else to `results_subject`:
+  `dev.postassist.request.accepted` with `{"taskId", "status"}`, or
   `dev.postassist.request.rejected` with `{"errors": [{"field", "message", "code"}]}`
   (fields in camelCase; codes FORBIDDEN for a principal not allowed, BAD_USER_INPUT,
-  CONFLICT, RATE_LIMITED). Its extension `causationid` is the request's id; its own id
-  is derived from the request's (`reply_id`), so a repeated reply has the same id.
+  CONFLICT, RATE_LIMITED). A reply address that is PostAssist's own events, requests
+  or dead-letter subject, or below one (`broker.refused_reply`), starts nothing: the
+  rejection (field `replyto`) goes to `results_subject`. Replies go out as plain
+  messages (NATS core, not JetStream) unless to `results_subject`. Its extension
+  `causationid` is the request's id; its own id is derived from the request's
+  (`reply_id`), so a repeated reply has the same id.
 - Idempotency: the request's CloudEvent `id` is the principal's idempotency key
   (`agents.runtime.idempotency`, the operation `broker.generatePost`), so a redelivered
   request starts no second task and gets the same accepted reply.
 - Acknowledgement: after the task row committed and the reply was acknowledged. A
   failure on the way (the database, the reply) nacks the message after
-  `publish_interval` seconds, so it comes again, and is answered from its key.
-- A message that is not a CloudEvent (not JSON, attributes missing, no `data` or
-  `data` not a JSON object) goes to `dead_letter_subject` wrapped in a CloudEvent of
-  type `DEAD_LETTER_TYPE` with the reason, and is acknowledged: the consumer never stops.
+  `publish_interval` seconds, so it comes again, and is answered from its key. On its
+  `MAX_DELIVERIES`th delivery (`Incoming.deliveries`) a message that still fails goes
+  to the dead-letter subject with the last error instead and is acknowledged, so a
+  failure that repeats never holds the consumer (on Kafka a nack holds the partition);
+  past twice that (the dead-letter subject refuses too) it is logged and dropped.
+- A message that cannot be read (not JSON, nested too deeply, attributes missing, no
+  `data` or `data` not a JSON object: any error while reading it) goes to
+  `dead_letter_subject` wrapped in a CloudEvent of type `DEAD_LETTER_TYPE` with the
+  reason, and is acknowledged: the consumer never stops.
 
 Text fields are validated by `db.models.PostRequest` (stripped, the length limits); the
 GraphQL layer's extra normalisation (`graph.api.inputs.clean_text`) lives above
@@ -30,16 +41,11 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
-
-from cloudevents.core.bindings.http import HTTPMessage, from_http_event
-from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
 
 from agents.integrations.addresses import resolve
 from agents.integrations.broker import (
@@ -48,10 +54,12 @@ from agents.integrations.broker import (
     BrokerConfig,
     Outgoing,
     encode,
+    refused_reply,
     reply_id,
     structured,
 )
 from agents.integrations.broker_client import BrokerClient, Incoming
+from agents.integrations.request_data import FieldError, Unreadable, post_request, read_event
 from agents.runtime.idempotency import (
     Claim,
     IdempotencyConflictError,
@@ -69,68 +77,10 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_TYPE = "dev.postassist.request.deadletter"
 #: The operation a request's key is fingerprinted under (apart from GraphQL's).
 OPERATION = "broker.generatePost"
+#: Deliveries of a message that keeps failing before it goes to the dead letters.
+MAX_DELIVERIES = 5
 #: Bytes of an unreadable message kept in its dead letter.
 DEAD_BODY_MAX = 64 * 1024
-_FIELDS = {to_camel(name): name for name in PostRequest.model_fields}
-
-
-class Unreadable(ValueError):
-    """A message that is not a request PostAssist can read; the message says why."""
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One reason a request was refused: `field` (camelCase, or `principal`, `id`),
-    `message`, `code` (FORBIDDEN, BAD_USER_INPUT, CONFLICT, RATE_LIMITED)."""
-
-    field: str
-    message: str
-    code: str = "BAD_USER_INPUT"
-
-
-def read_event(body: bytes, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The attributes and `data` (a JSON object) of the CloudEvent in a message:
-    structured (a JSON body with `specversion`) or binary (`ce-*` headers, the body its
-    data). Raises `Unreadable`."""
-    binary = "ce-specversion" in headers
-    if not binary:
-        try:
-            parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Unreadable("not JSON (nor a binary-mode CloudEvent)") from None
-        if not isinstance(parsed, dict) or "specversion" not in parsed:
-            raise Unreadable("not a CloudEvent: a JSON object with specversion expected")
-        headers = {"content-type": "application/cloudevents+json"}
-    try:
-        event = from_http_event(HTTPMessage(headers, body))
-    except Exception as exc:
-        raise Unreadable(f"not a CloudEvent: {exc}"[:500]) from None
-    data = event.get_data()
-    if data is None:
-        raise Unreadable("the CloudEvent has no data")
-    if not isinstance(data, dict):
-        raise Unreadable("the CloudEvent's data is not a JSON object (a GeneratePostInput)")
-    return dict(event.get_attributes()), data
-
-
-def post_request(data: dict[str, Any]) -> PostRequest | list[FieldError]:
-    """`data` (camelCase, `GeneratePostInput`'s fields) as a validated `PostRequest`,
-    or an error per bad or unknown field."""
-    errors = [
-        FieldError(key, f"{key}: not a field of GeneratePostInput")
-        for key in data
-        if key not in _FIELDS
-    ]
-    values = {_FIELDS[key]: value for key, value in data.items() if key in _FIELDS}
-    try:
-        request = PostRequest.model_validate(values)
-    except ValidationError as exc:
-        seen: dict[str, FieldError] = {}
-        for error in exc.errors():
-            name = to_camel(str(error["loc"][0])) if error["loc"] else "input"
-            seen.setdefault(name, FieldError(name, f"{name}: {error['msg']}"))
-        return errors + list(seen.values())
-    return errors or request
 
 
 class RequestConsumer:
@@ -143,30 +93,71 @@ class RequestConsumer:
     async def handle(self, incoming: Incoming) -> None:
         """Answer one message and settle it; never raises (but `CancelledError`)."""
         try:
-            try:
-                attributes, data = read_event(incoming.body, incoming.headers)
-            except Unreadable as exc:
-                await self.client.publish(self.dead_letter(incoming, str(exc)))
-            else:
-                await self.client.publish(await self.answer(attributes, data))
+            await self.client.publish(await self.reply(incoming))
             await incoming.ack()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("broker request not answered; it comes again")
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            if incoming.deliveries >= MAX_DELIVERIES and await self._give_up(incoming, error):
+                return
+            logger.warning("broker request not answered (%s); it comes again", error)
             await asyncio.sleep(self.config.publish_interval)
             with contextlib.suppress(Exception):
                 await incoming.nack()
 
-    async def answer(self, attributes: dict[str, Any], data: dict[str, Any]) -> Outgoing:
-        """The reply to a readable request (starting its task when it is accepted)."""
+    async def _give_up(self, incoming: Incoming, error: str) -> bool:
+        """Dead-letter (or, past `2 * MAX_DELIVERIES`, drop) a message that keeps
+        failing and ack it; False when that failed too (it is nacked)."""
+        why = f"not answered after {incoming.deliveries} deliveries: {error}"
+        try:
+            try:
+                await self.client.publish(self.dead_letter(incoming, why))
+            except Exception:
+                if incoming.deliveries < 2 * MAX_DELIVERIES:
+                    raise
+                logger.exception("broker request dropped (%s): no dead letter either", why)
+            else:
+                logger.error("broker request dead-lettered: %s", why)
+            await incoming.ack()
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+
+    async def reply(self, incoming: Incoming) -> Outgoing:
+        """The message that answers `incoming`: its dead letter when it cannot be read
+        (any error while reading it), else `answer`'s reply."""
+        try:
+            attributes, data = read_event(incoming.body, incoming.headers)
+        except Exception as exc:
+            why = str(exc) if isinstance(exc, Unreadable) else f"unreadable: {type(exc).__name__}"
+            return self.dead_letter(incoming, why)
+        return await self.answer(attributes, data, incoming.reply_to)
+
+    async def answer(
+        self, attributes: dict[str, Any], data: dict[str, Any], reply_to: str = ""
+    ) -> Outgoing:
+        """The reply to a readable request (starting its task when it is accepted), to
+        its `replyto`, else the broker's `reply_to`, else the results subject; a refused
+        address (`refused_reply`) starts nothing and is answered on the results subject."""
         principal = str(attributes.get("principal") or "")
-        outcome = await self._outcome(principal, str(attributes["id"]), data)
+        request_id = str(attributes["id"])
+        results = self.config.results_subject
+        target, direct = str(attributes.get("replyto") or ""), False
+        if not target:
+            target, direct = (reply_to, True) if reply_to else (results, False)
+        refusal = refused_reply(self.config, target) if target != results else None
+        if refusal:
+            target, direct = results, False
+            outcome: Task | list[FieldError] = [FieldError("replyto", refusal)]
+        else:
+            outcome = await self._outcome(principal, request_id, data)
         if isinstance(outcome, Task):
             kind, body = ACCEPTED_TYPE, {"taskId": outcome.id, "status": str(outcome.status)}
         else:
             kind, body = REJECTED_TYPE, {"errors": [asdict(error) for error in outcome]}
-        request_id = str(attributes["id"])
         reply = {
             "id": reply_id(principal, request_id, kind),
             "source": self.config.source,
@@ -177,8 +168,7 @@ class RequestConsumer:
             reply["subject"] = outcome.id
         if principal:
             reply["principal"] = principal
-        target = str(attributes.get("replyto") or self.config.results_subject)
-        return Outgoing(target, encode(structured(reply, body)), reply["id"])
+        return Outgoing(target, encode(structured(reply, body)), reply["id"], direct=direct)
 
     async def _outcome(
         self, principal: str, request_id: str, data: dict[str, Any]
@@ -282,6 +272,7 @@ class ConsumerPlugin:
 
 __all__ = [
     "DEAD_LETTER_TYPE",
+    "MAX_DELIVERIES",
     "ConsumerPlugin",
     "FieldError",
     "RequestConsumer",

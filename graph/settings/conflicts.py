@@ -123,6 +123,15 @@ def _consume_without_broker(s: Settings) -> str | None:
             "BROKER_CONSUME=true with an empty BROKER_PRINCIPALS would refuse every request "
             "(each must name an allowed principal): set BROKER_PRINCIPALS=<principal id>,..."
         )
+    if s.broker_consume and (config := s.broker_config()) is not None:
+        from agents.integrations.broker import overlapping_subjects
+
+        if overlap := overlapping_subjects(config):
+            return (
+                "BROKER_EVENTS_SUBJECT overlaps BROKER_REQUESTS_SUBJECT / BROKER_RESULTS_SUBJECT"
+                f" / BROKER_DEAD_LETTER_SUBJECT ({overlap}): e.g. BROKER_EVENTS_SUBJECT="
+                "postassist.events with BROKER_REQUESTS_SUBJECT=postassist.requests"
+            )
     return None
 
 

@@ -21,6 +21,8 @@ from agents.integrations.broker import (
     encode,
     event_destination,
     lifecycle_cloudevent,
+    overlapping_subjects,
+    refused_reply,
     reply_id,
     stream_name,
 )
@@ -122,6 +124,7 @@ def test_structured_and_binary_requests_are_read() -> None:
         (json.dumps({"specversion": "1.0", "id": "r"}).encode(), "not a CloudEvent"),
         (json.dumps(cloudevent(data=None)).encode(), "no data"),
         (json.dumps(cloudevent(data="text")).encode(), "not a JSON object"),
+        (b"[" * 100_000, "nested too deeply"),  # json raises RecursionError
     ],
 )
 def test_what_is_not_a_request(body: bytes, reason: str) -> None:
@@ -155,3 +158,26 @@ async def test_the_kafka_path_sends_the_same_message_keyed_by_task() -> None:
     assert message.raw_message.topic == "pa.events"
     assert message.headers["content-type"] == CONTENT_TYPE
     assert message.headers["ce_id"] == event["id"]
+
+
+def test_reply_addresses_under_postassists_own_subjects_are_refused() -> None:
+    config = BrokerConfig(url="nats://h", events_subject="pa.events", consume=True,
+                          requests_subject="pa.requests", results_subject="pa.results",
+                          dead_letter_subject="pa.requests.dead")  # fmt: skip
+    for hostile in ("pa.events", "pa.events.task.completed", "pa.requests", "pa.requests.x",
+                    "pa.requests.dead", "inbox.*", "inbox.>", "a b", "", "x" * 256):  # fmt: skip
+        assert refused_reply(config, hostile), hostile
+    for fine in ("pa.results", "pa.eventsx", "inbox.bot.1", "_INBOX.abc", "amq.gen-Xy_1"):
+        assert refused_reply(config, fine) is None, fine
+
+
+def test_overlapping_subjects_are_a_settings_error() -> None:
+    from graph.settings import Settings
+
+    config = BrokerConfig(url="nats://h", events_subject="pa", consume=True,
+                          requests_subject="pa.requests")  # fmt: skip
+    assert "under the events subject" in (overlapping_subjects(config) or "")
+    assert overlapping_subjects(BrokerConfig(url="nats://h", consume=True)) is None
+    with pytest.raises(ValueError, match="BROKER_EVENTS_SUBJECT overlaps"):
+        Settings(broker_url="nats://h", broker_consume=True, broker_principals=["bot"],
+                 broker_events_subject="postassist", _env_file=None)  # fmt: skip

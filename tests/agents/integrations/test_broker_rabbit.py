@@ -4,7 +4,10 @@ SQLite; the PostgreSQL publisher and the outage are the NATS tests'): a queue bo
 `<events subject>.#` on the topic exchange gets one task's events as valid, persistent
 CloudEvents with `message_id` = the CloudEvent id, in `seq` order; a request on the
 durable requests queue starts a task and its repeat starts none, both answered on the
-results routing key; garbage goes to the dead-letter routing key."""
+results routing key; a request with a `replyto` under the events subject is refused on
+the results routing key and writes no event; one with the AMQP `reply_to` property is
+answered in that queue (the default exchange); garbage goes to the dead-letter routing
+key."""
 
 from __future__ import annotations
 
@@ -47,6 +50,13 @@ async def test_events_requests_and_dead_letters_on_rabbitmq(sqlite_url: str) -> 
                 got[key].append(message)
 
             await queue.consume(keep, no_ack=True)
+        own_queue = await channel.declare_queue(exclusive=True)  # a requester's reply_to
+        direct: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def answered(message: Any) -> None:
+            direct.append(message)
+
+        await own_queue.consume(answered, no_ack=True)
         async with service(settings) as gql:
             task_id = (await data_of(gql, GENERATE, input=INPUT))["generatePost"]["id"]
             assert (await gql.wait_until_finished(task_id))["status"] == "COMPLETED"
@@ -55,11 +65,17 @@ async def test_events_requests_and_dead_letters_on_rabbitmq(sqlite_url: str) -> 
                        "type": "dev.example.generate", "principal": "bot",
                        "data": INPUT}  # fmt: skip
             body = json.dumps(request).encode()
-            for payload in (body, body, b"<not json/>"):
+            hostile = {**request, "id": "req-3", "replyto": f"{subjects.events}.task.completed"}
+            for payload in (body, body, b"<not json/>", json.dumps(hostile).encode()):
                 await exchange.publish(aio_pika.Message(payload), routing_key=subjects.requests)
+            mallory = json.dumps({**request, "id": "req-2", "principal": "mallory"}).encode()
+            await exchange.publish(aio_pika.Message(mallory, reply_to=own_queue.name),
+                                   routing_key=subjects.requests)  # fmt: skip
             replies, dead = got[subjects.results], got[subjects.dead]
-            await wait_for(lambda: asyncio.sleep(0, len(replies) >= 2 and len(dead) >= 1))
-            accepted = [json.loads(m.body) for m in replies]
+            await wait_for(lambda: asyncio.sleep(0, len(replies) >= 3 and len(dead) >= 1))
+            await wait_for(lambda: asyncio.sleep(0, len(direct) == 1))
+            answers = [json.loads(m.body) for m in replies]
+            accepted = [a for a in answers if a["type"].endswith(".accepted")]
             await gql.wait_until_finished(accepted[0]["data"]["taskId"])
             await wait_for(lambda: asyncio.sleep(0, len(got[f"{subjects.events}.#"]) >= 6))
         await exchange.delete()
@@ -81,7 +97,11 @@ async def test_events_requests_and_dead_letters_on_rabbitmq(sqlite_url: str) -> 
         seqs.append(event.get_data()["seq"])
     assert seqs == sorted(seqs) and len(seqs) == 3
     untimed = [{k: v for k, v in reply.items() if k != "time"} for reply in accepted]
-    assert len(replies) == 2 and untimed[0] == untimed[1], "the repeat gets the same reply"
+    assert len(accepted) == 2 and untimed[0] == untimed[1], "the repeat gets the same reply"
+    (refused,) = [a for a in answers if a["causationid"] == "req-3"]
+    assert [e["field"] for e in refused["data"]["errors"]] == ["replyto"], "not on events"
+    (own,) = [json.loads(m.body) for m in direct]  # the broker's reply_to, default exchange
+    assert own["causationid"] == "req-2" and own["data"]["errors"][0]["code"] == "FORBIDDEN"
     assert accepted[0]["type"] == "dev.postassist.request.accepted"
     (letter,) = [json.loads(m.body) for m in dead]
     assert letter["type"] == DEAD_LETTER_TYPE and letter["data"]["body"] == "<not json/>"
