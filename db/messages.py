@@ -1,9 +1,9 @@
 """What leaves the service for other systems, stored with the event that causes it:
 webhook subscriptions (`Webhook`), one delivery per webhook and event
 (`WebhookDelivery`) with every attempt (`WebhookAttempt`), and the broker outbox
-(`OutboxMessage`). Rows are written in the transaction of the lifecycle event they
-report (`db.event_log.EventSink`), so a committed event always has its messages and a
-rolled-back one has none."""
+(`OutboxMessage`, with its publisher's lease `OutboxLease`). Rows are written in the
+transaction of the lifecycle event they report (`db.event_log.EventSink`), so a
+committed event always has its messages and a rolled-back one has none."""
 
 from __future__ import annotations
 
@@ -137,9 +137,24 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
+class OutboxLease(SQLModel, table=True):
+    """Which worker publishes the outbox (`agents.integrations.outbox`): one row per
+    lease `name` (`outbox`), its `holder` (a worker's id, None when released) and
+    `expires_at`, seconds since the epoch on the database's own clock (so the workers'
+    clocks never need to agree). The holder renews it; another worker takes it only
+    once it has expired."""
+
+    __tablename__ = "outbox_lease"
+
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str | None = Field(default=None, max_length=200)
+    expires_at: float = 0.0
+
+
 __all__ = [
     "WEBHOOKS_PER_OWNER",
     "DeliveryStatus",
+    "OutboxLease",
     "OutboxMessage",
     "Webhook",
     "WebhookAttempt",

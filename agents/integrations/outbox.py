@@ -6,18 +6,27 @@ at a time sends them (`OutboxPublisher`, run by `OutboxPlugin` in every worker).
   so its outbox rows are inserted, and committed, in `seq` order: `id` order is each
   task's `seq` order. A send that fails stops the round: nothing after it goes out
   before it, so an outage delays a task's events but never reorders them.
+- A row the broker always refuses (too large, say) would stop every task behind it:
+  once a row has failed `HOLD_AFTER` (50) times, and another task's row goes through
+  in the same round (the broker is up), its task's rows wait behind it and the other
+  tasks' rows go on, each task still in `seq` order. While nothing goes through (an
+  outage) a round still stops at the second failure, so nothing is reordered and no
+  round tries every row. A held row is tried every round, for ever (`last_error`
+  says why); only if held tasks' rows fill a whole `BATCH` does everything wait.
 - Acknowledgement: a row is marked `sent_at` only after the broker acknowledged it
   (`BrokerClient.publish`); a failed try adds to `attempts` and sets `last_error`, and
   the row is tried again every `publish_interval` seconds, for ever.
 - Repeats: the outbox sends a row again only when it was sent but the mark did not
-  commit (a crash, the lock's connection lost in between); the message id is the same,
-  so NATS JetStream drops it (`Nats-Msg-Id` within the stream's duplicate window) and a
+  commit (a crash, the database lost in between); the message id is the same, so NATS
+  JetStream drops it (`Nats-Msg-Id` within the stream's duplicate window) and a
   RabbitMQ or Kafka consumer drops it by `message_id` / the CloudEvent id.
-- One publisher: on PostgreSQL the PostgreSQL advisory lock `OUTBOX_LOCK`, held by the
-  publisher's own connection for as long as it publishes (the rows are read and marked
-  through that connection, so a publisher that lost its lock cannot mark anything); the
-  other workers try to take it every `STANDBY_POLL` seconds. SQLite has one worker by
-  design: no lock.
+- One publisher: the worker holding the lease row (`outbox_lease.PublisherLease`,
+  `LEASE_SECONDS` = 15 s, renewed as it goes); the others try to take it every
+  `STANDBY_POLL` seconds. Before each publish the holder checks it still holds the
+  lease for longer than the publish may take, so a publisher that lost it stops
+  sending before another may start. A worker that vanishes (no TCP reset) is taken
+  over within `LEASE_SECONDS + STANDBY_POLL` (16 s); one that stops cleanly releases
+  the lease at once.
 - Wake-ups: the publisher sends as soon as a task is queued (the `queue` channel) or
   changes status (`tasks`), and polls every `publish_interval` seconds besides (a lost
   wake-up, another process's bus).
@@ -37,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from broadcaster import Broadcast
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -51,16 +60,15 @@ from agents.integrations.broker import (
 )
 from agents.integrations.broker_client import BrokerClient
 from agents.integrations.lifecycle import lifecycle_event
+from agents.integrations.outbox_lease import LEASE_SECONDS, STANDBY_POLL, PublisherLease
 from db.event_log import QUEUE_CHANNEL, TASKS_CHANNEL
 from db.messages import OutboxMessage
 from db.models import AgentLog, Task
 
 logger = logging.getLogger(__name__)
 
-#: The PostgreSQL advisory lock the publishing worker holds ("postbox").
-OUTBOX_LOCK = 0x706F7374626F78
-#: Seconds between a standby worker's tries of `OUTBOX_LOCK`.
-STANDBY_POLL = 1.0
+#: Failed tries after which a row's task is held back so other tasks' rows go on.
+HOLD_AFTER = 50
 #: Rows one round reads and sends at most (a fuller outbox takes more rounds at once).
 BATCH = 200
 #: Seconds between sweeps of rows sent more than `keep_sent_days` ago.
@@ -99,35 +107,38 @@ class OutboxSink:
 @dataclass
 class OutboxPublisher:
     """Sends the outbox (see the module) through `client_factory()`'s connection while
-    it holds the lease. `sent` counts the rows it marked sent; `failures` its failed
-    tries (both for the process's lifetime: tests and benchmarks read them)."""
+    it holds `lease` (`lease_seconds` long). `sent` counts the rows it marked sent;
+    `failures` its failed tries (both for the process's lifetime: tests and
+    benchmarks read them)."""
 
     engine: AsyncEngine
     config: BrokerConfig
     client_factory: Callable[[], BrokerClient] | None = None
+    lease_seconds: float = LEASE_SECONDS
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     sent: int = 0
     failures: int = 0
     client: BrokerClient | None = None
+    lease: PublisherLease = field(init=False)
     _failed_rounds: int = 0
     _swept_at: float = 0.0
 
-    @property
-    def sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+    def __post_init__(self) -> None:
+        seconds = max(self.lease_seconds, 3 * self.config.publish_timeout)
+        self.lease = PublisherLease(self.engine, seconds)
 
     async def run(self) -> None:
-        """Publish for ever (cancel to stop); never raises otherwise."""
+        """Publish for ever while holding the lease, stand by otherwise (cancel to
+        stop); never raises otherwise."""
         while True:
             try:
-                async with self._lease() as connection:
-                    if connection is None:
-                        await asyncio.sleep(STANDBY_POLL)
-                        continue
-                    while True:
-                        full = await self.round(connection)
-                        if not full:
-                            await self._wait()
+                if not await self.lease.take():
+                    await asyncio.sleep(STANDBY_POLL)
+                    continue
+                while await self.lease.keep(0.0):
+                    if not await self.round():
+                        await self._wait()
+                await self._drop_client()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -141,67 +152,66 @@ class OutboxPublisher:
                 await self.wake.wait()
         self.wake.clear()
 
-    @contextlib.asynccontextmanager
-    async def _lease(self) -> AsyncIterator[AsyncConnection | None]:
-        """The connection that holds the publisher's lock (None: another worker has it)."""
+    async def round(self) -> bool:
+        """Send the unsent rows in `id` order (at most `BATCH`) while the lease holds,
+        until one fails (see the module for held rows); mark the acknowledged ones
+        sent. True when the batch was full and went through (more may wait)."""
         async with self.engine.connect() as connection:
-            if not self.sqlite:
-                locked = await connection.scalar(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": OUTBOX_LOCK}
+            rows = (
+                await connection.execute(
+                    select(
+                        OutboxMessage.id, OutboxMessage.message_id, OutboxMessage.subject,
+                        OutboxMessage.task_id, OutboxMessage.payload, OutboxMessage.attempts,
+                    )
+                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .order_by(col(OutboxMessage.id))
+                    .limit(BATCH)
                 )
-                await connection.commit()
-                if not locked:
-                    yield None
-                    return
-            try:
-                yield connection
-            finally:
-                if not self.sqlite:
-                    try:
-                        await connection.rollback()
-                        await connection.execute(
-                            text("SELECT pg_advisory_unlock(:key)"), {"key": OUTBOX_LOCK}
-                        )
-                        await connection.commit()
-                    except Exception:  # never back to the pool still holding the lock
-                        await connection.invalidate()
+            ).all()  # fmt: skip
+            await connection.commit()  # SQLite: no read transaction held while publishing
+            await self._sweep(connection)
+            if not rows:
+                return False
+            acked, failed, stopped = await self._send(rows)
+            await self._record(connection, acked, failed)
+        return not stopped and len(rows) == BATCH
 
-    async def round(self, connection: AsyncConnection) -> bool:
-        """Send the unsent rows in `id` order (at most `BATCH`) until one fails; mark the
-        acknowledged ones sent. True when the batch was full (more may wait)."""
-        rows = (
-            await connection.execute(
-                select(
-                    OutboxMessage.id, OutboxMessage.message_id, OutboxMessage.subject,
-                    OutboxMessage.task_id, OutboxMessage.payload,
-                )
-                .where(col(OutboxMessage.sent_at).is_(None))
-                .order_by(col(OutboxMessage.id))
-                .limit(BATCH)
-            )
-        ).all()  # fmt: skip
-        await connection.commit()  # SQLite: no read transaction held while publishing
-        await self._sweep(connection)
-        if not rows:
-            return False
+    async def _send(self, rows: Sequence[Any]) -> tuple[list[int], list[tuple[int, str]], bool]:
+        """Publish `rows` in order: the ids acked, the (id, error) of those that failed,
+        and whether the round stopped early (a failure, the lease)."""
         acked: list[int] = []
-        failed: tuple[int, str] | None = None
+        failed: list[tuple[int, str]] = []
+        held: set[str] = set()
+        holding = False  # a task is held back before anything went through this round
         try:
             client = await self._client()
-            for row in rows:
-                await client.publish(
-                    Outgoing(row.subject, encode(row.payload), row.message_id, row.task_id)
-                )
-                acked.append(row.id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            failed = (rows[len(acked)].id, f"{type(exc).__name__}: {exc}"[:1000])
-        await self._record(connection, acked, failed)
-        return failed is None and len(rows) == BATCH
+            return acked, [(rows[0].id, f"{type(exc).__name__}: {exc}"[:1000])], True
+        for row in rows:
+            if row.task_id in held:
+                continue
+            if not await self.lease.keep(self.config.publish_timeout):
+                return acked, failed, True
+            try:
+                await client.publish(
+                    Outgoing(row.subject, encode(row.payload), row.message_id, row.task_id)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failed.append((row.id, f"{type(exc).__name__}: {exc}"[:1000]))
+                if row.attempts + 1 >= HOLD_AFTER and (acked or not holding):
+                    held.add(row.task_id)
+                    holding = holding or not acked
+                    continue
+                return acked, failed, True
+            acked.append(row.id)
+        return acked, failed, False
 
     async def _record(
-        self, connection: AsyncConnection, acked: list[int], failed: tuple[int, str] | None
+        self, connection: AsyncConnection, acked: list[int], failed: list[tuple[int, str]]
     ) -> None:
         now = datetime.now(UTC)
         table = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -211,21 +221,22 @@ class OutboxPublisher:
                 .where(table.c.id.in_(acked))
                 .values(sent_at=now, attempts=table.c.attempts + 1)
             )
-        if failed is not None:
+        for row_id, error in failed:
             await connection.execute(
                 update(table)
-                .where(table.c.id == failed[0])
-                .values(attempts=table.c.attempts + 1, last_error=failed[1])
+                .where(table.c.id == row_id)
+                .values(attempts=table.c.attempts + 1, last_error=error)
             )
         await connection.commit()
         self.sent += len(acked)
-        if failed is None:
+        if not failed:
             self._failed_rounds = 0
             return
-        self.failures += 1
-        self._failed_rounds += 1
-        logger.warning("outbox: the broker did not take message %s: %s", *failed)
-        if self._failed_rounds % RECONNECT_AFTER == 0:
+        self.failures += len(failed)
+        self._failed_rounds = 0 if acked else self._failed_rounds + 1
+        for row_id, error in failed:
+            logger.warning("outbox: the broker did not take message %s: %s", row_id, error)
+        if self._failed_rounds and self._failed_rounds % RECONNECT_AFTER == 0:
             await self._drop_client()
         await asyncio.sleep(self.config.publish_interval)
 
@@ -258,8 +269,9 @@ class OutboxPublisher:
             logger.info("outbox: deleted %d messages sent before %s", result.rowcount, before)
 
     async def close(self) -> None:
-        """Close the broker connection."""
+        """Close the broker connection and release the lease."""
         await self._drop_client()
+        await self.lease.release()
 
 
 async def _wake_on(broadcast: Broadcast, channel: str, wake: asyncio.Event, retry: float) -> None:
@@ -316,4 +328,4 @@ class OutboxPlugin:
             self.publisher = None
 
 
-__all__ = ["OUTBOX_LOCK", "OutboxPlugin", "OutboxPublisher", "OutboxSink"]
+__all__ = ["HOLD_AFTER", "OutboxPlugin", "OutboxPublisher", "OutboxSink"]

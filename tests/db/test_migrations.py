@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 async def test_head_matches_models_and_upgrade_is_idempotent(database_url: str) -> None:
     engine = create_engine(database_url)  # the fixture already migrated it once
     await upgrade_to_head(engine)
-    assert await current_revision(engine) == "0010"
+    assert await current_revision(engine) == "0011"
 
     def diff(connection):  # type: ignore[no-untyped-def]
         return compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)

@@ -1,7 +1,7 @@
 """Lifecycle events and requests through the real NATS JetStream server (127.0.0.1:4222,
 `TEST_NATS_URL`), with the app, its worker and the scripted model.
 
-- The outbox on PostgreSQL (the advisory-lock publisher) sends every task's events as
+- The outbox on PostgreSQL (the lease-holding publisher) sends every task's events as
   valid CloudEvents in `seq` order; the server stopped for 10 s mid-run (stopped and
   started again inside the test) loses none and duplicates none; the stream holds
   exactly the outbox's messages; the failed tries are recorded on the row that waited.
@@ -24,7 +24,6 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from agents.integrations.broker import CONTENT_TYPE, stream_name
-from agents.integrations.outbox import OUTBOX_LOCK, OutboxPublisher
 from agents.integrations.requests import DEAD_LETTER_TYPE
 from db.engine import create_engine, create_session_factory
 from db.models import Task
@@ -111,24 +110,6 @@ async def test_events_arrive_in_order_and_a_10s_outage_loses_and_repeats_nothing
     first_waiting = next(row for row in rows if row.id == waiting[0].id)
     assert first_waiting.attempts >= 2 and first_waiting.last_error
     assert all(row.attempts == 1 for row in rows if row.id not in {w.id for w in waiting})
-
-
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_one_publisher_holds_the_lock(database_url: str) -> None:
-    from agents.integrations.broker import BrokerConfig
-
-    engine = create_engine(database_url)
-    config = BrokerConfig(url=NATS_URL)
-    try:
-        one, two = OutboxPublisher(engine, config), OutboxPublisher(engine, config)
-        async with one._lease() as held:
-            assert held is not None
-            async with two._lease() as other:
-                assert other is None, f"lock {OUTBOX_LOCK:#x} is taken"
-        async with two._lease() as held:
-            assert held is not None, "released when the first let go"
-    finally:
-        await engine.dispose()
 
 
 def request(subjects: Subjects, request_id: str, data: Any, **extensions: Any) -> bytes:
