@@ -10,39 +10,29 @@ each +-`JITTER` (20%) so receivers that came back are not hit by every sender at
 give up after `max_attempts` tries or once the next would come `GIVE_UP_AFTER` (24 h)
 after the event. With the defaults, 12 tries span about 22.6 h.
 
-Each attempt: the URL's host is resolved and checked again (`addresses.resolve`; the
-connection goes to the checked address, with the Host header and TLS name of the URL:
-no second lookup, no DNS rebinding), no redirect is followed (a 3xx is a failure), the
-whole attempt is bounded by `ATTEMPT_TIMEOUT` (10 s) and at most `MAX_RESPONSE_BYTES`
-(64 KiB) of the answer is read. A 2xx answer is success.
+Each attempt is one signed POST (`webhook_http.WebhookSender`: the address guard at
+every attempt, no redirects, 10 s, 64 KiB); a 2xx answer is success. The attempt's
+bookkeeping (its row, the delivery's state) is retried by DBOS within the step and,
+past that (a database outage), by the workflow itself every `BOOKKEEPING_RETRY`
+seconds: a delivery never stays PENDING without a workflow that will try it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-import httpx
 from dbos import DBOS
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agents.integrations.addresses import AddressRefusedError, resolve
-from agents.integrations.webhooks import (
-    DELIVERY_WORKFLOW,
-    WEBHOOK_QUEUE,
-    WebhookConfig,
-    body,
-    signed_headers,
-)
+from agents.integrations.webhook_http import Message, Outcome, WebhookSender
+from agents.integrations.webhooks import DELIVERY_WORKFLOW, WEBHOOK_QUEUE, WebhookConfig
 from agents.telemetry.metrics import WEBHOOK_DELIVERIES, webhook_result
 from db.engine import SessionFactory
 from db.messages import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery
@@ -50,20 +40,17 @@ from db.models import Task
 
 logger = logging.getLogger(__name__)
 
-#: Seconds one attempt may take, connection and answer included (Standard Webhooks
-#: and most senders allow 10-15 s; a receiver should answer at once and work later).
-ATTEMPT_TIMEOUT = 10.0
-#: Bytes of an answer read at most; the rest is dropped.
-MAX_RESPONSE_BYTES = 64 * 1024
-#: Characters of a failed answer's body kept in `WebhookAttempt.error`.
-ERROR_BODY_CHARS = 200
 #: Longest wait between two attempts, in seconds.
 MAX_RETRY_WAIT = 6 * 3600.0
 #: Each wait is its nominal value times a random factor in [1 - JITTER, 1 + JITTER].
 JITTER = 0.2
 #: A delivery is given up once its next attempt would come this long after the event.
 GIVE_UP_AFTER = timedelta(hours=24)
-USER_AGENT = "PostAssist-Webhooks/1"
+#: Seconds a delivery workflow waits (durably) when an attempt's bookkeeping failed
+#: past the step's own retries, and how many such waits in a row it makes at most
+#: (a day's worth: then it ends, logged, and the delivery can be redelivered).
+BOOKKEEPING_RETRY = 60.0
+BOOKKEEPING_TRIES = 1440
 
 
 def retry_delay(attempt: int, base: float, *, jitter: float = JITTER) -> float:
@@ -73,25 +60,15 @@ def retry_delay(attempt: int, base: float, *, jitter: float = JITTER) -> float:
     return nominal * random.uniform(1 - jitter, 1 + jitter)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One attempt's result: the answer's `status_code` (None: none came), the `error`
-    (None: success) and how long it took (`latency_ms`)."""
-
-    status_code: int | None
-    error: str | None
-    latency_ms: float
-
-
 @dataclass
 class Deliverer:
-    """Sends this worker's webhook deliveries (installed by `WebhookPlugin`); at most
-    `config.concurrency` HTTP attempts at once (a delivery waiting for its retry holds
-    no slot)."""
+    """Sends this worker's webhook deliveries through `sender` (installed by
+    `WebhookPlugin`); at most `config.concurrency` HTTP attempts at once (a delivery
+    waiting for its retry holds no slot)."""
 
     session_factory: SessionFactory
     config: WebhookConfig
-    http: httpx.AsyncClient | None = None
+    sender: WebhookSender
     slots: asyncio.Semaphore = field(init=False)
     #: The delivery workflows running (or waiting for a retry) in this process.
     running: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -139,9 +116,10 @@ class Deliverer:
             await self._end(delivery_id, "webhook deleted")
             return None
         number = delivery.attempts + 1
-        started = datetime.now(UTC)
-        async with self.slots:
-            outcome = await self._send(delivery, secret, started)
+        message = Message(delivery.id, delivery.event_type, delivery.payload, delivery.url)
+        async with self.slots:  # signed inside: a wait for a slot never ages its timestamp
+            outcome = await self.sender.send(message, secret)
+        started = outcome.sent_at
         wait = None
         if outcome.error is not None and not once and number < self.config.max_attempts:
             wait = retry_delay(number, self.config.retry_base)
@@ -158,61 +136,6 @@ class Deliverer:
             return task.callback_secret if task is not None else None
         hook = await session.get(Webhook, delivery.webhook_id)
         return hook.secret if hook is not None else None
-
-    async def _send(self, delivery: WebhookDelivery, secret: str, at: datetime) -> Outcome:
-        content = json.dumps(
-            body(delivery.event_type, str(delivery.payload.get("occurredAt")), delivery.payload),
-            separators=(",", ":"),
-        )
-        headers = {
-            **signed_headers(secret, delivery.id, content, at),
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-        }
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(ATTEMPT_TIMEOUT):
-                return await self._post(delivery.url, content, headers, start)
-        except TimeoutError:
-            return Outcome(None, f"no answer within {ATTEMPT_TIMEOUT:g} s", _ms(start))
-        except AddressRefusedError as exc:
-            return Outcome(None, f"address refused: {exc}", _ms(start))
-        except httpx.HTTPError as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], _ms(start))
-
-    async def _post(self, url: str, content: str, headers: dict[str, str], start: float) -> Outcome:
-        target = await resolve(url, allow_private=self.config.allow_private)
-        parts = urlsplit(target.url)
-        address = target.addresses[0]
-        literal = f"[{address}]" if address.version == 6 else str(address)
-        netloc = f"{literal}:{target.port}"
-        pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        headers = {**headers, "host": parts.netloc.rpartition("@")[2]}
-        extensions = {"sni_hostname": target.host} if parts.scheme.lower() == "https" else {}
-        auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
-        if self.http is None:
-            raise RuntimeError("the worker is stopping: the delivery resumes when it is back")
-        request = self.http.build_request(
-            "POST", pinned, content=content, headers=headers, extensions=extensions
-        )
-        basic = httpx.BasicAuth(*auth) if auth is not None else None
-        response = await self.http.send(request, stream=True, auth=basic)
-        try:
-            answer = bytearray()
-            async for chunk in response.aiter_raw():
-                answer += chunk
-                if len(answer) >= MAX_RESPONSE_BYTES:
-                    break
-        finally:
-            await response.aclose()
-        code = response.status_code
-        if 200 <= code < 300:
-            return Outcome(code, None, _ms(start))
-        if 300 <= code < 400:
-            where = response.headers.get("location", "")
-            return Outcome(code, f"HTTP {code}: redirect to {where!r} not followed", _ms(start))
-        text = bytes(answer[: ERROR_BODY_CHARS * 4]).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
-        return Outcome(code, f"HTTP {code}: {text}".strip(), _ms(start))
 
     async def _record(
         self,
@@ -272,10 +195,6 @@ class Deliverer:
                 await session.commit()
 
 
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 1)
-
-
 _deliverer: Deliverer | None = None
 
 
@@ -290,13 +209,26 @@ def installed() -> Deliverer:
 async def deliver_webhook(delivery_id: str, once: bool = False) -> None:
     """The durable delivery of one `WebhookDelivery`: attempts with durable waits
     between them until it succeeds or is given up (`once`: one attempt)."""
+    failures = 0
     with installed().tracked():
-        while (wait := await attempt_delivery(delivery_id, once)) is not None:
+        while True:
+            try:
+                wait = await attempt_delivery(delivery_id, once)
+                failures = 0
+            except Exception:  # the bookkeeping failed past the step's retries
+                failures += 1
+                if failures >= BOOKKEEPING_TRIES:
+                    logger.error("webhook delivery %s: giving up its bookkeeping", delivery_id)
+                    return
+                logger.exception("webhook delivery %s: trying again", delivery_id)
+                wait = BOOKKEEPING_RETRY
+            if wait is None:
+                return
             await DBOS.sleep_async(wait)
 
 
-# A database error in an attempt's bookkeeping is retried by DBOS (a second, fifth...);
-# the HTTP failure itself is the schedule's, not DBOS's, to retry.
+# A database error in an attempt's bookkeeping is retried by DBOS a few times here, then
+# by the workflow; the HTTP failure itself is the schedule's, not DBOS's, to retry.
 @DBOS.step(
     name="postassist.webhook_attempt",
     retries_allowed=True,
@@ -312,9 +244,10 @@ async def attempt_delivery(delivery_id: str, once: bool = False) -> float | None
 @dataclass
 class WebhookPlugin:
     """The worker plugin (`agents.runtime.worker.WorkerPlugin`) that sends webhooks:
-    installs the `Deliverer` before DBOS launches, then registers `WEBHOOK_QUEUE` (no
-    DBOS concurrency limit: a waiting retry would hold a slot; the deliverer's own
-    semaphore bounds the HTTP attempts) and holds one HTTP client for the worker's life."""
+    installs the `Deliverer` and its HTTP client before DBOS launches (a recovered
+    delivery may start at launch), then registers `WEBHOOK_QUEUE` (no DBOS concurrency
+    limit: a waiting retry would hold a slot; the deliverer's own semaphore bounds the
+    HTTP attempts); on exit stops the deliveries and closes the client."""
 
     session_factory: SessionFactory
     config: WebhookConfig
@@ -322,33 +255,28 @@ class WebhookPlugin:
 
     def prepare(self) -> None:
         global _deliverer
-        _deliverer = Deliverer(self.session_factory, self.config)
+        sender = WebhookSender(
+            allow_private=self.config.allow_private, max_connections=self.config.concurrency
+        )
+        _deliverer = Deliverer(self.session_factory, self.config, sender)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         deliverer = installed()
-        limits = httpx.Limits(max_connections=self.config.concurrency * 2)
-        async with httpx.AsyncClient(
-            follow_redirects=False, timeout=ATTEMPT_TIMEOUT, limits=limits, trust_env=False
-        ) as client:
-            deliverer.http = client
+        try:
             await DBOS.register_queue_async(
                 WEBHOOK_QUEUE, polling_interval_sec=self.queue_poll, on_conflict="always_update"
             )
-            try:
-                yield
-            finally:
-                await deliverer.stop()  # it stays installed, stopping, until the next start
-                deliverer.http = None
+            yield
+        finally:
+            await deliverer.stop()  # it stays installed, stopping, until the next start
+            await deliverer.sender.aclose()
 
 
 __all__ = [
-    "ATTEMPT_TIMEOUT",
     "GIVE_UP_AFTER",
-    "MAX_RESPONSE_BYTES",
     "MAX_RETRY_WAIT",
     "Deliverer",
-    "Outcome",
     "WebhookPlugin",
     "deliver_webhook",
     "retry_delay",
