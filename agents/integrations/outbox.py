@@ -61,6 +61,7 @@ from agents.integrations.broker import (
 from agents.integrations.broker_client import BrokerClient
 from agents.integrations.lifecycle import lifecycle_event
 from agents.integrations.outbox_lease import LEASE_SECONDS, STANDBY_POLL, PublisherLease
+from agents.telemetry.metrics import BROKER_MESSAGES
 from db.event_log import QUEUE_CHANNEL, TASKS_CHANNEL
 from db.messages import OutboxMessage
 from db.models import AgentLog, Task
@@ -229,10 +230,12 @@ class OutboxPublisher:
             )
         await connection.commit()
         self.sent += len(acked)
+        BROKER_MESSAGES.labels("out", "acked").inc(len(acked))
         if not failed:
             self._failed_rounds = 0
             return
         self.failures += len(failed)
+        BROKER_MESSAGES.labels("out", "failed").inc(len(failed))
         self._failed_rounds = 0 if acked else self._failed_rounds + 1
         for row_id, error in failed:
             logger.warning("outbox: the broker did not take message %s: %s", row_id, error)

@@ -69,6 +69,7 @@ from agents.runtime.idempotency import (
     fingerprint,
 )
 from agents.runtime.tasks import TaskService
+from agents.telemetry.metrics import BROKER_MESSAGES
 from db.models import PostRequest, Task
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class RequestConsumer:
             error = f"{type(exc).__name__}: {exc}"[:500]
             if incoming.deliveries >= MAX_DELIVERIES and await self._give_up(incoming, error):
                 return
+            BROKER_MESSAGES.labels("in", "nacked").inc()
             logger.warning("broker request not answered (%s); it comes again", error)
             await asyncio.sleep(self.config.publish_interval)
             with contextlib.suppress(Exception):
@@ -118,6 +120,7 @@ class RequestConsumer:
                     raise
                 logger.exception("broker request dropped (%s): no dead letter either", why)
             else:
+                BROKER_MESSAGES.labels("in", "dead_letter").inc()
                 logger.error("broker request dead-lettered: %s", why)
             await incoming.ack()
             return True
@@ -133,6 +136,7 @@ class RequestConsumer:
             attributes, data = read_event(incoming.body, incoming.headers)
         except Exception as exc:
             why = str(exc) if isinstance(exc, Unreadable) else f"unreadable: {type(exc).__name__}"
+            BROKER_MESSAGES.labels("in", "dead_letter").inc()
             return self.dead_letter(incoming, why)
         return await self.answer(attributes, data, incoming.reply_to)
 
@@ -154,6 +158,7 @@ class RequestConsumer:
             outcome: Task | list[FieldError] = [FieldError("replyto", refusal)]
         else:
             outcome = await self._outcome(principal, request_id, data)
+        BROKER_MESSAGES.labels("in", "accepted" if isinstance(outcome, Task) else "rejected").inc()
         if isinstance(outcome, Task):
             kind, body = ACCEPTED_TYPE, {"taskId": outcome.id, "status": str(outcome.status)}
         else:
