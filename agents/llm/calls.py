@@ -4,14 +4,25 @@ with fewer output tokens after a timeout, sent again after a broken connection o
 model is back), `CompatChatOpenAI` for servers that read `max_tokens`, and the errors a
 call ends with (`ModelTimeoutError`, `model_failure`).
 
+Streamed calls get the same retries. Until a stream's first chunk arrives they are
+retried in place, as a call is; after it, LangChain has already taken the chunk into
+the answer it is assembling and the caller has shown it, so only the caller can start
+over: inside `restarting(call, on_restart)` such a stream ends with `StreamRestart`,
+`on_restart()` drops what was streamed and `call()` is made again, the retries left
+carried over (one shortened try after a timeout, `MAX_RESENDS` resends in all).
+
 `agents.llm.chat.build_chat_model` is the only place that builds them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -31,6 +42,48 @@ MAX_RESENDS = 3
 
 class ModelTimeoutError(RuntimeError):
     """One model call, with its retries, ran past its deadline (`ModelConfig.timeout`)."""
+
+
+class StreamRestart(Exception):
+    """A streamed call broke after its first chunk with retries left: the caller must
+    drop what it streamed and make the call again. Raised only inside `restarting`,
+    which takes it."""
+
+
+@dataclass
+class _Retries:
+    """The retries one call has used: its shortened try, its resends."""
+
+    shortened: bool = False
+    resends: int = 0
+
+
+#: The retries of the call `restarting` makes (None outside it).
+_RESTARTS: contextvars.ContextVar[_Retries | None] = contextvars.ContextVar(
+    "postassist_stream_retries", default=None
+)
+T = TypeVar("T")
+
+
+async def restarting(
+    call: Callable[[], Awaitable[T]], on_restart: Callable[[], Awaitable[None]]
+) -> T:
+    """`await call()`, one call to a `BoundedChatOpenAI` that streams (e.g. a runnable's
+    `ainvoke` with streaming on), made again from the start after its stream broke
+    past its first chunk (a timeout, or a broken connection while the model is down):
+    `on_restart()` is awaited first (forget what was streamed; the next attempt's
+    chunks replace it). All attempts share one call's retries (see `BoundedChatOpenAI`),
+    so this raises what the unstreamed call would: `ModelTimeoutError`,
+    `openai.APIConnectionError`, `ModelUnavailableError`, the provider's errors."""
+    token = _RESTARTS.set(_Retries())
+    try:
+        while True:
+            try:
+                return await call()
+            except StreamRestart:
+                await on_restart()
+    finally:
+        _RESTARTS.reset(token)
 
 
 def model_failure(exc: BaseException) -> tuple[str, bool] | None:
@@ -58,6 +111,35 @@ def _is_unreachable(exc: BaseException) -> bool:
     )
 
 
+def _connection_error(exc: httpx.TransportError) -> openai.APIConnectionError:
+    """`exc` as the unstreamed call raises it: a connection that broke while a stream
+    was read is httpx's own error, which the OpenAI client wraps only while it sends
+    (`openai.APIConnectionError`, what `agents.runtime.execution` fails a task with)."""
+    try:
+        request = exc.request
+    except RuntimeError:  # raised by httpx when the error carries no request
+        request = httpx.Request("POST", "http://model.invalid/")
+    return openai.APIConnectionError(request=request)
+
+
+async def _within(source: AsyncIterator[Any], deadline: float | None) -> AsyncIterator[Any]:
+    """The chunks of `source` until `deadline` (the loop's clock; None: no limit), then
+    `TimeoutError`. Only the waits for a chunk are cancelled at the deadline, never the
+    consumer between chunks; `source` is closed however this ends."""
+    try:
+        while True:
+            async with asyncio.timeout_at(deadline):
+                try:
+                    chunk = await anext(source)
+                except StopAsyncIteration:
+                    return
+            yield chunk
+    finally:
+        closing = getattr(source, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
 class BoundedChatOpenAI(HookedChatOpenAI):
     """`ChatOpenAI` whose async calls pass through a `ModelGate` and fail with
     `ModelTimeoutError` after `call_deadline` seconds however the client's retries go,
@@ -67,7 +149,13 @@ class BoundedChatOpenAI(HookedChatOpenAI):
     `call_deadline`; on a timeout, let the gate drop the abandoned request and try once
     more with `SHORTER_GENERATION` of the output tokens; on a broken connection, mark
     the model down, wait for it (the gate gives up after `unavailable_after`) and send
-    the call again, at most `MAX_RESENDS` times."""
+    the call again, at most `MAX_RESENDS` times.
+
+    A streamed call does the same, its deadline covering the whole stream: retried in
+    place until its first chunk has been passed on; after that, inside `restarting` it
+    ends with `StreamRestart` (the caller starts over, with the retries left), outside
+    it with the error it would fail with once out of retries. A connection that breaks
+    while a stream is read ends it with `openai.APIConnectionError`, as when sending."""
 
     call_deadline: float | None = None
     gate: Any = None  # ModelGate | None (pydantic cannot check the class)
@@ -110,15 +198,54 @@ class BoundedChatOpenAI(HookedChatOpenAI):
     async def around_stream(self, stream: Stream, *args: Any, **kwargs: Any) -> Any:
         """One streamed call through the gate, within the deadline (see the class)."""
         gate: ModelGate = self.gate or _OPEN_GATE
-        async with gate.slot():
-            try:
-                async with asyncio.timeout(self.call_deadline):
-                    async for chunk in stream(*args, **kwargs):
-                        yield chunk
-            except TimeoutError:
-                await gate.timed_out()
-                raise self._timed_out() from None
-        gate.succeeded()
+        scope = _RESTARTS.get()
+        retries = scope or _Retries()
+        if retries.shortened:  # a restart after a timeout
+            kwargs = self._shorter(kwargs)
+        while True:
+            started = False
+            async with gate.slot():
+                deadline = None
+                if self.call_deadline is not None:
+                    deadline = asyncio.get_running_loop().time() + self.call_deadline
+                try:
+                    async with contextlib.aclosing(
+                        _within(stream(*args, **kwargs), deadline)
+                    ) as chunks:
+                        async for chunk in chunks:
+                            started = True
+                            yield chunk
+                except (TimeoutError, httpx.TimeoutException):
+                    await gate.timed_out()
+                    if retries.shortened or (started and scope is None):
+                        raise self._timed_out() from None
+                    logger.warning(
+                        "streamed model call timed out after %gs%s; trying once with fewer tokens",
+                        self.call_deadline,
+                        " past its first chunk" if started else "",
+                    )
+                    retries.shortened = True
+                    if started:
+                        raise StreamRestart("timed out") from None
+                    kwargs = self._shorter(kwargs)
+                    continue
+                except Exception as exc:
+                    unreachable = _is_unreachable(exc)
+                    if (
+                        not (self.gate and unreachable)
+                        or retries.resends >= MAX_RESENDS
+                        or (started and scope is None)
+                    ):
+                        if isinstance(exc, httpx.TransportError):  # not openai's: unwrapped
+                            raise _connection_error(exc) from exc
+                        raise
+                    gate.down(f"unreachable ({type(exc).__name__})")
+                    retries.resends += 1
+                    if started:
+                        raise StreamRestart("connection broke") from None
+                    continue  # the next slot() waits until it is back, or gives up
+            gate.succeeded()
+            return
 
 
 class CompatChatOpenAI(BoundedChatOpenAI):

@@ -14,6 +14,11 @@ Usage: OpenAI sends it in the stream's last chunk (`stream_usage=True`, i.e.
 `stream_options={"include_usage": true}`); llama-cpp-python's server (0.3) sends none in
 a stream. `FieldStream.chunks` counts the chunks that carried text (llama.cpp sends one
 per token), which `agents.teams.nodes.Reporter` uses when the answer has no usage.
+
+Retries: a call whose stream broke after its first chunk is made again from the start
+(`agents.llm.calls.restarting`); `FieldStream.restart` then forgets what the broken
+attempt streamed and shows the field empty, so the retried attempt's text replaces it
+and only the answer's chunks are counted (as an unstreamed call counts only the answer).
 """
 
 from __future__ import annotations
@@ -39,6 +44,18 @@ class FieldStream(AsyncCallbackHandler):
     def __init__(self, field: str, on_text: OnText) -> None:
         self.field, self.on_text = field, on_text
         self.arguments, self.text, self.chunks = "", "", 0
+        self.restarts = 0
+
+    async def restart(self) -> None:
+        """The call is made again from the start (`agents.llm.calls.restarting`): drop
+        the arguments, text and chunks streamed so far and, when some text was shown,
+        call `on_text("")`, so what the next attempt streams replaces it. Counts the
+        restarts (`restarts`)."""
+        shown = self.text
+        self.arguments, self.text, self.chunks = "", "", 0
+        self.restarts += 1
+        if shown:
+            await self.on_text("")
 
     async def on_llm_new_token(self, token: str, *, chunk: Any = None, **kwargs: Any) -> None:
         """One streamed chunk: its tool-call argument pieces, or its text."""

@@ -10,10 +10,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
+from agents.llm.calls import restarting
 from agents.llm.prices import PriceTable
 from agents.llm.streaming import FieldStream, OnText, streaming
 from agents.teams import plan
@@ -178,7 +180,10 @@ class Reporter:
         and its token usage (LLM_USAGE). `max_tokens` caps the answer (models with a
         `max_tokens` field; others keep their own cap). With `on_text=(field, fn)` the
         call streams and `fn(text)` gets the string field `field` so far whenever it grows
-        (`agents.llm.streaming`)."""
+        (`agents.llm.streaming`); a stream that broke after its first chunk is made again
+        from the start with the retries an unstreamed call has, `fn("")` first when text
+        was shown (`agents.llm.calls.restarting`), and fails as an unstreamed call fails.
+        Without `on_text` the call is not streamed."""
         started = await self._calling(purpose, schema=schema.__name__)
         model = self.context.model
         if max_tokens is not None and "max_tokens" in type(model).model_fields:
@@ -187,8 +192,13 @@ class Reporter:
         if streamed is not None:
             model = streaming(model)
         runnable = model.with_structured_output(schema, method="function_calling", include_raw=True)
-        config = {"callbacks": [streamed]} if streamed is not None else None
-        out = await runnable.ainvoke(messages, config=config)
+        if streamed is None:
+            out = await runnable.ainvoke(messages)
+        else:
+            config: RunnableConfig = {"callbacks": [streamed]}
+            out = await restarting(
+                lambda: runnable.ainvoke(messages, config=config), streamed.restart
+            )
         await self._usage(
             out.get("raw"), purpose=purpose, started=started, streamed=streamed, prompt=messages
         )
