@@ -64,16 +64,40 @@ class CountedStream(StreamingResponse):
     ends, however it ends, and stops when `context`'s credentials no longer
     authenticate (see the module)."""
 
-    def __init__(self, content: AsyncIterator[str], *, context: Context,
-                 release: Callable[[], None], **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        content: AsyncIterator[str],
+        *,
+        context: Context,
+        release: Callable[[], None],
+        source: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(self._checked(content, context), **kwargs)
         self._release = release
+        #: The operation's result stream (`schema.stream`'s), closed at the end.
+        self._source = source
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the stream; then close its body and the operation's result stream
+        here, not in the garbage collector, and give back the count.
+
+        A disconnect leaves both open: starlette does not close a body it stopped
+        reading, and Strawberry's heartbeat merge, cancelling its reader while that
+        waits to hand over a chunk, does not close the result stream. Left to the
+        collector, the subscription's generators (the resolver's, `EventLog.follow`,
+        `Tails.follow_task`) were finalized in one sweep, in any order, and one
+        closing another that was already closing failed (`aclose(): asynchronous
+        generator is already running`) in about one Apollo disconnect of ten."""
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._release()
+            try:
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                if self._source is not None:
+                    await self._source.aclose()
+            finally:
+                self._release()
 
     @staticmethod
     async def _checked(content: AsyncIterator[str], context: Context) -> AsyncIterator[str]:

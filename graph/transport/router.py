@@ -211,9 +211,11 @@ class PostAssistRouter(GraphQLRouter):
         context.authorization = request.headers.get("authorization")
         context.local = made_locally(request.scope, request.headers)
         request.state.counted_stream = (context, principal)
-        return await super().execute_operation(
+        result = await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+        request.state.stream_source = result
+        return result
 
     async def process_result(self, request: Any, result: Any) -> Any:
         """Strawberry's, with the event's seq for the SSE `id:` line of a `taskProgress`
@@ -242,6 +244,7 @@ class PostAssistRouter(GraphQLRouter):
             stream(),
             context=context,
             release=lambda: context.services.connections.release(principal),
+            source=getattr(request.state, "stream_source", None),
             status_code=sub_response.status_code or 200,
             headers={**sub_response.headers, **headers},
         )
