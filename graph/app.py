@@ -40,8 +40,8 @@ from graph.transport.router import PostAssistRouter
 
 logger = logging.getLogger(__name__)
 
-#: Request headers a browser app may send cross-origin: credentials, JSON, and the ones
-#: Apollo Client adds.
+#: Request headers a browser app may send cross-origin: credentials, JSON, the ones
+#: Apollo Client adds, an SSE resume's and a request id.
 CORS_HEADERS = [
     "authorization",
     "content-type",
@@ -50,6 +50,8 @@ CORS_HEADERS = [
     "apollographql-client-version",
     "x-apollo-operation-name",
     "apollo-require-preflight",
+    "last-event-id",  # an SSE subscription that resumes (graph.transport.sse)
+    "x-request-id",
 ]
 
 
@@ -159,6 +161,7 @@ def _add_guards(app: FastAPI, settings: Settings) -> None:
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=CORS_HEADERS,
+        expose_headers=["x-request-id"],  # a browser app may quote it in a bug report
         max_age=600,
     )
     app.add_middleware(
