@@ -132,6 +132,10 @@ class DraftPublisher:
         self.draft, self.index = 0, 0
         self.published, self.seconds = 0, 0.0
         self._timer: asyncio.Task[None] | None = None
+        # One chunk on the bus at a time, in the order they were taken: the timer's and
+        # a full chunk's sends would otherwise interleave, and a Redis pool may deliver
+        # two concurrent PUBLISHes in either order (a stale append after a replace).
+        self._sending = asyncio.Lock()
 
     async def write(self, text: str, *, draft: int, replace: bool = False) -> None:
         """Add `text` to draft `draft` (a new draft number flushes the last one's text
@@ -169,9 +173,10 @@ class DraftPublisher:
         text, replace = chunk.text, chunk.replace
         limit = self.coalescer.max_chars
         pieces = [text[i : i + limit] for i in range(0, len(text), limit)] or [""]
-        for piece in pieces:
-            await self._publish(piece, replace)
-            replace = False
+        async with self._sending:
+            for piece in pieces:
+                await self._publish(piece, replace)
+                replace = False
 
     async def _publish(self, text: str, replace: bool) -> None:
         message = {

@@ -288,7 +288,7 @@ _USAGE_COLUMNS = ("llm_calls", "input_tokens", "output_tokens", "total_tokens", 
 @strawberry.type(description="One event of a task's log (an AgentLog row).")
 class TaskEvent:
     id: strawberry.ID = strawberry.field(
-        description="<taskId>:<seq>; a DRAFT_DELTA's: <taskId>:draft:<draft>:<index>"
+        description="<taskId>:<seq>; a DRAFT_DELTA's: <taskId>:draft:<attempt>:<draft>:<index>"
     )
     task_id: strawberry.ID
     seq: int | None = strawberry.field(
@@ -329,9 +329,10 @@ class TaskEvent:
     def from_delta(cls, delta: DraftDelta) -> TaskEvent:
         """A DRAFT_DELTA event: LinkedInCreator's new text of draft `delta.draft` (data
         `{"text", "draft", "index", "replace"}`; `replace`: the text starts the draft
-        afresh)."""
+        afresh), id `<task id>:draft:<attempt>:<draft>:<index>` (a retried or resumed run
+        writes its draft again from index 0: the attempt keeps the ids apart)."""
         return cls(
-            id=strawberry.ID(f"{delta.task_id}:draft:{delta.draft}:{delta.index}"),
+            id=strawberry.ID(f"{delta.task_id}:draft:{delta.attempt}:{delta.draft}:{delta.index}"),
             task_id=strawberry.ID(delta.task_id),
             seq=None,
             timestamp=datetime.fromtimestamp(delta.at, UTC),

@@ -34,7 +34,7 @@ TASK = f"""query Task($id: ID!) {{ task(id: $id) {{ {TASK_FIELDS} }} }}"""
 TASK_PROGRESS = """
 subscription TaskProgress($taskId: ID!, $afterSeq: Int!, $includeDrafts: Boolean = false) {
   taskProgress(taskId: $taskId, afterSeq: $afterSeq, includeDrafts: $includeDrafts) {
-    id seq timestamp team agent kind message data progress status isTerminal
+    id seq timestamp team agent kind message data progress status attempt isTerminal
   }
 }"""
 

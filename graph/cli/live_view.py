@@ -59,6 +59,10 @@ class LiveView:
         self.team_of = {a["name"]: t["name"] for t in task["teams"] for a in t["agents"]}
         #: The post as it is written (DRAFT_DELTA events), while the writer works.
         self.draft = ""
+        #: (attempt, draft, index) of the last DRAFT_DELTA, and whether `draft` holds
+        #: every delta since the last `replace` (a gap waits for the next one).
+        self._last_delta: tuple[Any, Any, Any] | None = None
+        self._draft_in_sync = False
 
     def _row(self, team: str | None, agent: str | None) -> Row | None:
         """The row an event of `team`/`agent` belongs to (a team's own events and its
@@ -147,9 +151,24 @@ class LiveView:
             row.model_call = None
 
     def _on_draft_delta(self, event: dict[str, Any], row: Row | None, at: float) -> None:
+        """Append the delta's text, or start afresh on `replace`; after a delta that
+        does not follow the last one (lost while reconnecting), wait for a `replace`."""
         data = event.get("data") or {}
         text = str(data.get("text") or "")
-        self.draft = text if data.get("replace") else self.draft + text
+        place = (event.get("attempt"), data.get("draft"), data.get("index"))
+        last, self._last_delta = self._last_delta, place
+        follows = (
+            last is not None
+            and last[:2] == place[:2]
+            and isinstance(last[2], int)
+            and place[2] == last[2] + 1
+        )
+        if data.get("replace"):
+            self._draft_in_sync = True
+        elif not follows:
+            self._draft_in_sync = False
+        if self._draft_in_sync:
+            self.draft = text if data.get("replace") else self.draft + text
 
     def _on_agent_finished(self, event: dict[str, Any], row: Row | None, at: float) -> None:
         if event.get("agent") == WRITER:

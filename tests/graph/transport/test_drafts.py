@@ -106,7 +106,7 @@ async def test_drafts_stream_the_post_and_leave_the_stored_events_alone(
     }
     assert [d["data"]["index"] for d in deltas] == list(range(len(deltas)))
     assert {d["data"]["draft"] for d in deltas} == {0}
-    assert [d["id"] for d in deltas] == [f"{task_id}:draft:0:{i}" for i in range(len(deltas))]
+    assert [d["id"] for d in deltas] == [f"{task_id}:draft:1:0:{i}" for i in range(len(deltas))]
     assert deltas[0]["data"]["replace"]
     # they arrive while LinkedInCreator works, and build the stored post
     kinds = [(e["kind"], e["agent"]) for e in events]

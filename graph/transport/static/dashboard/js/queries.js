@@ -22,7 +22,7 @@ export const TASK_FIELDS = `${ROW} kind additionalContext targetAudience tone re
 
 export const TASK = `query Task($id: ID!) { task(id: $id) { ${TASK_FIELDS} } }`;
 
-const EVENT = "seq timestamp kind team agent message progress status isTerminal data";
+const EVENT = "seq timestamp kind team agent message progress status attempt isTerminal data";
 
 /** taskProgress with the live draft of the post, or without (a server that does not
  * have `includeDrafts` yet answers GRAPHQL_VALIDATION_FAILED naming it). */

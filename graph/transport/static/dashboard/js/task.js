@@ -105,14 +105,23 @@ function onEvent(c, event) {
 }
 
 /** A DRAFT_DELTA (no seq, not stored): append `data.text` to the draft, or start the
- * draft afresh with it when `data.replace` is true. */
+ * draft afresh with it when `data.replace` is true. A delta that does not follow the
+ * last one seen (an index skipped while the connection was down, another attempt or
+ * draft) leaves the draft as it is until the next `replace`: a hole never shows. */
 function draftDelta(c, event) {
   if (event.kind !== "DRAFT_DELTA") return;
   if (!stats.drafts++ && performance.getEntriesByName("writer:started").length) {
     performance.mark("draft:first");
     performance.measure("writer-to-first-draft", "writer:started", "draft:first");
   }
-  const { text = "", replace = false } = event.data || {};
+  const { text = "", replace = false, draft = 0, index = 0 } = event.data || {};
+  const last = c.lastDelta;
+  const follows = last && last.attempt === event.attempt && last.draft === draft
+    && last.index + 1 === index;
+  c.lastDelta = { attempt: event.attempt, draft, index };
+  if (replace) c.draftInSync = true;
+  else if (!follows) c.draftInSync = false;
+  if (!c.draftInSync) return;
   c.draft = replace ? text : c.draft + text;
   renderPost(c);
 }
