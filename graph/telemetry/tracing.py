@@ -22,7 +22,7 @@ from agents.telemetry import tracing as agent_tracing
 from graph.settings import Settings
 
 #: Paths not traced: the probes and the scrapes, polled every few seconds.
-UNTRACED_PATHS = "healthz,readyz,metrics"
+UNTRACED_PATHS = "/healthz$,/readyz$,/metrics$"  # regexes searched in the URL: anchored
 
 _provider: Any = None
 
