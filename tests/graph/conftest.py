@@ -58,9 +58,17 @@ class GQL:
                 await asyncio.sleep(0.05)
 
 
+#: Seconds the ASGI lifespan may take to start and to stop: a stop waits up to
+#: SHUTDOWN_GRACE_SECONDS (10) for running tasks, longer than asgi-lifespan's 5 s default
+#: (a test that leaves a task running failed its teardown with TimeoutError).
+LIFESPAN_TIMEOUT = 30.0
+
+
 @pytest.fixture
 async def gql(app: FastAPI) -> AsyncIterator[GQL]:
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield GQL(client)

@@ -33,7 +33,7 @@ from db.migrate import upgrade_to_head
 from graph.app import create_app
 from graph.settings import Settings
 from tests.fakes import scripted
-from tests.graph.conftest import GQL, free_port, serve
+from tests.graph.conftest import GQL, LIFESPAN_TIMEOUT, free_port, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +105,9 @@ def settings_of(database_url: str, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def service(settings: Settings) -> AsyncIterator[GQL]:
     app = create_app(settings, model_factory=lambda: scripted(verification_order=["style_checker"]))
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield GQL(client)
